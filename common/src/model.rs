@@ -1,0 +1,143 @@
+//! Domain types shared by every component. Labels are a `BTreeMap` so a series
+//! key has one canonical order (and one canonical JSON text, used as a storage key).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub type Labels = BTreeMap<String, String>;
+
+/// Identity of a series within one host: metric name plus labels.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SeriesKey {
+    pub name: String,
+    #[serde(default)]
+    pub labels: Labels,
+}
+
+impl SeriesKey {
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            labels: Labels::new(),
+        }
+    }
+
+    pub fn label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.labels.insert(key.into(), value.into());
+        self
+    }
+
+    /// Canonical JSON text of the labels (`{}` when empty); stable because the map is sorted.
+    pub fn labels_json(&self) -> String {
+        serde_json::to_string(&self.labels).unwrap_or_else(|_| "{}".to_owned())
+    }
+
+    /// True when every label in `selector` is present here with the same value.
+    pub fn matches(&self, name: &str, selector: &Labels) -> bool {
+        (name.is_empty() || self.name == name)
+            && selector.iter().all(|(k, v)| self.labels.get(k) == Some(v))
+    }
+}
+
+/// One collected value, in the shape of `hostwatch-agent --once --format json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    pub name: String,
+    #[serde(default)]
+    pub labels: Labels,
+    pub value: f64,
+}
+
+impl Sample {
+    pub fn key(&self) -> SeriesKey {
+        SeriesKey {
+            name: self.name.clone(),
+            labels: self.labels.clone(),
+        }
+    }
+}
+
+/// Everything one host produced at one instant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub host: String,
+    pub timestamp_ms: i64,
+    pub samples: Vec<Sample>,
+}
+
+/// Facts about a host that change rarely.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HostFacts {
+    pub hostname: String,
+    pub os: String,
+    pub kernel: String,
+    pub arch: String,
+    pub cpu_count: u32,
+    pub memory_bytes: u64,
+    pub boot_time: u64,
+    pub agent_version: String,
+    pub simulated: bool,
+}
+
+/// A host as the dashboard lists it (`GET /api/v1/hosts`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HostStatus {
+    pub host: String,
+    pub site: String,
+    pub agent_id: String,
+    pub last_seen_ms: i64,
+    pub cpu_percent: Option<f64>,
+    pub memory_percent: Option<f64>,
+    pub disk_percent: Option<f64>,
+    pub stored_seq: u64,
+    pub rows_stored: u64,
+    pub facts: HostFacts,
+}
+
+/// A series of a host with its newest value (`GET /api/v1/hosts/{host}/series`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeriesInfo {
+    pub host: String,
+    pub name: String,
+    pub labels: Labels,
+    pub last_ms: i64,
+    pub last_value: f64,
+}
+
+/// One (time, value) pair of a range answer.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Point {
+    pub t: i64,
+    pub v: f64,
+}
+
+/// Points of one series in a time range (`GET /api/v1/series`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeriesPoints {
+    pub host: String,
+    pub name: String,
+    pub labels: Labels,
+    pub points: Vec<Point>,
+}
+
+/// Which series a range query wants.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RangeQuery {
+    pub host: String,
+    /// Empty matches every name.
+    pub name: String,
+    pub labels: Labels,
+    pub from_ms: i64,
+    pub to_ms: i64,
+    /// Cap on points per series; larger ranges are thinned evenly.
+    pub max_points: usize,
+}
+
+/// Rows of one host that were just stored, as they travel hub → edge → browsers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRows {
+    pub host: String,
+    pub site: String,
+    pub rows: Vec<(SeriesKey, i64, f64)>,
+}
