@@ -135,9 +135,11 @@ pub struct RangeQuery {
 }
 
 /// Rows of one host that were just stored, as they travel hub → edge → browsers.
+/// Keys are shared (`Arc`) with the stream's symbol table, so a row costs no
+/// string copies.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredRows {
     pub host: String,
     pub site: String,
-    pub rows: Vec<(SeriesKey, i64, f64)>,
+    pub rows: Vec<(std::sync::Arc<SeriesKey>, i64, f64)>,
 }

@@ -1,1 +1,162 @@
-//! placeholder
+//! The hostwatch hub of one site.
+//!
+//! - [`ingest`]: the `Ingest.Stream` gRPC service (hello/welcome, validation, acks).
+//! - [`writer`]: the single history-writer actor (group commit, ledger check).
+//! - [`store`]: history storage (embedded SQLite today).
+//! - [`state`]: latest value of every series per host, live watchers.
+//! - [`query`]: the gRPC `Query` service; [`history`]: range reads.
+//! - [`uplink`]: WebSocket client to the edge with an outbox.
+//! - [`http`]: `/metrics`, `/healthz`, `/readyz`.
+//!
+//! Invariant: an agent's batch is acked only after the transaction holding its
+//! rows and its ledger entry committed; only the writer writes history.
+
+pub mod config;
+pub mod error;
+pub mod history;
+pub mod http;
+pub mod ingest;
+pub mod metrics;
+pub mod query;
+pub mod state;
+pub mod store;
+pub mod uplink;
+pub mod writer;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+pub use config::Config;
+pub use error::{Error, Result};
+
+use metrics::HubMetrics;
+use state::State;
+use store::SqliteStore;
+use uplink::Outbox;
+use writer::Writer;
+
+/// How long shutdown waits for streams and the writer to drain.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Everything the hub's services share.
+pub struct Ctx {
+    pub config: Config,
+    pub store: Arc<SqliteStore>,
+    pub state: Arc<State>,
+    pub writer: Writer,
+    pub metrics: HubMetrics,
+    pub outbox: Option<Arc<Outbox>>,
+}
+
+/// Sockets the hub serves on, bound by the caller (tests bind port 0).
+pub struct Listeners {
+    pub grpc: TcpListener,
+    pub http: TcpListener,
+}
+
+impl Listeners {
+    pub async fn bind(config: &Config) -> Result<Self> {
+        let bind = |addr| async move {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| Error::Bind { addr, source })
+        };
+        Ok(Self {
+            grpc: bind(config.grpc_addr).await?,
+            http: bind(config.http_addr).await?,
+        })
+    }
+}
+
+/// Runs the hub until `shutdown` is cancelled, then stops accepting, lets the
+/// writer commit what it holds, and returns.
+pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationToken) -> Result<()> {
+    config.validate().map_err(Error::Invalid)?;
+    let metrics = HubMetrics::new();
+    let store = Arc::new(SqliteStore::open(&config.database_path).await?);
+    tracing::info!(path = %config.database_path.display(), "embedded SQLite history opened");
+    let state = Arc::new(State::new());
+    restore_state(&store, &state).await?;
+
+    let outbox = (!config.uplink.edge_url.is_empty())
+        .then(|| Arc::new(Outbox::new(config.uplink.outbox_frames, metrics.clone())));
+    let (writer, writer_task) = Writer::spawn(store.clone(), state.clone(), outbox.clone(), metrics.clone());
+    let ctx = Arc::new(Ctx {
+        config,
+        store: store.clone(),
+        state,
+        writer,
+        metrics,
+        outbox: outbox.clone(),
+    });
+
+    let uplink_task = outbox.map(|o| {
+        tokio::spawn(
+            uplink::run(ctx.clone(), o, shutdown.child_token())
+                .instrument(tracing::info_span!("uplink")),
+        )
+    });
+
+    let grpc_addr = listeners.grpc.local_addr().ok();
+    let http_addr = listeners.http.local_addr().ok();
+    tracing::info!(grpc = ?grpc_addr, http = ?http_addr, site = %ctx.config.site, "hub listening");
+
+    let limit = ctx.config.limits.max_message_bytes;
+    let ingest = proto::ingest_server::IngestServer::new(ingest::IngestService::new(ctx.clone(), shutdown.child_token()))
+        .max_decoding_message_size(limit);
+    let query = proto::query_server::QueryServer::new(query::QueryService::new(ctx.clone()))
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(64 * 1024 * 1024);
+    let grpc_token = shutdown.clone();
+    let grpc = tonic::transport::Server::builder()
+        .add_service(ingest)
+        .add_service(query)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listeners.grpc), async move {
+            grpc_token.cancelled().await
+        });
+
+    let http_token = shutdown.clone();
+    let http = axum::serve(listeners.http, http::router(ctx.clone()))
+        .with_graceful_shutdown(async move { http_token.cancelled().await });
+
+    let (grpc_res, http_res) = tokio::join!(
+        async { grpc.await.map_err(|e| Error::Server(e.to_string())) },
+        async { http.await.map_err(|e| Error::Server(e.to_string())) }
+    );
+
+    // Streams are closed; dropping the last writer handles lets it drain and stop.
+    drop(ctx);
+    if tokio::time::timeout(DRAIN_TIMEOUT, writer_task).await.is_err() {
+        tracing::warn!("writer did not drain within {DRAIN_TIMEOUT:?}");
+    }
+    if let Some(t) = uplink_task {
+        let _ = tokio::time::timeout(DRAIN_TIMEOUT, t).await;
+    }
+    store.close().await;
+    tracing::info!("hub stopped");
+    grpc_res?;
+    http_res?;
+    Ok(())
+}
+
+/// Reloads hosts, ledger counters and the newest value of every series, so the
+/// query API and the dashboard are whole right after a restart.
+async fn restore_state(store: &SqliteStore, state: &State) -> Result<()> {
+    for h in store.hosts().await? {
+        state.register(&h.host, &h.site, &h.agent_id, h.facts);
+    }
+    for l in store.ledger().await? {
+        state.restore(&l.host, l.last_seq, l.rows, Vec::new());
+    }
+    for s in store.series(None).await? {
+        if let Some(p) = store.last_point(s.id).await? {
+            state.restore(&s.host, 0, 0, vec![(s.key, p)]);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,143 @@
+// hostwatch dashboard entry point: wires the REST API, the live socket, the fleet
+// view and the header together. Plain ES modules, no build step.
+
+import { ApiError, fetchCpuHistory, fetchHosts, fetchInfo } from "./js/api.js";
+import { ChartPool, WINDOW_S } from "./js/cpuchart.js";
+import { FleetView } from "./js/fleet.js";
+import { LiveConnection, liveUrl } from "./js/live.js";
+
+const $ = (id) => document.getElementById(id);
+
+/** Seed requests in flight at once; a big fleet must not open 100 requests together. */
+const SEED_CONCURRENCY = 4;
+/** About one point per second over the window, which is what the agents send. */
+const SEED_MAX_POINTS = WINDOW_S;
+
+const pool = new ChartPool(requestSeed);
+const fleet = new FleetView($("fleet"), pool);
+let live = null;
+let snapshots = 0;
+
+// --- Chart history: a small queue so seeding is bounded and never duplicated. ---
+
+const seedQueue = new Set();
+let seedsRunning = 0;
+
+function requestSeed(chart) {
+  seedQueue.add(chart);
+  pumpSeeds();
+}
+
+function pumpSeeds() {
+  while (seedsRunning < SEED_CONCURRENCY && seedQueue.size > 0) {
+    const chart = seedQueue.values().next().value;
+    seedQueue.delete(chart);
+    seedsRunning += 1;
+    seedOne(chart).finally(() => {
+      seedsRunning -= 1;
+      pumpSeeds();
+    });
+  }
+}
+
+async function seedOne(chart) {
+  const card = fleet.cards.get(chart.host);
+  if (!card || card.chart !== chart) return; // the host went away meanwhile
+  // End the window at the later of the browser's and the host's clock so a skewed
+  // browser still gets the host's latest points.
+  const to = Math.max(Date.now(), card.lastSeenMs ?? 0);
+  try {
+    chart.seed(await fetchCpuHistory(chart.host, to - WINDOW_S * 1000, to, SEED_MAX_POINTS));
+  } catch (err) {
+    // Not fatal: the chart still fills from live data. Try again when next visible.
+    chart.needsSeed = true;
+    console.warn(`hostwatch: no CPU history for ${chart.host}: ${err.message}`);
+  }
+}
+
+// --- Header ---
+
+function renderCounts() {
+  const hosts = fleet.hostCount;
+  const sites = fleet.siteCount;
+  $("counts").textContent =
+    `${hosts} ${hosts === 1 ? "host" : "hosts"} · ${sites} ${sites === 1 ? "site" : "sites"}`;
+}
+
+function renderConnection() {
+  const el = $("conn");
+  const state = live ? live.state : "connecting";
+  let text = { connecting: "connecting…", live: "live" }[state];
+  if (state === "reconnecting") {
+    const s = Math.max(0, Math.ceil((live.retryAt - Date.now()) / 1000));
+    text = `offline · retry in ${s} s`;
+  }
+  el.dataset.state = state;
+  if (el.textContent !== text) el.textContent = text;
+}
+
+function showError(text) {
+  const el = $("error");
+  el.textContent = text;
+  el.hidden = !text;
+}
+
+function explain(err, what) {
+  if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
+    return "Sign in required to see the fleet.";
+  }
+  return `Could not load ${what}: ${err.message}`;
+}
+
+// --- Live messages ---
+
+function onMessage(msg) {
+  switch (msg.type) {
+    case "snapshot": {
+      snapshots += 1;
+      fleet.replaceAll(Array.isArray(msg.hosts) ? msg.hosts : []);
+      // A later snapshot means the socket was down for a while: refill chart gaps.
+      if (snapshots > 1) pool.reseedAll();
+      showError("");
+      renderCounts();
+      break;
+    }
+    case "host":
+      if (fleet.upsert(msg.host)) renderCounts();
+      break;
+    default:
+      // Newer servers may send more message types; an older page ignores them.
+      break;
+  }
+}
+
+// --- Boot ---
+
+async function main() {
+  const [info, hosts] = await Promise.allSettled([fetchInfo(), fetchHosts()]);
+  if (info.status === "fulfilled") {
+    $("demo-notice").hidden = info.value.mode !== "demo";
+    $("version").textContent = `hostwatch ${info.value.version} · ${info.value.mode} mode`;
+  }
+  if (hosts.status === "fulfilled") {
+    fleet.replaceAll(hosts.value);
+  } else {
+    showError(explain(hosts.reason, "hosts"));
+  }
+  renderCounts();
+
+  live = new LiveConnection(liveUrl(), {
+    onMessage,
+    onState: renderConnection,
+  });
+  live.start();
+
+  // Relative times and the retry countdown are re-rendered locally every second;
+  // this reads no server data.
+  setInterval(() => {
+    fleet.tick(Date.now());
+    renderConnection();
+  }, 1000);
+}
+
+main();

@@ -1,0 +1,55 @@
+// REST calls to the gateway (same origin). Only used for the initial load and for
+// seeding charts; everything after that arrives over the live WebSocket.
+
+/** The total CPU series; per-core series carry a `cpu` label and are skipped. */
+const CPU_SERIES = "system.cpu.utilization";
+
+/** An HTTP failure the page can explain to the user (e.g. 401 → sign in). */
+export class ApiError extends Error {
+  constructor(path, status, statusText) {
+    super(`${path}: HTTP ${status} ${statusText}`.trim());
+    this.status = status;
+  }
+}
+
+async function getJson(path) {
+  // credentials: "same-origin" so the session cookie is sent outside demo mode.
+  const res = await fetch(path, {
+    credentials: "same-origin",
+    headers: { Accept: "application/json" },
+  });
+  if (!res.ok) throw new ApiError(path, res.status, res.statusText);
+  return res.json();
+}
+
+/** → {mode: "demo" | "edge" | "gateway", version} */
+export const fetchInfo = () => getJson("/api/v1/info");
+
+/** → [host object] */
+export const fetchHosts = () => getJson("/api/v1/hosts");
+
+/**
+ * CPU % history of one host as `[seconds[], percent[]]` (uPlot's column layout).
+ * `toMs` is passed in rather than taken from Date.now() so the window can follow the
+ * host's own clock (its last_seen_ms) when the browser's clock disagrees.
+ */
+export async function fetchCpuHistory(host, fromMs, toMs, maxPoints) {
+  const q = new URLSearchParams({
+    host,
+    name: CPU_SERIES,
+    from: String(Math.floor(fromMs)),
+    to: String(Math.ceil(toMs)),
+    max_points: String(maxPoints),
+  });
+  const series = await getJson(`/api/v1/series?${q}`);
+  // A selector without labels matches every series of that name, per-core ones
+  // included: the total is the one whose labels object is empty.
+  const total = series.find((s) => !s.labels || Object.keys(s.labels).length === 0);
+  const xs = [];
+  const ys = [];
+  for (const p of total?.points ?? []) {
+    xs.push(p.t / 1000);
+    ys.push(p.v == null ? null : p.v * 100);
+  }
+  return [xs, ys];
+}

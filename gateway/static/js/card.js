@@ -1,0 +1,142 @@
+// One host card. Built once, then updated in place: a live message touches only the
+// text, widths and classes that changed, so a busy fleet does not re-layout the page.
+
+import { CpuChart } from "./cpuchart.js";
+import {
+  STALE_AFTER_MS,
+  barWidth,
+  formatAgo,
+  formatBytes,
+  formatPercent,
+  severity,
+} from "./format.js";
+
+/**
+ * Tiny element builder. Text always goes in through textContent, never innerHTML:
+ * host names and facts come from agents and must not be able to inject markup.
+ */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") el.className = v;
+    else if (k === "text") el.textContent = v;
+    else el.setAttribute(k, v);
+  }
+  el.append(...children);
+  return el;
+}
+
+/** The three bars, in display order; `key` is the host object's field. */
+const METRICS = [
+  { id: "cpu", label: "CPU", key: "cpu_percent" },
+  { id: "memory", label: "Mem", key: "memory_percent" },
+  { id: "disk", label: "Disk", key: "disk_percent" },
+];
+
+function buildMetric({ id, label }) {
+  const fill = h("span", { class: "bar-fill" });
+  const bar = h("span", { class: "bar", role: "meter", "aria-label": label, "aria-valuemin": "0", "aria-valuemax": "100" }, fill);
+  const value = h("span", { class: "metric-value", "data-metric": id, text: "—" });
+  const row = h("div", { class: "metric", "data-sev": "none" }, h("span", { class: "metric-label", text: label }), bar, value);
+  return { row, bar, fill, value, last: undefined };
+}
+
+/** "Debian GNU/Linux 12 · x86_64 · 8 CPU · 16 GiB"; the rest goes in the tooltip. */
+function describeFacts(f) {
+  if (!f) return { line: "", detail: "" };
+  const line = [f.os, f.arch, f.cpu_count && `${f.cpu_count} CPU`, formatBytes(f.memory_bytes)]
+    .filter(Boolean)
+    .join(" · ");
+  const detail = [
+    f.hostname && `hostname ${f.hostname}`,
+    f.kernel && `kernel ${f.kernel}`,
+    f.boot_time && `booted ${new Date(f.boot_time * 1000).toLocaleString()}`,
+    f.agent_version && `agent ${f.agent_version}`,
+  ]
+    .filter(Boolean)
+    .join("\n");
+  return { line, detail };
+}
+
+export class HostCard {
+  constructor(host, pool) {
+    this.name = host.host;
+    this.site = host.site;
+    this.lastSeenMs = null;
+    this.freshText = "";
+    this.stale = null;
+
+    this.nameEl = h("h3", { class: "host-name", text: this.name });
+    this.simEl = h("span", {
+      class: "sim-mark",
+      title: "Simulated host: demo data, not a real machine",
+      text: "sim",
+    });
+    this.simEl.hidden = true;
+    this.freshEl = h("span", { class: "fresh", text: "never" });
+    this.factsEl = h("p", { class: "facts" });
+    this.metrics = METRICS.map((m) => ({ ...m, ...buildMetric(m) }));
+    const chartEl = h("div", { class: "chart", role: "img", "aria-label": `CPU % of ${this.name} over the last 5 minutes` });
+
+    this.el = h(
+      "article",
+      { class: "card", "data-host": this.name },
+      h("header", { class: "card-head" }, this.nameEl, this.simEl, this.freshEl),
+      this.factsEl,
+      h("div", { class: "metrics" }, ...this.metrics.map((m) => m.row)),
+      h("div", { class: "chart-caption", text: "CPU % · last 5 min" }),
+      chartEl,
+    );
+    this.chart = new CpuChart(chartEl, pool);
+    this.chart.host = this.name;
+    this.update(host);
+  }
+
+  update(host) {
+    this.site = host.site;
+    for (const m of this.metrics) {
+      const v = host[m.key];
+      if (v === m.last) continue;
+      m.last = v;
+      m.value.textContent = formatPercent(v);
+      m.fill.style.width = `${barWidth(v)}%`;
+      m.row.dataset.sev = severity(v);
+      if (v == null) m.bar.removeAttribute("aria-valuenow");
+      else m.bar.setAttribute("aria-valuenow", v.toFixed(1));
+    }
+
+    // Every message carries a fresh facts object, so compare the rendered strings.
+    const { line, detail } = describeFacts(host.facts);
+    if (line !== this.factsEl.textContent) this.factsEl.textContent = line;
+    if (detail !== this.factsEl.title) this.factsEl.title = detail;
+    const simulated = Boolean(host.facts?.simulated);
+    if (this.simEl.hidden === simulated) this.simEl.hidden = !simulated;
+
+    if (host.last_seen_ms && host.last_seen_ms !== this.lastSeenMs) {
+      this.lastSeenMs = host.last_seen_ms;
+      this.freshEl.title = `Last data ${new Date(this.lastSeenMs).toLocaleString()}`;
+      if (host.cpu_percent != null) this.chart.append(this.lastSeenMs / 1000, host.cpu_percent);
+    }
+    this.tick(Date.now());
+  }
+
+  /** Re-render the relative time; called every second, writes only on change. */
+  tick(nowMs) {
+    const age = this.lastSeenMs ? nowMs - this.lastSeenMs : null;
+    const text = formatAgo(age);
+    if (text !== this.freshText) {
+      this.freshText = text;
+      this.freshEl.textContent = text;
+    }
+    const stale = age == null || age > STALE_AFTER_MS;
+    if (stale !== this.stale) {
+      this.stale = stale;
+      this.el.classList.toggle("stale", stale);
+    }
+  }
+
+  destroy() {
+    this.chart.destroy();
+    this.el.remove();
+  }
+}

@@ -1,0 +1,40 @@
+//! The hub's small HTTP port: `/metrics`, `/healthz` (process up) and
+//! `/readyz` (history store answers).
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+
+use crate::Ctx;
+
+pub fn router(ctx: Arc<Ctx>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .with_state(ctx)
+}
+
+async fn metrics(State(ctx): State<Arc<Ctx>>) -> impl IntoResponse {
+    if let Some(outbox) = &ctx.outbox {
+        ctx.metrics.uplink_outbox_frames.set(outbox.len() as f64);
+    }
+    (
+        [(header::CONTENT_TYPE, common::metrics::CONTENT_TYPE)],
+        ctx.metrics.registry.render(),
+    )
+}
+
+async fn readyz(State(ctx): State<Arc<Ctx>>) -> impl IntoResponse {
+    match ctx.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready\n".to_owned()),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "history store unavailable\n".to_owned())
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! `Ingest.Stream`: one bidirectional stream per agent.
+//!
+//! Hello → Welcome(stored seq), then for each Batch: validate, resolve new
+//! series, hand to the writer, and Ack only once it is committed. A bad batch
+//! ends the stream with a clear status (and a counter); other agents' streams
+//! are separate tasks and are unaffected.
+
+pub mod validate;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::model::HostFacts;
+use proto::{agent_message, hub_message, AgentMessage, HubMessage};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status, Streaming};
+use tracing::Instrument;
+
+use crate::store::{HostRow, WriteBatch};
+use crate::Ctx;
+use validate::{Rejection, SymbolTable};
+
+/// Messages queued towards one agent (acks); the agent reads them promptly.
+const OUTBOUND_CAPACITY: usize = 64;
+/// How long an agent may take to say Hello.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+const MAX_ID_LEN: usize = 256;
+
+pub struct IngestService {
+    ctx: Arc<Ctx>,
+    shutdown: CancellationToken,
+}
+
+impl IngestService {
+    pub fn new(ctx: Arc<Ctx>, shutdown: CancellationToken) -> Self {
+        Self { ctx, shutdown }
+    }
+}
+
+type Outbound = mpsc::Sender<Result<HubMessage, Status>>;
+
+#[tonic::async_trait]
+impl proto::ingest_server::Ingest for IngestService {
+    type StreamStream = ReceiverStream<Result<HubMessage, Status>>;
+
+    async fn stream(
+        &self,
+        request: Request<Streaming<AgentMessage>>,
+    ) -> Result<Response<Self::StreamStream>, Status> {
+        let peer = request
+            .remote_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let inbound = request.into_inner();
+        let (tx, rx) = mpsc::channel(OUTBOUND_CAPACITY);
+        let ctx = self.ctx.clone();
+        let token = self.shutdown.clone();
+        tokio::spawn(
+            async move {
+                ctx.metrics.streams_active.add(1.0);
+                let result = serve_stream(&ctx, inbound, &tx, &token).await;
+                ctx.metrics.streams_active.add(-1.0);
+                if let Err(status) = result {
+                    tracing::info!(code = ?status.code(), message = status.message(), "ingest stream ended with error");
+                    // The agent may already be gone; nothing more to do then.
+                    let _ = tx.send(Err(status)).await;
+                }
+            }
+            .instrument(tracing::info_span!("ingest", %peer)),
+        );
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}
+
+/// Identity of the agent on this stream, fixed by its Hello.
+struct Peer {
+    agent_id: String,
+    host: String,
+    site: String,
+}
+
+async fn serve_stream(
+    ctx: &Ctx,
+    mut inbound: Streaming<AgentMessage>,
+    tx: &Outbound,
+    token: &CancellationToken,
+) -> Result<(), Status> {
+    let first = tokio::select! {
+        _ = token.cancelled() => return Err(Status::unavailable("hub is shutting down")),
+        m = tokio::time::timeout(HELLO_TIMEOUT, inbound.message()) => m,
+    };
+    let hello = match first {
+        Err(_) => return Err(rejected(ctx, "no_hello", "no Hello within 10 s".into())),
+        Ok(Err(status)) => return Err(transport_error(ctx, status)),
+        Ok(Ok(None)) => return Ok(()),
+        Ok(Ok(Some(AgentMessage {
+            msg: Some(agent_message::Msg::Hello(h)),
+        }))) => h,
+        Ok(Ok(Some(_))) => {
+            return Err(rejected(ctx, "no_hello", "the first message must be Hello".into()))
+        }
+    };
+    let peer = welcome(ctx, hello, tx).await?;
+    tracing::info!(agent = %peer.agent_id, host = %peer.host, site = %peer.site, "agent connected");
+
+    let mut table = SymbolTable::default();
+    loop {
+        let msg = tokio::select! {
+            _ = token.cancelled() => return Err(Status::unavailable("hub is shutting down")),
+            m = inbound.message() => m,
+        };
+        let batch = match msg {
+            Err(status) => return Err(transport_error(ctx, status)),
+            Ok(None) => {
+                tracing::info!(agent = %peer.agent_id, "agent closed its stream");
+                return Ok(());
+            }
+            Ok(Some(AgentMessage {
+                msg: Some(agent_message::Msg::Batch(b)),
+            })) => b,
+            Ok(Some(_)) => {
+                return Err(rejected(ctx, "unexpected_message", "only Batch may follow Hello".into()))
+            }
+        };
+        let seq = batch.seq;
+        store_batch(ctx, &peer, &mut table, batch).await?;
+        if tx
+            .send(Ok(HubMessage {
+                msg: Some(hub_message::Msg::Ack(proto::Ack { seq })),
+            }))
+            .await
+            .is_err()
+        {
+            // The agent went away; its batch is stored and Welcome tells it so.
+            return Ok(());
+        }
+    }
+}
+
+async fn welcome(ctx: &Ctx, hello: proto::Hello, tx: &Outbound) -> Result<Peer, Status> {
+    let facts = hello
+        .host
+        .as_ref()
+        .map(common::convert::facts_from_proto)
+        .unwrap_or_default();
+    if hello.agent_id.is_empty() || hello.agent_id.len() > MAX_ID_LEN {
+        return Err(rejected(ctx, "bad_hello", format!("agent_id must be 1..={MAX_ID_LEN} bytes")));
+    }
+    let host = if facts.hostname.is_empty() {
+        hello.agent_id.clone()
+    } else {
+        facts.hostname.clone()
+    };
+    if host.len() > MAX_ID_LEN || hello.site.len() > MAX_ID_LEN {
+        return Err(rejected(ctx, "bad_hello", format!("hostname and site must be at most {MAX_ID_LEN} bytes")));
+    }
+    let site = if hello.site.is_empty() {
+        ctx.config.site.clone()
+    } else {
+        hello.site.clone()
+    };
+    let peer = Peer {
+        agent_id: hello.agent_id,
+        host,
+        site,
+    };
+    register(ctx, &peer, facts).await.map_err(|e| e.to_status())?;
+    let stored_seq = ctx
+        .store
+        .stored_seq(&peer.agent_id)
+        .await
+        .map_err(|e| e.to_status())?;
+    let welcome = proto::Welcome {
+        stored_seq,
+        interval_ms: u32::try_from(ctx.config.agent_interval.as_millis()).unwrap_or(u32::MAX),
+    };
+    tx.send(Ok(HubMessage {
+        msg: Some(hub_message::Msg::Welcome(welcome)),
+    }))
+    .await
+    .map_err(|_| Status::cancelled("agent went away"))?;
+    Ok(peer)
+}
+
+async fn register(ctx: &Ctx, peer: &Peer, facts: HostFacts) -> crate::Result<()> {
+    ctx.store
+        .upsert_host(&HostRow {
+            host: peer.host.clone(),
+            site: peer.site.clone(),
+            agent_id: peer.agent_id.clone(),
+            facts: facts.clone(),
+        })
+        .await?;
+    ctx.state
+        .register(&peer.host, &peer.site, &peer.agent_id, facts);
+    Ok(())
+}
+
+async fn store_batch(
+    ctx: &Ctx,
+    peer: &Peer,
+    table: &mut SymbolTable,
+    batch: proto::Batch,
+) -> Result<(), Status> {
+    let limits = &ctx.config.limits;
+    let defs = validate::check_defs(&batch.new_series, table, limits)
+        .map_err(|r| refuse(ctx, r))?;
+    for (id, key) in defs {
+        let sid = ctx
+            .store
+            .series_id(&peer.host, &key)
+            .await
+            .map_err(|e| e.to_status())?;
+        table.insert(id, Arc::new(key), sid);
+    }
+    let rows = validate::check_rows(batch.seq, &batch.rows, table, limits, common::now_ms())
+        .map_err(|r| refuse(ctx, r))?;
+    let mut stored = Vec::with_capacity(rows.len());
+    let mut keyed = Vec::with_capacity(rows.len());
+    for (sid, key, ts, v) in rows {
+        stored.push((sid, ts, v));
+        keyed.push((key, ts, v));
+    }
+    let write = WriteBatch {
+        agent_id: peer.agent_id.clone(),
+        host: peer.host.clone(),
+        seq: batch.seq,
+        rows: stored,
+    };
+    ctx.writer
+        .write(write, peer.site.clone(), keyed)
+        .await
+        .map_err(|e| e.to_status())?;
+    Ok(())
+}
+
+fn refuse(ctx: &Ctx, r: Rejection) -> Status {
+    rejected(ctx, r.reason, r.message)
+}
+
+fn rejected(ctx: &Ctx, reason: &'static str, message: String) -> Status {
+    ctx.metrics.rejected(reason);
+    tracing::warn!(reason, %message, "agent input rejected");
+    Status::invalid_argument(message)
+}
+
+/// A stream error from tonic: an undecodable or oversized message, or the
+/// connection dropping.
+fn transport_error(ctx: &Ctx, status: Status) -> Status {
+    let msg = status.message().to_owned();
+    if msg.contains("too large") || status.code() == tonic::Code::OutOfRange {
+        ctx.metrics.rejected("too_large");
+        Status::resource_exhausted(format!(
+            "message over the hub's limit of {} bytes: {msg}",
+            ctx.config.limits.max_message_bytes
+        ))
+    } else if status.code() == tonic::Code::Internal && msg.contains("decode") {
+        ctx.metrics.rejected("decode");
+        Status::invalid_argument(format!("malformed protobuf: {msg}"))
+    } else {
+        status
+    }
+}

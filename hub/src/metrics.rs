@@ -1,0 +1,82 @@
+//! The hub's own `/metrics`. Handles are created once and cloned into tasks;
+//! label sets are low-cardinality (reasons, outcomes), never host names.
+
+use common::metrics::{Counter, Gauge, Registry};
+
+#[derive(Clone)]
+pub struct HubMetrics {
+    pub registry: Registry,
+    pub streams_active: Gauge,
+    pub batches_stored: Counter,
+    pub batches_duplicate: Counter,
+    pub rows_stored: Counter,
+    pub commits: Counter,
+    pub storage_errors: Counter,
+    pub uplink_connected: Gauge,
+    pub uplink_frames_sent: Counter,
+    pub uplink_frames_acked: Counter,
+    pub uplink_outbox_frames: Gauge,
+    pub uplink_outbox_dropped: Counter,
+    pub uplink_connects: Counter,
+}
+
+impl HubMetrics {
+    pub fn new() -> Self {
+        let r = Registry::new();
+        let batches = |outcome| {
+            r.counter(
+                "hostwatch_hub_batches_total",
+                "Agent batches committed, by outcome (a duplicate is acked but not stored again).",
+                &[("outcome", outcome)],
+            )
+        };
+        Self {
+            streams_active: r.gauge(
+                "hostwatch_hub_ingest_streams",
+                "Agent ingest streams currently open.",
+                &[],
+            ),
+            batches_stored: batches("stored"),
+            batches_duplicate: batches("duplicate"),
+            rows_stored: r.counter("hostwatch_hub_rows_stored_total", "Rows written to history.", &[]),
+            commits: r.counter(
+                "hostwatch_hub_commits_total",
+                "History transactions committed (each may group many batches).",
+                &[],
+            ),
+            storage_errors: r.counter(
+                "hostwatch_hub_storage_errors_total",
+                "Failed history transactions; their batches were not acked.",
+                &[],
+            ),
+            uplink_connected: r.gauge("hostwatch_hub_uplink_connected", "1 while the edge uplink is up.", &[]),
+            uplink_frames_sent: r.counter("hostwatch_hub_uplink_frames_sent_total", "Frames sent to the edge (resends included).", &[]),
+            uplink_frames_acked: r.counter("hostwatch_hub_uplink_frames_acked_total", "Outbox frames the edge acknowledged.", &[]),
+            uplink_outbox_frames: r.gauge("hostwatch_hub_uplink_outbox_frames", "Frames waiting for the edge's ack.", &[]),
+            uplink_outbox_dropped: r.counter(
+                "hostwatch_hub_uplink_outbox_dropped_total",
+                "Frames dropped because the outbox was full while the edge was away.",
+                &[],
+            ),
+            uplink_connects: r.counter("hostwatch_hub_uplink_connects_total", "Uplink connections established.", &[]),
+            registry: r,
+        }
+    }
+
+    /// Counts an input rejected for `reason` (a fixed, small set of words).
+    pub fn rejected(&self, reason: &'static str) {
+        self.registry
+            .counter(
+                "hostwatch_hub_rejected_total",
+                "Agent input refused, by reason; the sender got an error status.",
+                &[("reason", reason)],
+            )
+            .inc();
+    }
+}
+
+impl Default for HubMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

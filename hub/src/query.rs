@@ -1,0 +1,103 @@
+//! The hub's gRPC `Query` service: what the site gateway and tools read.
+
+use std::sync::Arc;
+
+use common::convert;
+use proto::query_server::Query;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::StreamExt;
+use tonic::{Request, Response, Status};
+
+use crate::Ctx;
+
+pub struct QueryService {
+    ctx: Arc<Ctx>,
+}
+
+impl QueryService {
+    pub fn new(ctx: Arc<Ctx>) -> Self {
+        Self { ctx }
+    }
+}
+
+type WatchStream =
+    std::pin::Pin<Box<dyn futures::Stream<Item = Result<proto::HostStatus, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Query for QueryService {
+    async fn list_hosts(
+        &self,
+        _: Request<proto::ListHostsRequest>,
+    ) -> Result<Response<proto::ListHostsResponse>, Status> {
+        let hosts = self.ctx.state.hosts().iter().map(convert::status_to_proto).collect();
+        Ok(Response::new(proto::ListHostsResponse { hosts }))
+    }
+
+    async fn list_series(
+        &self,
+        req: Request<proto::ListSeriesRequest>,
+    ) -> Result<Response<proto::ListSeriesResponse>, Status> {
+        let host = req.into_inner().host;
+        let series = self.series(&host)?;
+        Ok(Response::new(proto::ListSeriesResponse { series }))
+    }
+
+    async fn latest(
+        &self,
+        req: Request<proto::LatestRequest>,
+    ) -> Result<Response<proto::LatestResponse>, Status> {
+        let host = req.into_inner().host;
+        let series = self.series(&host)?;
+        Ok(Response::new(proto::LatestResponse { series }))
+    }
+
+    async fn range(
+        &self,
+        req: Request<proto::RangeRequest>,
+    ) -> Result<Response<proto::RangeResponse>, Status> {
+        let q = convert::range_query_from_proto(&req.into_inner());
+        if q.host.is_empty() {
+            return Err(Status::invalid_argument("range needs a host"));
+        }
+        if q.from_ms > q.to_ms {
+            return Err(Status::invalid_argument("range: from is after to"));
+        }
+        let series = crate::history::range(&self.ctx.store, &q)
+            .await
+            .map_err(|e| e.to_status())?;
+        Ok(Response::new(proto::RangeResponse {
+            series: series.iter().map(convert::series_points_to_proto).collect(),
+        }))
+    }
+
+    type WatchStream = WatchStream;
+
+    async fn watch(
+        &self,
+        _: Request<proto::WatchRequest>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
+        let rx = self.ctx.state.subscribe();
+        let stream = BroadcastStream::new(rx).filter_map(|item| match item {
+            Ok(status) => Some(Ok(convert::status_to_proto(&status))),
+            // A slow watcher skips updates; the next one carries the full state.
+            Err(BroadcastStreamRecvError::Lagged(_)) => None,
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+impl QueryService {
+    fn series(&self, host: &str) -> Result<Vec<proto::SeriesInfo>, Status> {
+        if self.ctx.state.host(host).is_none() {
+            return Err(Status::not_found(format!("unknown host {host:?}")));
+        }
+        Ok(self
+            .ctx
+            .state
+            .series(host)
+            .iter()
+            .map(convert::series_info_to_proto)
+            .collect())
+    }
+}

@@ -1,0 +1,167 @@
+//! Latest state of every host, in memory: the newest value of each series and
+//! the delivery counters. Fed by the writer after each commit; read by the query
+//! API. Live watchers get a `HostStatus` per stored batch over a broadcast channel
+//! (a slow watcher lags and skips, it never slows ingest).
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use common::headline::Headline;
+use common::model::{HostFacts, HostStatus, Point, SeriesInfo, SeriesKey};
+use tokio::sync::broadcast;
+
+/// Updates buffered per live watcher before it starts skipping.
+pub const LIVE_CAPACITY: usize = 4096;
+
+#[derive(Debug, Default)]
+struct HostEntry {
+    site: String,
+    agent_id: String,
+    facts: HostFacts,
+    last_seen_ms: i64,
+    stored_seq: u64,
+    rows_stored: u64,
+    latest: HashMap<Arc<SeriesKey>, Point>,
+}
+
+impl HostEntry {
+    fn status(&self, host: &str) -> HostStatus {
+        let h = Headline::from_latest(self.latest.iter().map(|(k, p)| (k.as_ref(), p.v)));
+        HostStatus {
+            host: host.to_owned(),
+            site: self.site.clone(),
+            agent_id: self.agent_id.clone(),
+            last_seen_ms: self.last_seen_ms,
+            cpu_percent: h.cpu,
+            memory_percent: h.memory,
+            disk_percent: h.disk,
+            stored_seq: self.stored_seq,
+            rows_stored: self.rows_stored,
+            facts: self.facts.clone(),
+        }
+    }
+}
+
+pub struct State {
+    // std RwLock: critical sections are short map updates and never await.
+    hosts: RwLock<HashMap<String, HostEntry>>,
+    live: broadcast::Sender<HostStatus>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl State {
+    pub fn new() -> Self {
+        Self {
+            hosts: RwLock::new(HashMap::new()),
+            live: broadcast::channel(LIVE_CAPACITY).0,
+        }
+    }
+
+    /// Records who a host is (on Hello, and when reloading from history).
+    pub fn register(&self, host: &str, site: &str, agent_id: &str, facts: HostFacts) {
+        let mut hosts = self.hosts.write().unwrap_or_else(|p| p.into_inner());
+        let e = hosts.entry(host.to_owned()).or_default();
+        e.site = site.to_owned();
+        e.agent_id = agent_id.to_owned();
+        e.facts = facts;
+    }
+
+    /// Restores counters and a latest value after a restart.
+    pub fn restore(&self, host: &str, stored_seq: u64, rows: u64, latest: Vec<(SeriesKey, Point)>) {
+        let mut hosts = self.hosts.write().unwrap_or_else(|p| p.into_inner());
+        let e = hosts.entry(host.to_owned()).or_default();
+        e.stored_seq = e.stored_seq.max(stored_seq);
+        e.rows_stored = e.rows_stored.max(rows);
+        for (k, p) in latest {
+            e.last_seen_ms = e.last_seen_ms.max(p.t);
+            e.latest.insert(Arc::new(k), p);
+        }
+    }
+
+    /// Applies rows that were just committed and tells live watchers.
+    pub fn apply(&self, host: &str, seq: u64, rows: &[(Arc<SeriesKey>, i64, f64)]) {
+        let status = {
+            let mut hosts = self.hosts.write().unwrap_or_else(|p| p.into_inner());
+            let e = hosts.entry(host.to_owned()).or_default();
+            e.stored_seq = e.stored_seq.max(seq);
+            e.rows_stored += rows.len() as u64;
+            for (k, t, v) in rows {
+                let newer = e.latest.get(k).is_none_or(|p| p.t <= *t);
+                if newer {
+                    e.latest.insert(k.clone(), Point { t: *t, v: *v });
+                }
+                e.last_seen_ms = e.last_seen_ms.max(*t);
+            }
+            e.status(host)
+        };
+        // No receivers is normal (nobody watching).
+        let _ = self.live.send(status);
+    }
+
+    pub fn hosts(&self) -> Vec<HostStatus> {
+        let hosts = self.hosts.read().unwrap_or_else(|p| p.into_inner());
+        let mut out: Vec<_> = hosts.iter().map(|(h, e)| e.status(h)).collect();
+        out.sort_by(|a, b| (&a.site, &a.host).cmp(&(&b.site, &b.host)));
+        out
+    }
+
+    pub fn host(&self, host: &str) -> Option<HostStatus> {
+        let hosts = self.hosts.read().unwrap_or_else(|p| p.into_inner());
+        hosts.get(host).map(|e| e.status(host))
+    }
+
+    pub fn site_of(&self, host: &str) -> Option<String> {
+        let hosts = self.hosts.read().unwrap_or_else(|p| p.into_inner());
+        hosts.get(host).map(|e| e.site.clone())
+    }
+
+    /// Series of a host with their newest values, sorted by key.
+    pub fn series(&self, host: &str) -> Vec<SeriesInfo> {
+        let hosts = self.hosts.read().unwrap_or_else(|p| p.into_inner());
+        let Some(e) = hosts.get(host) else {
+            return Vec::new();
+        };
+        let mut out: Vec<_> = e
+            .latest
+            .iter()
+            .map(|(k, p)| SeriesInfo {
+                host: host.to_owned(),
+                name: k.name.clone(),
+                labels: k.labels.clone(),
+                last_ms: p.t,
+                last_value: p.v,
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.name, &a.labels).cmp(&(&b.name, &b.labels)));
+        out
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<HostStatus> {
+        self.live.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn apply_keeps_newest_value_and_counts_rows() {
+        let s = State::new();
+        s.register("h1", "eu", "a1", HostFacts::default());
+        let cpu = Arc::new(SeriesKey::new("system.cpu.utilization"));
+        let mut rx = s.subscribe();
+        s.apply("h1", 1, &[(cpu.clone(), 2000, 0.5), (cpu.clone(), 1000, 0.9)]);
+        let st = s.host("h1").expect("host known");
+        assert_eq!(st.cpu_percent, Some(50.0));
+        assert_eq!(st.rows_stored, 2);
+        assert_eq!(st.stored_seq, 1);
+        assert_eq!(st.last_seen_ms, 2000);
+        assert_eq!(rx.try_recv().expect("live update").host, "h1");
+    }
+}

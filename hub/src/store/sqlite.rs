@@ -1,0 +1,282 @@
+//! Embedded history in SQLite (WAL, `synchronous=FULL` so an ack survives power
+//! loss). The default when no `DATABASE_URL` is set: `hostwatch demo` needs no
+//! services.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Mutex;
+
+use common::model::{Point, SeriesKey};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+
+use super::{HostRow, LedgerEntry, Outcome, StoredSeries, WriteBatch};
+use crate::Result;
+
+/// Rows per INSERT statement: 3 binds each stays under SQLite's 32766 limit.
+const ROWS_PER_INSERT: usize = 10_000;
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+    /// (host, key) → series id; series are immutable once created, so the
+    /// cache never goes stale.
+    series_ids: Mutex<HashMap<(String, SeriesKey), i64>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and runs migrations.
+    pub async fn open(path: &Path) -> Result<Self> {
+        let in_memory = path.as_os_str() == ":memory:";
+        let opts = if in_memory {
+            SqliteConnectOptions::from_str("sqlite::memory:")?
+        } else {
+            SqliteConnectOptions::new()
+                .filename(path)
+                .create_if_missing(true)
+        }
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(std::time::Duration::from_secs(10));
+        // An in-memory database exists per connection: keep exactly one.
+        let max = if in_memory { 1 } else { 4 };
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(opts)
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        Ok(Self {
+            pool,
+            series_ids: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub async fn upsert_host(&self, h: &HostRow) -> Result<()> {
+        let facts = serde_json::to_string(&h.facts).unwrap_or_else(|_| "{}".into());
+        sqlx::query(
+            "INSERT INTO hosts (host, site, agent_id, facts, updated_ms) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (host) DO UPDATE SET site = excluded.site, agent_id = excluded.agent_id,
+               facts = excluded.facts, updated_ms = excluded.updated_ms",
+        )
+        .bind(&h.host)
+        .bind(&h.site)
+        .bind(&h.agent_id)
+        .bind(facts)
+        .bind(common::now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The storage id of (host, key), creating the series on first sight.
+    pub async fn series_id(&self, host: &str, key: &SeriesKey) -> Result<i64> {
+        let cache_key = (host.to_owned(), key.clone());
+        if let Some(id) = self.cached(&cache_key) {
+            return Ok(id);
+        }
+        let labels = key.labels_json();
+        sqlx::query("INSERT OR IGNORE INTO series (host, name, labels) VALUES (?, ?, ?)")
+            .bind(host)
+            .bind(&key.name)
+            .bind(&labels)
+            .execute(&self.pool)
+            .await?;
+        let id: i64 =
+            sqlx::query_scalar("SELECT id FROM series WHERE host = ? AND name = ? AND labels = ?")
+                .bind(host)
+                .bind(&key.name)
+                .bind(&labels)
+                .fetch_one(&self.pool)
+                .await?;
+        self.series_ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(cache_key, id);
+        Ok(id)
+    }
+
+    fn cached(&self, key: &(String, SeriesKey)) -> Option<i64> {
+        self.series_ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .copied()
+    }
+
+    /// Commits `batches` in one transaction (group commit). Each batch is
+    /// checked against the ledger inside the transaction, so a resent batch is
+    /// reported as a duplicate and not stored twice.
+    pub async fn commit(&self, batches: &[WriteBatch]) -> Result<Vec<Outcome>> {
+        let now = common::now_ms();
+        let mut tx = self.pool.begin().await?;
+        let mut outcomes = Vec::with_capacity(batches.len());
+        for b in batches {
+            let last: Option<i64> =
+                sqlx::query_scalar("SELECT last_seq FROM ledger WHERE agent_id = ?")
+                    .bind(&b.agent_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let seq = i64::try_from(b.seq).unwrap_or(i64::MAX);
+            if last.is_some_and(|l| seq <= l) {
+                sqlx::query("UPDATE ledger SET duplicates = duplicates + 1 WHERE agent_id = ?")
+                    .bind(&b.agent_id)
+                    .execute(&mut *tx)
+                    .await?;
+                outcomes.push(Outcome::Duplicate);
+                continue;
+            }
+            for chunk in b.rows.chunks(ROWS_PER_INSERT) {
+                let mut qb: QueryBuilder<Sqlite> =
+                    QueryBuilder::new("INSERT INTO samples (series_id, ts_ms, value) ");
+                qb.push_values(chunk, |mut row, (id, ts, v)| {
+                    row.push_bind(id).push_bind(ts).push_bind(v);
+                });
+                qb.build().execute(&mut *tx).await?;
+            }
+            sqlx::query(
+                "INSERT INTO ledger (agent_id, host, last_seq, batches, rows, updated_ms)
+                 VALUES (?, ?, ?, 1, ?, ?)
+                 ON CONFLICT (agent_id) DO UPDATE SET host = excluded.host,
+                   last_seq = excluded.last_seq, batches = batches + 1,
+                   rows = rows + excluded.rows, updated_ms = excluded.updated_ms",
+            )
+            .bind(&b.agent_id)
+            .bind(&b.host)
+            .bind(seq)
+            .bind(b.rows.len() as i64)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            outcomes.push(Outcome::Stored);
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    pub async fn ledger(&self) -> Result<Vec<LedgerEntry>> {
+        let rows = sqlx::query(
+            "SELECT agent_id, host, last_seq, batches, rows, duplicates FROM ledger ORDER BY agent_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| LedgerEntry {
+                agent_id: r.get(0),
+                host: r.get(1),
+                last_seq: r.get::<i64, _>(2).max(0) as u64,
+                batches: r.get::<i64, _>(3).max(0) as u64,
+                rows: r.get::<i64, _>(4).max(0) as u64,
+                duplicates: r.get::<i64, _>(5).max(0) as u64,
+            })
+            .collect())
+    }
+
+    pub async fn stored_seq(&self, agent_id: &str) -> Result<u64> {
+        let last: Option<i64> = sqlx::query_scalar("SELECT last_seq FROM ledger WHERE agent_id = ?")
+            .bind(agent_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(last.unwrap_or(0).max(0) as u64)
+    }
+
+    pub async fn hosts(&self) -> Result<Vec<HostRow>> {
+        let rows = sqlx::query("SELECT host, site, agent_id, facts FROM hosts ORDER BY host")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| HostRow {
+                host: r.get(0),
+                site: r.get(1),
+                agent_id: r.get(2),
+                facts: serde_json::from_str(r.get::<&str, _>(3)).unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    /// Every series, optionally of one host.
+    pub async fn series(&self, host: Option<&str>) -> Result<Vec<StoredSeries>> {
+        let rows = match host {
+            Some(h) => {
+                sqlx::query("SELECT id, host, name, labels FROM series WHERE host = ? ORDER BY id")
+                    .bind(h)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query("SELECT id, host, name, labels FROM series ORDER BY id")
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        Ok(rows
+            .iter()
+            .map(|r| StoredSeries {
+                id: r.get(0),
+                host: r.get(1),
+                key: SeriesKey {
+                    name: r.get(2),
+                    labels: serde_json::from_str(r.get::<&str, _>(3)).unwrap_or_default(),
+                },
+            })
+            .collect())
+    }
+
+    /// Newest (time, value) of a series.
+    pub async fn last_point(&self, series_id: i64) -> Result<Option<Point>> {
+        let row = sqlx::query(
+            "SELECT ts_ms, value FROM samples WHERE series_id = ? ORDER BY ts_ms DESC LIMIT 1",
+        )
+        .bind(series_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| Point {
+            t: r.get(0),
+            v: r.get(1),
+        }))
+    }
+
+    /// Raw points of one series in `[from, to]`, oldest first.
+    pub async fn range(&self, series_id: i64, from_ms: i64, to_ms: i64) -> Result<Vec<Point>> {
+        let rows = sqlx::query(
+            "SELECT ts_ms, value FROM samples WHERE series_id = ? AND ts_ms >= ? AND ts_ms <= ?
+             ORDER BY ts_ms",
+        )
+        .bind(series_id)
+        .bind(from_ms)
+        .bind(to_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| Point {
+                t: r.get(0),
+                v: r.get(1),
+            })
+            .collect())
+    }
+
+    /// Rows stored for one host (tests and the ledger view).
+    pub async fn count_rows(&self, host: &str) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM samples s JOIN series r ON r.id = s.series_id WHERE r.host = ?",
+        )
+        .bind(host)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n.max(0) as u64)
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,132 @@
+//! The history writer: one actor that owns all writes, so commits are grouped
+//! (many agents' batches per transaction) and the ledger check is never racy.
+//!
+//! When its queue is full, ingest streams wait on `send` — backpressure reaches
+//! agents as missing acks, and agents keep their batches. Nothing is dropped here.
+
+use std::sync::Arc;
+
+use common::model::{SeriesKey, StoredRows};
+use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
+
+use crate::metrics::HubMetrics;
+use crate::state::State;
+use crate::store::{Outcome, SqliteStore, WriteBatch};
+use crate::uplink::Outbox;
+use crate::{Error, Result};
+
+/// Batches waiting for the writer before ingest streams block.
+pub const WRITE_QUEUE_CAPACITY: usize = 1024;
+/// Most batches grouped into one transaction.
+pub const MAX_GROUP: usize = 256;
+
+pub struct WriteRequest {
+    pub batch: WriteBatch,
+    pub site: String,
+    /// Same rows as `batch.rows`, by key, for the latest state and the uplink.
+    pub keyed: Vec<(Arc<SeriesKey>, i64, f64)>,
+    pub reply: oneshot::Sender<Result<Outcome>>,
+}
+
+/// Cloneable handle; the actor stops when every handle is dropped, after
+/// committing what was queued.
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<WriteRequest>,
+}
+
+impl Writer {
+    pub fn spawn(
+        store: Arc<SqliteStore>,
+        state: Arc<State>,
+        outbox: Option<Arc<Outbox>>,
+        metrics: HubMetrics,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(WRITE_QUEUE_CAPACITY);
+        let actor = WriterActor {
+            store,
+            state,
+            outbox,
+            metrics,
+        };
+        let handle = tokio::spawn(actor.run(rx).instrument(tracing::info_span!("writer")));
+        (Self { tx }, handle)
+    }
+
+    /// Queues a batch and waits until it is committed (or found a duplicate).
+    pub async fn write(
+        &self,
+        batch: WriteBatch,
+        site: String,
+        keyed: Vec<(Arc<SeriesKey>, i64, f64)>,
+    ) -> Result<Outcome> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(WriteRequest {
+                batch,
+                site,
+                keyed,
+                reply,
+            })
+            .await
+            .map_err(|_| Error::ShuttingDown)?;
+        rx.await.map_err(|_| Error::ShuttingDown)?
+    }
+}
+
+struct WriterActor {
+    store: Arc<SqliteStore>,
+    state: Arc<State>,
+    outbox: Option<Arc<Outbox>>,
+    metrics: HubMetrics,
+}
+
+impl WriterActor {
+    async fn run(self, mut rx: mpsc::Receiver<WriteRequest>) {
+        let mut group = Vec::with_capacity(MAX_GROUP);
+        while rx.recv_many(&mut group, MAX_GROUP).await > 0 {
+            self.commit(std::mem::take(&mut group)).await;
+        }
+        tracing::debug!("writer drained and stopped");
+    }
+
+    async fn commit(&self, group: Vec<WriteRequest>) {
+        let batches: Vec<WriteBatch> = group.iter().map(|r| r.batch.clone()).collect();
+        match self.store.commit(&batches).await {
+            Ok(outcomes) => {
+                self.metrics.commits.inc();
+                let mut uplink = Vec::new();
+                for (req, outcome) in group.into_iter().zip(outcomes) {
+                    if outcome == Outcome::Stored {
+                        self.metrics.batches_stored.inc();
+                        self.metrics.rows_stored.add(req.keyed.len() as u64);
+                        self.state.apply(&req.batch.host, req.batch.seq, &req.keyed);
+                        uplink.push(StoredRows {
+                            host: req.batch.host.clone(),
+                            site: req.site.clone(),
+                            rows: req.keyed,
+                        });
+                    } else {
+                        self.metrics.batches_duplicate.inc();
+                    }
+                    // The stream may have gone away meanwhile; the data is stored
+                    // and the agent learns that from Welcome on reconnect.
+                    let _ = req.reply.send(Ok(outcome));
+                }
+                if let Some(outbox) = &self.outbox {
+                    if !uplink.is_empty() {
+                        outbox.push(uplink);
+                    }
+                }
+            }
+            Err(e) => {
+                self.metrics.storage_errors.inc();
+                tracing::error!(error = %e, batches = batches.len(), "history commit failed; batches not acked");
+                for req in group {
+                    let _ = req.reply.send(Err(Error::Server(format!("commit failed: {e}"))));
+                }
+            }
+        }
+    }
+}
