@@ -102,7 +102,7 @@ async function main() {
 
     const response = await page.goto(opts.url, { waitUntil: "load" }).catch((err) => err);
     const loaded = !(response instanceof Error) && response !== null && response.ok();
-    record(loaded, "page loads", response instanceof Error ? response.message : `HTTP ${response?.status()}`);
+    record(loaded, "page loads", response instanceof Error ? response.message.split("\n")[0] : `HTTP ${response?.status()}`);
 
     if (loaded) {
       const cards = page.locator("[data-host]");

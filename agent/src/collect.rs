@@ -93,35 +93,46 @@ impl Collector {
     /// blocking thread once per interval.
     pub fn collect(&mut self) -> Vec<Sample> {
         self.tick += 1;
-        let refresh_lists = self.tick % LIST_REFRESH_TICKS == 0;
+        let refresh_lists = self.tick.is_multiple_of(LIST_REFRESH_TICKS);
         let mut out = Vec::new();
 
         let cpu = match self.system.as_mut() {
             Some(system) => cpu::collect(system),
-            None => Err(CollectError::Unavailable { what: "sysinfo System" }),
+            None => Err(CollectError::Unavailable {
+                what: "sysinfo System",
+            }),
         };
         self.health.accept("system.cpu", cpu, &mut out);
-        self.health.accept("system.cpu.load_average", cpu::load_average(), &mut out);
+        self.health
+            .accept("system.cpu.load_average", cpu::load_average(), &mut out);
 
         let memory = match self.system.as_mut() {
             Some(system) => memory::collect(system),
-            None => Err(CollectError::Unavailable { what: "sysinfo System" }),
+            None => Err(CollectError::Unavailable {
+                what: "sysinfo System",
+            }),
         };
         self.health.accept("system.memory", memory, &mut out);
 
         let filesystems = match self.filesystems.as_mut() {
-            Some(filesystems) => filesystems.collect(refresh_lists),
-            None => Err(CollectError::Unavailable { what: "sysinfo Disks" }),
+            Some(filesystems) => Ok(filesystems.collect(refresh_lists)),
+            None => Err(CollectError::Unavailable {
+                what: "sysinfo Disks",
+            }),
         };
-        self.health.accept("system.filesystem", filesystems, &mut out);
+        self.health
+            .accept("system.filesystem", filesystems, &mut out);
 
         let network = match self.network.as_mut() {
             Some(network) => Ok(network.collect(refresh_lists)),
-            None => Err(CollectError::Unavailable { what: "sysinfo Networks" }),
+            None => Err(CollectError::Unavailable {
+                what: "sysinfo Networks",
+            }),
         };
         self.health.accept("system.network", network, &mut out);
 
-        self.health.accept("system.uptime", host::uptime(), &mut out);
+        self.health
+            .accept("system.uptime", host::uptime(), &mut out);
         out
     }
 }
@@ -233,7 +244,10 @@ mod tests {
             let utilization = one(&samples, memory::UTILIZATION, &[]);
             assert!((0.0..=1.0).contains(&utilization));
 
-            assert!(values(&samples, filesystem::LIMIT).count() >= 1, "no filesystem");
+            assert!(
+                values(&samples, filesystem::LIMIT).count() >= 1,
+                "no filesystem"
+            );
             assert!(values(&samples, network::IO).count() >= 2, "no interface");
             assert!(one(&samples, host::UPTIME, &[]) > 0.0);
         }
@@ -247,9 +261,17 @@ mod tests {
     fn non_finite_samples_are_dropped_and_failures_skipped() {
         let mut health = Health::default();
         let mut out = Vec::new();
-        let family = vec![sample("a", &[], 1.0), sample("b", &[], f64::NAN), sample("c", &[], f64::INFINITY)];
+        let family = vec![
+            sample("a", &[], 1.0),
+            sample("b", &[], f64::NAN),
+            sample("c", &[], f64::INFINITY),
+        ];
         health.accept("test", Ok(family), &mut out);
-        health.accept("broken", Err(CollectError::Unavailable { what: "test" }), &mut out);
+        health.accept(
+            "broken",
+            Err(CollectError::Unavailable { what: "test" }),
+            &mut out,
+        );
         let names: Vec<&str> = out.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["a"]);
         assert!(health.failing.contains("broken"));

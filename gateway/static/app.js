@@ -12,11 +12,14 @@ const $ = (id) => document.getElementById(id);
 const SEED_CONCURRENCY = 4;
 /** About one point per second over the window, which is what the agents send. */
 const SEED_MAX_POINTS = WINDOW_S;
+/** A live gap longer than this is refilled from history after reconnecting. */
+const RESEED_AFTER_GAP_MS = 5000;
 
 const pool = new ChartPool(requestSeed);
 const fleet = new FleetView($("fleet"), pool);
 let live = null;
 let snapshots = 0;
+let lastMessageAt = 0;
 
 // --- Chart history: a small queue so seeding is bounded and never duplicated. ---
 
@@ -92,12 +95,15 @@ function explain(err, what) {
 // --- Live messages ---
 
 function onMessage(msg) {
+  const gapMs = Date.now() - lastMessageAt;
+  lastMessageAt = Date.now();
   switch (msg.type) {
     case "snapshot": {
       snapshots += 1;
       fleet.replaceAll(Array.isArray(msg.hosts) ? msg.hosts : []);
-      // A later snapshot means the socket was down for a while: refill chart gaps.
-      if (snapshots > 1) pool.reseedAll();
+      // A later snapshot means the socket was down: refill the charts' gap from
+      // history, unless it was so short that a missing point or two does not show.
+      if (snapshots > 1 && gapMs > RESEED_AFTER_GAP_MS) pool.reseedAll();
       showError("");
       renderCounts();
       break;

@@ -34,12 +34,20 @@ pub(crate) fn collect(system: &mut System) -> Result<Vec<Sample>> {
         return Err(CollectError::Unavailable { what: "CPU times" });
     }
     let mut out = Vec::with_capacity(cpus.len() + 2);
-    out.push(sample(UTILIZATION, &[], percent_to_ratio(system.global_cpu_usage())));
+    out.push(sample(
+        UTILIZATION,
+        &[],
+        percent_to_ratio(system.global_cpu_usage()),
+    ));
     for (index, cpu) in cpus.iter().enumerate() {
         // Named by position rather than by sysinfo's `cpu.name()` so the label is
         // `cpuN` on every platform.
         let label = format!("cpu{index}");
-        out.push(sample(UTILIZATION, &[("cpu", &label)], percent_to_ratio(cpu.usage())));
+        out.push(sample(
+            UTILIZATION,
+            &[("cpu", &label)],
+            percent_to_ratio(cpu.usage()),
+        ));
     }
     out.push(sample(LOGICAL_COUNT, &[], cpus.len() as f64));
     Ok(out)

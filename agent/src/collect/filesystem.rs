@@ -27,10 +27,31 @@ pub const UTILIZATION: &str = "system.filesystem.utilization";
 /// Kernel and memory-backed filesystems that say nothing about disk space. sysinfo
 /// already drops most of them on Linux; the list also covers other platforms.
 const PSEUDO_TYPES: &[&str] = &[
-    "autofs", "binfmt_misc", "bpf", "cgroup", "cgroup2", "configfs", "debugfs", "devfs",
-    "devpts", "devtmpfs", "efivarfs", "fusectl", "hugetlbfs", "mqueue", "nsfs", "proc",
-    "pstore", "ramfs", "rpc_pipefs", "securityfs", "selinuxfs", "squashfs", "sysfs",
-    "tmpfs", "tracefs",
+    "autofs",
+    "binfmt_misc",
+    "bpf",
+    "cgroup",
+    "cgroup2",
+    "configfs",
+    "debugfs",
+    "devfs",
+    "devpts",
+    "devtmpfs",
+    "efivarfs",
+    "fusectl",
+    "hugetlbfs",
+    "mqueue",
+    "nsfs",
+    "proc",
+    "pstore",
+    "ramfs",
+    "rpc_pipefs",
+    "securityfs",
+    "selinuxfs",
+    "squashfs",
+    "sysfs",
+    "tmpfs",
+    "tracefs",
 ];
 
 /// One mounted filesystem as sysinfo last saw it.
@@ -49,14 +70,18 @@ pub(crate) struct Filesystems {
 
 impl Filesystems {
     pub(crate) fn new() -> Result<Self> {
-        let disks = Disks::new_with_refreshed_list_specifics(storage_only())
-            .map_err(|error| CollectError::Sysinfo { what: "mount list", error })?;
+        let disks = Disks::new_with_refreshed_list_specifics(storage_only()).map_err(|error| {
+            CollectError::Sysinfo {
+                what: "mount list",
+                error,
+            }
+        })?;
         Ok(Self { disks })
     }
 
     /// With `refresh_list`, re-reads the mount table (dropping unmounted
     /// filesystems); otherwise only calls `statvfs` on the known mounts.
-    pub(crate) fn collect(&mut self, refresh_list: bool) -> Result<Vec<Sample>> {
+    pub(crate) fn collect(&mut self, refresh_list: bool) -> Vec<Sample> {
         if refresh_list {
             self.disks.refresh_specifics(true, storage_only());
         } else {
@@ -71,7 +96,10 @@ impl Filesystems {
             total: disk.total_space(),
             available: disk.available_space(),
         });
-        Ok(select(mounts).iter().flat_map(samples).collect())
+        select(mounts)
+            .iter()
+            .flat_map(|m| samples(&m.device, &m.mountpoint, &m.fs_type, m.total, m.available))
+            .collect()
     }
 }
 
@@ -121,22 +149,27 @@ fn is_real(mount: &Mount) -> bool {
     !pseudo && mount.total > 0
 }
 
-fn samples(mount: &Mount) -> Vec<Sample> {
-    let used = mount.total.saturating_sub(mount.available);
+/// The samples of one filesystem; the simulator uses this too, so both agree on
+/// what `used` means.
+pub(crate) fn samples(
+    device: &str,
+    mountpoint: &str,
+    fs_type: &str,
+    total: u64,
+    available: u64,
+) -> Vec<Sample> {
+    let used = total.saturating_sub(available);
     let labels = [
-        ("device", mount.device.as_str()),
-        ("mountpoint", mount.mountpoint.as_str()),
-        ("type", mount.fs_type.as_str()),
+        ("device", device),
+        ("mountpoint", mountpoint),
+        ("type", fs_type),
     ];
-    let with_state = |state| {
-        let [a, b, c] = labels;
-        [a, b, c, ("state", state)]
-    };
+    let [d, m, t] = labels;
     vec![
-        sample(USAGE, &with_state("used"), used as f64),
-        sample(USAGE, &with_state("free"), mount.available as f64),
-        sample(LIMIT, &labels, mount.total as f64),
-        sample(UTILIZATION, &labels, ratio(used, mount.total)),
+        sample(USAGE, &[d, m, t, ("state", "used")], used as f64),
+        sample(USAGE, &[d, m, t, ("state", "free")], available as f64),
+        sample(LIMIT, &labels, total as f64),
+        sample(UTILIZATION, &labels, ratio(used, total)),
     ]
 }
 
@@ -200,7 +233,7 @@ mod tests {
 
     #[test]
     fn used_counts_reserved_blocks() {
-        let out = samples(&mount("/dev/sda1", "/", "ext4"));
+        let out = samples("/dev/sda1", "/", "ext4", 1000, 400);
         assert_eq!(out[0].value, 600.0);
         assert_eq!(out[1].value, 400.0);
         assert_eq!(out[3].value, 0.6);

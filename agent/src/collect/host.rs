@@ -38,6 +38,9 @@ pub(crate) fn facts(system: Option<&System>) -> HostFacts {
 }
 
 pub(crate) fn uptime() -> Result<Vec<Sample>> {
-    let seconds = System::uptime().map_err(|error| CollectError::Sysinfo { what: "uptime", error })?;
+    let seconds = System::uptime().map_err(|error| CollectError::Sysinfo {
+        what: "uptime",
+        error,
+    })?;
     Ok(vec![sample(UPTIME, &[], seconds as f64)])
 }

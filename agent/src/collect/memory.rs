@@ -34,15 +34,18 @@ pub(crate) fn collect(system: &mut System) -> Result<Vec<Sample>> {
     let total = system.total_memory();
     if total == 0 {
         // sysinfo leaves zeros when /proc/meminfo could not be read.
-        return Err(CollectError::Unavailable { what: "memory counters" });
+        return Err(CollectError::Unavailable {
+            what: "memory counters",
+        });
     }
     let mut out = memory(total, system.free_memory(), system.available_memory());
     out.extend(paging(system.total_swap(), system.free_swap()));
     Ok(out)
 }
 
-/// The memory samples from the three numbers everything is derived from.
-fn memory(total: u64, free: u64, available: u64) -> Vec<Sample> {
+/// The memory samples from the three numbers everything is derived from; the
+/// simulator uses this too, so both agree on what `used` means.
+pub(crate) fn memory(total: u64, free: u64, available: u64) -> Vec<Sample> {
     // Saturating: on some platforms available can momentarily exceed total.
     let used = total.saturating_sub(available);
     vec![
@@ -55,7 +58,7 @@ fn memory(total: u64, free: u64, available: u64) -> Vec<Sample> {
 }
 
 /// Swap samples; psutil computes used as total − free as well.
-fn paging(total: u64, free: u64) -> Vec<Sample> {
+pub(crate) fn paging(total: u64, free: u64) -> Vec<Sample> {
     let used = total.saturating_sub(free);
     vec![
         sample(PAGING_USAGE, &[("state", "used")], used as f64),

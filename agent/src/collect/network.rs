@@ -34,8 +34,11 @@ pub(crate) struct Network {
 
 impl Network {
     pub(crate) fn new() -> Result<Self> {
-        let networks = Networks::new_with_refreshed_list()
-            .map_err(|error| CollectError::Sysinfo { what: "network interfaces", error })?;
+        let networks =
+            Networks::new_with_refreshed_list().map_err(|error| CollectError::Sysinfo {
+                what: "network interfaces",
+                error,
+            })?;
         Ok(Self {
             networks,
             previous: HashMap::new(),
@@ -55,8 +58,18 @@ impl Network {
         for (name, data) in devices {
             let device = name.to_string_lossy().into_owned();
             let directions = [
-                ("receive", data.total_received(), data.total_packets_received(), data.total_errors_on_received()),
-                ("transmit", data.total_transmitted(), data.total_packets_transmitted(), data.total_errors_on_transmitted()),
+                (
+                    "receive",
+                    data.total_received(),
+                    data.total_packets_received(),
+                    data.total_errors_on_received(),
+                ),
+                (
+                    "transmit",
+                    data.total_transmitted(),
+                    data.total_packets_transmitted(),
+                    data.total_errors_on_transmitted(),
+                ),
             ];
             let previous = self.previous.get(&device);
             let elapsed = previous.map(|p| now.duration_since(p.at).as_secs_f64());
@@ -92,7 +105,7 @@ impl Network {
 /// guess), or no time passed.
 pub(crate) fn rate(previous: Option<u64>, current: u64, elapsed_secs: f64) -> Option<f64> {
     let previous = previous?;
-    if current < previous || !(elapsed_secs > 0.0) || !elapsed_secs.is_finite() {
+    if current < previous || !elapsed_secs.is_finite() || elapsed_secs <= 0.0 {
         return None;
     }
     Some((current - previous) as f64 / elapsed_secs)

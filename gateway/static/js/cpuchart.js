@@ -151,7 +151,10 @@ export class CpuChart {
   }
 
   draw() {
-    const data = [this.xs, this.ys];
+    // uPlot keeps the arrays it is given and may redraw from them at any time (a
+    // resize, a theme change): hand it copies so append/trim between our throttled
+    // draws never leave it reading half-updated columns.
+    const data = [this.xs.slice(), this.ys.slice()];
     if (this.plot) {
       this.plot.setData(data);
       return;

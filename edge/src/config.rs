@@ -1,0 +1,57 @@
+//! The edge's `Config`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
+/// How much of every series the edge keeps in memory.
+pub const DEFAULT_HOT_WINDOW: Duration = Duration::from_secs(3600);
+/// Cap on points kept per series, whatever the window (1 Hz for an hour).
+pub const DEFAULT_MAX_POINTS_PER_SERIES: usize = 3600;
+pub const DEFAULT_MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub http_addr: SocketAddr,
+    #[serde(with = "common::config::duration_str")]
+    pub hot_window: Duration,
+    pub max_points_per_series: usize,
+    /// Largest uplink frame accepted.
+    pub max_frame_bytes: usize,
+    /// Site → credential a hub of that site must present. Empty: any hub is
+    /// accepted (only sensible on loopback and in the demo; a warning is logged).
+    pub site_credentials: BTreeMap<String, String>,
+    /// Serve the dashboard in demo mode (no login; the page says so).
+    pub demo: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            // A literal address; covered by the config tests.
+            #[allow(clippy::unwrap_used)]
+            http_addr: DEFAULT_HTTP_ADDR.parse().unwrap(),
+            hot_window: DEFAULT_HOT_WINDOW,
+            max_points_per_series: DEFAULT_MAX_POINTS_PER_SERIES,
+            max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+            site_credentials: BTreeMap::new(),
+            demo: false,
+        }
+    }
+}
+
+impl Config {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_points_per_series == 0 {
+            return Err("max_points_per_series must be positive".into());
+        }
+        if self.hot_window.is_zero() {
+            return Err("hot_window must be positive".into());
+        }
+        Ok(())
+    }
+}

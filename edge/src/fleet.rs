@@ -1,0 +1,238 @@
+//! The edge's live view of every site: host status and a hot window of every
+//! series in memory, plus the acked uplink seq per hub. Browsers are told of
+//! each change over a broadcast channel.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use common::headline::Headline;
+use common::model::{HostStatus, Point, RangeQuery, SeriesInfo, SeriesKey, SeriesPoints};
+use tokio::sync::broadcast;
+
+const LIVE_CAPACITY: usize = 4096;
+
+#[derive(Default)]
+struct HostEntry {
+    status: HostStatus,
+    hub_id: String,
+    series: HashMap<Arc<SeriesKey>, VecDeque<Point>>,
+}
+
+impl HostEntry {
+    fn refresh_headline(&mut self) {
+        let h = Headline::from_latest(
+            self.series
+                .iter()
+                .filter_map(|(k, pts)| pts.back().map(|p| (k.as_ref(), p.v))),
+        );
+        self.status.cpu_percent = h.cpu;
+        self.status.memory_percent = h.memory;
+        self.status.disk_percent = h.disk;
+    }
+}
+
+/// Acked position of one hub's outbox.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HubCursor {
+    pub epoch: u64,
+    pub acked: u64,
+}
+
+pub struct Fleet {
+    hot_window: Duration,
+    max_points: usize,
+    // std RwLock: short map updates, never held across an await.
+    hosts: RwLock<HashMap<String, HostEntry>>,
+    cursors: RwLock<HashMap<String, HubCursor>>,
+    live: broadcast::Sender<HostStatus>,
+}
+
+impl Fleet {
+    pub fn new(hot_window: Duration, max_points: usize) -> Self {
+        Self {
+            hot_window,
+            max_points,
+            hosts: RwLock::new(HashMap::new()),
+            cursors: RwLock::new(HashMap::new()),
+            live: broadcast::channel(LIVE_CAPACITY).0,
+        }
+    }
+
+    /// The acked seq to welcome a hub with. A new epoch means the hub's outbox
+    /// numbering started over, so the old position no longer applies.
+    pub fn cursor_for(&self, hub_id: &str, epoch: u64) -> u64 {
+        let mut cursors = self.cursors.write().unwrap_or_else(|p| p.into_inner());
+        let c = cursors.entry(hub_id.to_owned()).or_default();
+        if c.epoch != epoch {
+            *c = HubCursor { epoch, acked: 0 };
+        }
+        c.acked
+    }
+
+    /// Records that `seq` of `hub_id` was applied. Returns false for a resend
+    /// (seq at or below the acked one), which must not be applied twice.
+    pub fn advance(&self, hub_id: &str, seq: u64) -> bool {
+        let mut cursors = self.cursors.write().unwrap_or_else(|p| p.into_inner());
+        let c = cursors.entry(hub_id.to_owned()).or_default();
+        if seq <= c.acked {
+            return false;
+        }
+        c.acked = seq;
+        true
+    }
+
+    /// Host status from a hub (site, facts, counters); latest values stay ours.
+    pub fn set_status(&self, hub_id: &str, st: HostStatus) {
+        let mut hosts = self.hosts.write().unwrap_or_else(|p| p.into_inner());
+        let e = hosts.entry(st.host.clone()).or_default();
+        e.hub_id = hub_id.to_owned();
+        let last_seen = e.status.last_seen_ms.max(st.last_seen_ms);
+        e.status = HostStatus {
+            last_seen_ms: last_seen,
+            ..st
+        };
+        e.refresh_headline();
+    }
+
+    /// Applies rows of one host and tells browsers.
+    pub fn apply(&self, hub_id: &str, host: &str, rows: &[(Arc<SeriesKey>, i64, f64)]) {
+        let status = {
+            let mut hosts = self.hosts.write().unwrap_or_else(|p| p.into_inner());
+            let e = hosts.entry(host.to_owned()).or_default();
+            if e.status.host.is_empty() {
+                e.status.host = host.to_owned();
+            }
+            e.hub_id = hub_id.to_owned();
+            let mut newest = e.status.last_seen_ms;
+            for (k, t, v) in rows {
+                let pts = e.series.entry(k.clone()).or_default();
+                // Rows arrive in order per series; an older one (a resend after a
+                // cut) is placed where it belongs so ranges stay sorted.
+                match pts.back() {
+                    Some(last) if last.t > *t => {
+                        let at = pts.partition_point(|p| p.t <= *t);
+                        pts.insert(at, Point { t: *t, v: *v });
+                    }
+                    _ => pts.push_back(Point { t: *t, v: *v }),
+                }
+                newest = newest.max(*t);
+            }
+            let horizon = newest - self.hot_window.as_millis() as i64;
+            for pts in e.series.values_mut() {
+                while pts.len() > self.max_points || pts.front().is_some_and(|p| p.t < horizon) {
+                    pts.pop_front();
+                }
+            }
+            e.status.last_seen_ms = newest;
+            e.status.rows_stored += rows.len() as u64;
+            e.refresh_headline();
+            e.status.clone()
+        };
+        let _ = self.live.send(status);
+    }
+
+    pub fn hosts(&self) -> Vec<HostStatus> {
+        let hosts = self.hosts.read().unwrap_or_else(|p| p.into_inner());
+        let mut out: Vec<_> = hosts.values().map(|e| e.status.clone()).collect();
+        out.sort_by(|a, b| (&a.site, &a.host).cmp(&(&b.site, &b.host)));
+        out
+    }
+
+    pub fn hub_of(&self, host: &str) -> Option<String> {
+        let hosts = self.hosts.read().unwrap_or_else(|p| p.into_inner());
+        hosts.get(host).map(|e| e.hub_id.clone())
+    }
+
+    /// None when the host is unknown.
+    pub fn series(&self, host: &str) -> Option<Vec<SeriesInfo>> {
+        let hosts = self.hosts.read().unwrap_or_else(|p| p.into_inner());
+        let e = hosts.get(host)?;
+        let mut out: Vec<_> = e
+            .series
+            .iter()
+            .filter_map(|(k, pts)| {
+                pts.back().map(|p| SeriesInfo {
+                    host: host.to_owned(),
+                    name: k.name.clone(),
+                    labels: k.labels.clone(),
+                    last_ms: p.t,
+                    last_value: p.v,
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.name, &a.labels).cmp(&(&b.name, &b.labels)));
+        Some(out)
+    }
+
+    /// Oldest time held in memory for a host (the hot window's start).
+    pub fn oldest_ms(&self, host: &str) -> Option<i64> {
+        let hosts = self.hosts.read().unwrap_or_else(|p| p.into_inner());
+        hosts
+            .get(host)?
+            .series
+            .values()
+            .filter_map(|p| p.front().map(|p| p.t))
+            .min()
+    }
+
+    /// Answers a range from memory.
+    pub fn range(&self, q: &RangeQuery) -> Vec<SeriesPoints> {
+        let hosts = self.hosts.read().unwrap_or_else(|p| p.into_inner());
+        let Some(e) = hosts.get(&q.host) else {
+            return Vec::new();
+        };
+        let mut out: Vec<SeriesPoints> = e
+            .series
+            .iter()
+            .filter(|(k, _)| k.matches(&q.name, &q.labels))
+            .map(|(k, pts)| SeriesPoints {
+                host: q.host.clone(),
+                name: k.name.clone(),
+                labels: k.labels.clone(),
+                points: pts
+                    .iter()
+                    .filter(|p| p.t >= q.from_ms && p.t <= q.to_ms)
+                    .copied()
+                    .collect(),
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.name, &a.labels).cmp(&(&b.name, &b.labels)));
+        out
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<HostStatus> {
+        self.live.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resends_are_refused_and_new_epoch_resets() {
+        let f = Fleet::new(Duration::from_secs(60), 100);
+        assert_eq!(f.cursor_for("hub", 7), 0);
+        assert!(f.advance("hub", 1));
+        assert!(f.advance("hub", 2));
+        assert!(!f.advance("hub", 2));
+        assert_eq!(f.cursor_for("hub", 7), 2);
+        assert_eq!(f.cursor_for("hub", 8), 0);
+    }
+
+    #[test]
+    fn window_trims_and_out_of_order_rows_stay_sorted() {
+        let f = Fleet::new(Duration::from_secs(10), 100);
+        let k = Arc::new(SeriesKey::new("system.cpu.utilization"));
+        f.apply("hub", "h", &[(k.clone(), 1_000, 0.1), (k.clone(), 5_000, 0.2)]);
+        f.apply("hub", "h", &[(k.clone(), 3_000, 0.3)]);
+        let q = RangeQuery { host: "h".into(), to_ms: i64::MAX, ..Default::default() };
+        let ts: Vec<i64> = f.range(&q)[0].points.iter().map(|p| p.t).collect();
+        assert_eq!(ts, vec![1_000, 3_000, 5_000]);
+        f.apply("hub", "h", &[(k.clone(), 12_000, 0.4)]);
+        let ts: Vec<i64> = f.range(&q)[0].points.iter().map(|p| p.t).collect();
+        assert_eq!(ts, vec![3_000, 5_000, 12_000]);
+        assert_eq!(f.hosts()[0].cpu_percent, Some(40.0));
+    }
+}

@@ -1,0 +1,61 @@
+//! The gateway's [`DataSource`] over the edge: live state from memory; ranges
+//! older than the hot window are asked of the owning hub down its uplink.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use common::model::{HostStatus, RangeQuery, SeriesInfo, SeriesPoints};
+use gateway::{DataSource, Error, Result};
+use tokio::sync::broadcast;
+
+use crate::Edge;
+
+pub struct EdgeSource(pub Arc<Edge>);
+
+#[async_trait]
+impl DataSource for EdgeSource {
+    async fn hosts(&self) -> Result<Vec<HostStatus>> {
+        Ok(self.0.fleet.hosts())
+    }
+
+    async fn series(&self, host: &str) -> Result<Vec<SeriesInfo>> {
+        self.0
+            .fleet
+            .series(host)
+            .ok_or_else(|| Error::NotFound(format!("unknown host {host:?}")))
+    }
+
+    async fn range(&self, q: &RangeQuery) -> Result<Vec<SeriesPoints>> {
+        let edge = &self.0;
+        let in_memory = edge.fleet.oldest_ms(&q.host).is_some_and(|oldest| q.from_ms >= oldest);
+        if !in_memory {
+            if let Some(hub) = edge.fleet.hub_of(&q.host) {
+                let query = proto::uplink_request::Query::Range(common::convert::range_query_to_proto(q));
+                match edge.hubs.ask(&hub, query).await {
+                    Ok(resp) => {
+                        edge.metrics.remote_queries.inc();
+                        if let Some(proto::uplink_response::Result::Range(r)) = resp.result {
+                            return Ok(r.series.iter().map(common::convert::series_points_from_proto).collect());
+                        }
+                    }
+                    // The hot window is still a useful (partial) answer.
+                    Err(e) => tracing::warn!(host = %q.host, error = %e, "remote range failed; answering from memory"),
+                }
+            }
+        }
+        let mut series = edge.fleet.range(q);
+        let cap = if q.max_points == 0 { 1_000 } else { q.max_points };
+        for s in &mut series {
+            if s.points.len() > cap {
+                // Even stride keeps the shape; the hub does proper bucket averages.
+                let step = s.points.len().div_ceil(cap);
+                s.points = s.points.iter().step_by(step).copied().collect();
+            }
+        }
+        Ok(series)
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<HostStatus> {
+        self.0.fleet.subscribe()
+    }
+}

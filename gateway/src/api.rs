@@ -1,0 +1,91 @@
+//! REST under `/api/v1`: hosts, series of a host, ranges.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use common::model::{HostStatus, Labels, RangeQuery, SeriesInfo, SeriesPoints};
+use serde::Deserialize;
+
+use crate::{AppState, Error, Result};
+
+/// Default range when `from` is not given: the last 15 minutes.
+const DEFAULT_RANGE_MS: i64 = 15 * 60 * 1000;
+
+pub async fn info(State(app): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "mode": app.mode, "version": env!("CARGO_PKG_VERSION") }))
+}
+
+pub async fn hosts(State(app): State<Arc<AppState>>) -> Result<Json<Vec<HostStatus>>> {
+    Ok(Json(app.source.hosts().await?))
+}
+
+pub async fn host_series(
+    State(app): State<Arc<AppState>>,
+    Path(host): Path<String>,
+) -> Result<Json<Vec<SeriesInfo>>> {
+    Ok(Json(app.source.series(&host).await?))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SeriesParams {
+    host: String,
+    #[serde(default)]
+    name: String,
+    /// `k=v,k2=v2`
+    #[serde(default)]
+    labels: String,
+    from: Option<i64>,
+    to: Option<i64>,
+    #[serde(default)]
+    max_points: usize,
+}
+
+pub async fn series(
+    State(app): State<Arc<AppState>>,
+    Query(p): Query<SeriesParams>,
+) -> Result<Json<Vec<SeriesPoints>>> {
+    let to = p.to.unwrap_or_else(common::now_ms);
+    let from = p.from.unwrap_or(to - DEFAULT_RANGE_MS);
+    if from > to {
+        return Err(Error::Invalid("from is after to".into()));
+    }
+    if p.host.is_empty() {
+        return Err(Error::Invalid("host is required".into()));
+    }
+    let q = RangeQuery {
+        host: p.host,
+        name: p.name,
+        labels: parse_labels(&p.labels)?,
+        from_ms: from,
+        to_ms: to,
+        max_points: p.max_points,
+    };
+    Ok(Json(app.source.range(&q).await?))
+}
+
+/// Parses `k=v,k2=v2` (empty → no constraint).
+pub fn parse_labels(s: &str) -> Result<Labels> {
+    let mut out = Labels::new();
+    for part in s.split(',').filter(|p| !p.is_empty()) {
+        let (k, v) = part
+            .split_once('=')
+            .ok_or_else(|| Error::Invalid(format!("label {part:?} must be key=value")))?;
+        out.insert(k.trim().to_owned(), v.trim().to_owned());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_selector() {
+        let l = parse_labels("state=used,device=sda1").expect("valid");
+        assert_eq!(l.get("state").map(String::as_str), Some("used"));
+        assert_eq!(l.len(), 2);
+        assert!(parse_labels("").expect("empty ok").is_empty());
+        assert!(parse_labels("nokey").is_err());
+    }
+}

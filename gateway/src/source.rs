@@ -1,0 +1,23 @@
+//! Where the gateway's data comes from. The edge implements [`DataSource`] over
+//! its multi-site live state; run alone, the gateway uses [`grpc::HubSource`]
+//! against one hub's `Query` API.
+
+pub mod grpc;
+
+use async_trait::async_trait;
+use common::model::{HostStatus, RangeQuery, SeriesInfo, SeriesPoints};
+use tokio::sync::broadcast;
+
+use crate::Result;
+
+#[async_trait]
+pub trait DataSource: Send + Sync + 'static {
+    /// Every known host, sorted by site then host.
+    async fn hosts(&self) -> Result<Vec<HostStatus>>;
+    /// Series of one host with their newest values.
+    async fn series(&self, host: &str) -> Result<Vec<SeriesInfo>>;
+    /// Points of the series matching `q`.
+    async fn range(&self, q: &RangeQuery) -> Result<Vec<SeriesPoints>>;
+    /// One `HostStatus` each time a host's new data is stored.
+    fn subscribe(&self) -> broadcast::Receiver<HostStatus>;
+}

@@ -1,0 +1,103 @@
+//! [`DataSource`] over one hub's gRPC `Query` API: the site's LAN dashboard.
+//! Live updates come from `Query.Watch`, re-opened with backoff if the hub
+//! goes away.
+
+use async_trait::async_trait;
+use common::backoff::Backoff;
+use common::convert;
+use common::model::{HostStatus, RangeQuery, SeriesInfo, SeriesPoints};
+use proto::query_client::QueryClient;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::{Channel, Endpoint};
+use tracing::Instrument;
+
+use super::DataSource;
+use crate::{Error, Result};
+
+const LIVE_CAPACITY: usize = 4096;
+
+pub struct HubSource {
+    client: QueryClient<Channel>,
+    live: broadcast::Sender<HostStatus>,
+}
+
+impl HubSource {
+    /// Connects lazily to `url` (e.g. `http://127.0.0.1:7400`) and starts the
+    /// watch task, which stops with `token`.
+    pub fn new(url: &str, token: CancellationToken) -> Result<Self> {
+        let channel = Endpoint::from_shared(url.to_owned())
+            .map_err(|e| Error::Invalid(format!("hub url {url:?}: {e}")))?
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .connect_lazy();
+        let client = QueryClient::new(channel).max_decoding_message_size(64 * 1024 * 1024);
+        let live = broadcast::channel(LIVE_CAPACITY).0;
+        tokio::spawn(
+            watch(client.clone(), live.clone(), token).instrument(tracing::info_span!("hub_watch", %url)),
+        );
+        Ok(Self { client, live })
+    }
+}
+
+async fn watch(mut client: QueryClient<Channel>, live: broadcast::Sender<HostStatus>, token: CancellationToken) {
+    let mut backoff = Backoff::default();
+    while !token.is_cancelled() {
+        let opened = tokio::select! {
+            _ = token.cancelled() => return,
+            r = client.watch(proto::WatchRequest {}) => r,
+        };
+        match opened {
+            Ok(resp) => {
+                backoff.reset();
+                let mut stream = resp.into_inner();
+                loop {
+                    let next = tokio::select! {
+                        _ = token.cancelled() => return,
+                        n = stream.message() => n,
+                    };
+                    match next {
+                        Ok(Some(st)) => {
+                            let _ = live.send(convert::status_from_proto(&st));
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "hub watch stream failed");
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot open hub watch"),
+        }
+        tokio::select! {
+            _ = token.cancelled() => return,
+            _ = tokio::time::sleep(backoff.next_delay()) => {}
+        }
+    }
+}
+
+#[async_trait]
+impl DataSource for HubSource {
+    async fn hosts(&self) -> Result<Vec<HostStatus>> {
+        let resp = self.client.clone().list_hosts(proto::ListHostsRequest {}).await?;
+        Ok(resp.into_inner().hosts.iter().map(convert::status_from_proto).collect())
+    }
+
+    async fn series(&self, host: &str) -> Result<Vec<SeriesInfo>> {
+        let resp = self
+            .client
+            .clone()
+            .list_series(proto::ListSeriesRequest { host: host.to_owned() })
+            .await?;
+        Ok(resp.into_inner().series.iter().map(convert::series_info_from_proto).collect())
+    }
+
+    async fn range(&self, q: &RangeQuery) -> Result<Vec<SeriesPoints>> {
+        let resp = self.client.clone().range(convert::range_query_to_proto(q)).await?;
+        Ok(resp.into_inner().series.iter().map(convert::series_points_from_proto).collect())
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<HostStatus> {
+        self.live.subscribe()
+    }
+}
