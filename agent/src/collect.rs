@@ -41,6 +41,10 @@ pub enum CollectError {
 
 pub type Result<T, E = CollectError> = std::result::Result<T, E>;
 
+fn missing(what: &'static str) -> CollectError {
+    CollectError::Unavailable { what }
+}
+
 /// Collects the metrics of the machine it runs on.
 pub struct Collector {
     /// `None` when sysinfo does not support this platform; CPU and memory then fail.
@@ -62,7 +66,7 @@ impl Collector {
                 Some(system)
             }
             Err(error) => {
-                tracing::warn!(%error, "sysinfo System unavailable; cpu and memory metrics are off");
+                tracing::warn!(%error, "cpu and memory metrics are off");
                 None
             }
         };
@@ -96,43 +100,29 @@ impl Collector {
         let refresh_lists = self.tick.is_multiple_of(LIST_REFRESH_TICKS);
         let mut out = Vec::new();
 
-        let cpu = match self.system.as_mut() {
-            Some(system) => cpu::collect(system),
-            None => Err(CollectError::Unavailable {
-                what: "sysinfo System",
-            }),
-        };
-        self.health.accept("system.cpu", cpu, &mut out);
-        self.health
-            .accept("system.cpu.load_average", cpu::load_average(), &mut out);
+        let health = &mut self.health;
+        let system = self.system.as_mut();
+        let cpu = system.map_or(Err(missing("sysinfo System")), cpu::collect);
+        health.accept("system.cpu", cpu, &mut out);
+        health.accept("system.cpu.load_average", cpu::load_average(), &mut out);
 
-        let memory = match self.system.as_mut() {
-            Some(system) => memory::collect(system),
-            None => Err(CollectError::Unavailable {
-                what: "sysinfo System",
-            }),
-        };
-        self.health.accept("system.memory", memory, &mut out);
+        let system = self.system.as_mut();
+        let memory = system.map_or(Err(missing("sysinfo System")), memory::collect);
+        health.accept("system.memory", memory, &mut out);
 
         let filesystems = match self.filesystems.as_mut() {
             Some(filesystems) => Ok(filesystems.collect(refresh_lists)),
-            None => Err(CollectError::Unavailable {
-                what: "sysinfo Disks",
-            }),
+            None => Err(missing("sysinfo Disks")),
         };
-        self.health
-            .accept("system.filesystem", filesystems, &mut out);
+        health.accept("system.filesystem", filesystems, &mut out);
 
         let network = match self.network.as_mut() {
             Some(network) => Ok(network.collect(refresh_lists)),
-            None => Err(CollectError::Unavailable {
-                what: "sysinfo Networks",
-            }),
+            None => Err(missing("sysinfo Networks")),
         };
-        self.health.accept("system.network", network, &mut out);
+        health.accept("system.network", network, &mut out);
 
-        self.health
-            .accept("system.uptime", host::uptime(), &mut out);
+        health.accept("system.uptime", host::uptime(), &mut out);
         out
     }
 }
@@ -174,7 +164,8 @@ impl Health {
                 out.push(sample);
             } else if self.warned_non_finite.insert(family) {
                 // The hub rejects NaN/Inf; dropping here keeps the rest of the batch.
-                tracing::warn!(family, name = %sample.name, value = sample.value, "dropping non-finite sample");
+                let (name, value) = (&sample.name, sample.value);
+                tracing::warn!(family, name, value, "dropping non-finite sample");
             }
         }
     }

@@ -1,12 +1,177 @@
 //! The hostwatch agent: collects host metrics and streams them to a hub.
 //!
 //! - [`collect`]: real host metrics via sysinfo, one file per family.
-//! - [`simulate`]: virtual hosts (baseline, daily cycle, noise) for demos and tests.
-//! - [`transport`]: the ingest stream to the hub: hello/welcome, symbol table,
-//!   unacked queue, replay after reconnect, backoff with full jitter.
+//! - [`simulate`]: virtual hosts (role profiles, daily cycle, noise) for demos and tests.
+//! - [`source`]: one reporting host, real or simulated.
+//! - [`transport`]: the ingest stream (hello/welcome, per-stream symbol table,
+//!   unacked [`transport::Queue`], resend after reconnect, backoff with full jitter).
 //! - [`config`]: the agent's `Config`.
 //!
-//! The agent never links a database or Redis client: it must stay small.
+//! Each host gets two tasks: a collector that pushes one batch per interval into
+//! the host's queue (so collection never waits for the network), and a stream
+//! that ships the queue. The agent never links a database or Redis client.
 
 pub mod collect;
+pub mod config;
+pub mod error;
 pub mod simulate;
+pub mod source;
+pub mod transport;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::model::{SeriesKey, Snapshot};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+pub use config::Config;
+pub use error::{Error, Result};
+
+use source::Source;
+use transport::queue::{QueueStats, Rows};
+use transport::{Identity, Queue};
+
+/// A running agent: one queue and two tasks per host.
+pub struct Agent {
+    hosts: Vec<(String, Arc<Queue>)>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Agent {
+    /// Starts collecting and streaming for every configured host.
+    pub fn start(config: Config, token: CancellationToken) -> Result<Self> {
+        config.validate().map_err(Error::Config)?;
+        let mut sources = Vec::new();
+        if config.collect_local {
+            let collector = collect::Collector::new();
+            let agent_id = if config.agent_id.is_empty() { collector.hostname() } else { config.agent_id.clone() };
+            sources.push(Source::Local { collector: Box::new(collector), agent_id, site: config.site.clone() });
+        }
+        for sim in simulate::fleet(config.simulate, config.sites, config.seed) {
+            sources.push(Source::Simulated(Box::new(sim)));
+        }
+        let mut agent = Agent { hosts: Vec::new(), tasks: Vec::new() };
+        for src in sources {
+            let id = Identity {
+                agent_id: src.agent_id(),
+                site: src.site(),
+                credentials: config.credentials.clone(),
+                facts: src.facts(),
+            };
+            let queue = Arc::new(Queue::new(config.queue_batches));
+            let (interval_tx, interval_rx) = watch::channel(config.interval);
+            let span = tracing::info_span!("host", agent = %id.agent_id);
+            agent.tasks.push(tokio::spawn(
+                collect_loop(src, queue.clone(), interval_rx, token.child_token()).instrument(span.clone()),
+            ));
+            agent.hosts.push((id.agent_id.clone(), queue.clone()));
+            agent.tasks.push(tokio::spawn(
+                transport::run(config.hub_url.clone(), id, queue, interval_tx, token.child_token()).instrument(span),
+            ));
+        }
+        tracing::info!(hosts = agent.hosts.len(), hub = %config.hub_url, interval = ?config.interval, "agent started");
+        Ok(agent)
+    }
+
+    /// Delivery counters per agent id.
+    pub fn stats(&self) -> Vec<(String, QueueStats)> {
+        self.hosts.iter().map(|(id, q)| (id.clone(), q.stats())).collect()
+    }
+
+    /// Waits for every task to stop (after the token is cancelled).
+    pub async fn join(self) {
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// Runs the agent until `shutdown`.
+pub async fn run(config: Config, shutdown: CancellationToken) -> Result<()> {
+    Agent::start(config, shutdown)?.join().await;
+    Ok(())
+}
+
+/// One snapshot of this machine (`hostwatch-agent --once`). Waits one interval
+/// between two reads so utilisation and rates cover a real span, as psutil's
+/// `cpu_percent(interval=…)` does.
+pub async fn snapshot_once(interval: Duration) -> Result<Snapshot> {
+    tokio::task::spawn_blocking(move || {
+        let mut c = collect::Collector::new();
+        let _ = c.collect();
+        std::thread::sleep(interval);
+        let samples = c.collect();
+        Snapshot { host: c.hostname(), timestamp_ms: common::now_ms(), samples }
+    })
+    .await
+    .map_err(|e| Error::Output(std::io::Error::other(e.to_string())))
+}
+
+async fn collect_loop(
+    source: Source,
+    queue: Arc<Queue>,
+    mut interval: watch::Receiver<Duration>,
+    token: CancellationToken,
+) {
+    let mut source = Some(source);
+    // Keys are interned so every row of a series shares one allocation.
+    let mut keys: HashMap<SeriesKey, Arc<SeriesKey>> = HashMap::new();
+    let mut ticker = tokio::time::interval(*interval.borrow());
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut non_finite_warned = false;
+    loop {
+        tokio::select! {
+            _ = token.cancelled() => return,
+            _ = ticker.tick() => {}
+            Ok(()) = interval.changed() => {
+                let d = *interval.borrow_and_update();
+                tracing::info!(interval = ?d, "collection interval changed by the hub");
+                ticker = tokio::time::interval(d);
+                ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                continue;
+            }
+        }
+        let Some(mut src) = source.take() else { return };
+        let now = common::now_ms();
+        let joined = tokio::task::spawn_blocking(move || {
+            let samples = src.collect(now);
+            (src, samples)
+        })
+        .await;
+        let (src, samples) = match joined {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "collector panicked; this host stops reporting");
+                return;
+            }
+        };
+        source = Some(src);
+        let mut rows: Rows = Vec::with_capacity(samples.len());
+        for s in samples {
+            if !s.value.is_finite() {
+                if !non_finite_warned {
+                    tracing::warn!(metric = %s.name, "collector produced a non-finite value; skipped");
+                    non_finite_warned = true;
+                }
+                continue;
+            }
+            let key = s.key();
+            let k = match keys.get(&key) {
+                Some(k) => k.clone(),
+                None => {
+                    let k = Arc::new(key.clone());
+                    keys.insert(key, k.clone());
+                    k
+                }
+            };
+            rows.push((k, now, s.value));
+        }
+        if !rows.is_empty() {
+            queue.push(rows);
+        }
+    }
+}

@@ -1,1 +1,185 @@
-fn main() {}
+//! `hostwatch`: the server binary. Each subcommand loads its component's
+//! config (defaults < TOML file < `HOSTWATCH_*` env < flags), sets up logging,
+//! binds and calls the component's `run`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use tokio::net::TcpListener;
+
+#[derive(Parser, Debug)]
+#[command(name = "hostwatch", version, about = "Fleet monitoring: hub, edge, gateway and the all-in-one demo")]
+struct Cli {
+    /// Log format: text or json.
+    #[arg(long, global = true, env = "HOSTWATCH_LOG_FORMAT", default_value = "text")]
+    log_format: common::telemetry::LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Everything in one process with embedded storage: the quickest look.
+    Demo(DemoArgs),
+    /// A site hub: gRPC ingest and query, history, uplink to the edge.
+    Hub(HubArgs),
+    /// The cloud edge: hub uplinks, dashboard and API.
+    Edge(EdgeArgs),
+    /// A site's LAN dashboard against one hub.
+    Gateway(GatewayArgs),
+    /// The agent (same as the `hostwatch-agent` binary, without --once).
+    Agent(AgentArgs),
+}
+
+#[derive(Args, Debug)]
+struct DemoArgs {
+    /// Dashboard address.
+    #[arg(long, env = "HOSTWATCH_DEMO_HTTP", default_value = hostwatch::demo::DEFAULT_HTTP)]
+    http: SocketAddr,
+    /// Simulated hosts beside this machine.
+    #[arg(long, default_value_t = hostwatch::demo::DEFAULT_SIMULATE)]
+    simulate: usize,
+    /// Sites the simulated hosts are spread over.
+    #[arg(long, default_value_t = hostwatch::demo::DEFAULT_SITES)]
+    sites: usize,
+    /// Collection interval.
+    #[arg(long, default_value = "1s", value_parser = common::config::parse_duration)]
+    interval: Duration,
+    /// Keep history in this directory (default: a temporary one, removed at exit).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct HubArgs {
+    #[arg(long, env = "HOSTWATCH_HUB_CONFIG")]
+    config: Option<PathBuf>,
+    /// gRPC ingest and query address.
+    #[arg(long, env = "HOSTWATCH_HUB_GRPC")]
+    grpc: Option<SocketAddr>,
+    /// /metrics and health address.
+    #[arg(long, env = "HOSTWATCH_HUB_HTTP")]
+    http: Option<SocketAddr>,
+    /// ws:// URL of the edge's /uplink; turns the uplink on.
+    #[arg(long, env = "HOSTWATCH_HUB_EDGE")]
+    edge: Option<String>,
+    /// Credential for the edge.
+    #[arg(long, env = "HOSTWATCH_HUB_EDGE_CREDENTIALS", hide_env_values = true)]
+    edge_credentials: Option<String>,
+    /// This hub's site.
+    #[arg(long, env = "HOSTWATCH_HUB_SITE")]
+    site: Option<String>,
+    /// Embedded SQLite history file.
+    #[arg(long, env = "HOSTWATCH_HUB_DATABASE_PATH")]
+    database_path: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct EdgeArgs {
+    #[arg(long, env = "HOSTWATCH_EDGE_CONFIG")]
+    config: Option<PathBuf>,
+    #[arg(long, env = "HOSTWATCH_EDGE_HTTP")]
+    http: Option<SocketAddr>,
+}
+
+#[derive(Args, Debug)]
+struct GatewayArgs {
+    #[arg(long, env = "HOSTWATCH_GATEWAY_CONFIG")]
+    config: Option<PathBuf>,
+    /// gRPC URL of the hub, e.g. http://127.0.0.1:7400.
+    #[arg(long, env = "HOSTWATCH_GATEWAY_HUB")]
+    hub: Option<String>,
+    #[arg(long, env = "HOSTWATCH_GATEWAY_HTTP")]
+    http: Option<SocketAddr>,
+}
+
+#[derive(Args, Debug)]
+struct AgentArgs {
+    #[arg(long, env = "HOSTWATCH_AGENT_CONFIG")]
+    config: Option<PathBuf>,
+    #[arg(long, env = "HOSTWATCH_AGENT_HUB")]
+    hub: Option<String>,
+    #[arg(long, env = "HOSTWATCH_AGENT_INTERVAL", value_parser = common::config::parse_duration)]
+    interval: Option<Duration>,
+    #[arg(long, env = "HOSTWATCH_AGENT_SIMULATE")]
+    simulate: Option<usize>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    common::telemetry::init(cli.log_format)?;
+    let token = common::shutdown::on_signals();
+    match cli.command {
+        Command::Demo(a) => {
+            let http = bind(a.http).await?;
+            let config = hostwatch::demo::DemoConfig {
+                simulate: a.simulate,
+                sites: a.sites,
+                interval: a.interval,
+                data_dir: a.data_dir,
+                ..Default::default()
+            };
+            let (addrs, done) = hostwatch::demo::start(config, http, token).await?;
+            println!("hostwatch demo running: dashboard at http://{}/  (Ctrl-C to stop)", addrs.dashboard);
+            println!("  hub gRPC {}  hub metrics http://{}/metrics", addrs.hub_grpc, addrs.hub_http);
+            done.await.context("demo task")??;
+        }
+        Command::Hub(a) => {
+            refuse_unimplemented_backends()?;
+            let mut c: hub::Config = common::config::load(a.config.as_deref())?;
+            if let Some(v) = a.grpc { c.grpc_addr = v; }
+            if let Some(v) = a.http { c.http_addr = v; }
+            if let Some(v) = a.edge { c.uplink.edge_url = v; }
+            if let Some(v) = a.edge_credentials { c.uplink.credentials = v; }
+            if let Some(v) = a.site { c.site = v; }
+            if let Some(v) = a.database_path { c.database_path = v; }
+            c.validate().map_err(anyhow::Error::msg)?;
+            let listeners = hub::Listeners::bind(&c).await?;
+            hub::run(c, listeners, token).await?;
+        }
+        Command::Edge(a) => {
+            let mut c: edge::Config = common::config::load(a.config.as_deref())?;
+            if let Some(v) = a.http { c.http_addr = v; }
+            c.validate().map_err(anyhow::Error::msg)?;
+            let listener = bind(c.http_addr).await?;
+            println!("hostwatch edge: dashboard at http://{}/", listener.local_addr()?);
+            edge::run(c, listener, token).await?;
+        }
+        Command::Gateway(a) => {
+            let mut c: gateway::Config = common::config::load(a.config.as_deref())?;
+            if let Some(v) = a.hub { c.hub_url = v; }
+            if let Some(v) = a.http { c.http_addr = v; }
+            c.validate().map_err(anyhow::Error::msg)?;
+            let listener = bind(c.http_addr).await?;
+            println!("hostwatch gateway: dashboard at http://{}/", listener.local_addr()?);
+            gateway::run(c, listener, token).await?;
+        }
+        Command::Agent(a) => {
+            let mut c: agent::Config = common::config::load(a.config.as_deref())?;
+            if let Some(v) = a.hub { c.hub_url = v; }
+            if let Some(v) = a.interval { c.interval = v; }
+            if let Some(v) = a.simulate { c.simulate = v; }
+            agent::run(c, token).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))
+}
+
+/// DESIGN: `DATABASE_URL` / `REDIS_URL` select PostgreSQL and Redis. Until
+/// those back-ends exist, refuse rather than silently use embedded storage.
+fn refuse_unimplemented_backends() -> anyhow::Result<()> {
+    for var in ["DATABASE_URL", "REDIS_URL"] {
+        if std::env::var_os(var).is_some_and(|v| !v.is_empty()) {
+            anyhow::bail!("{var} is set, but this hub build only has embedded storage; unset {var} to use it");
+        }
+    }
+    Ok(())
+}

@@ -19,11 +19,13 @@ pub const PACKETS: &str = "system.network.packets";
 /// Cumulative errors; psutil `errin`, `errout`.
 pub const ERRORS: &str = "system.network.errors";
 
-/// Byte counters of one interface at one instant.
+/// Values of the `direction` label, in the order of the arrays below.
+const DIRECTIONS: [&str; 2] = ["receive", "transmit"];
+
+/// Byte counters (receive, transmit) of one interface at one instant.
 struct Reading {
     at: Instant,
-    received: u64,
-    transmitted: u64,
+    bytes: [u64; 2],
 }
 
 pub(crate) struct Network {
@@ -57,41 +59,28 @@ impl Network {
         devices.sort_by(|a, b| a.0.cmp(b.0));
         for (name, data) in devices {
             let device = name.to_string_lossy().into_owned();
-            let directions = [
-                (
-                    "receive",
-                    data.total_received(),
-                    data.total_packets_received(),
-                    data.total_errors_on_received(),
-                ),
-                (
-                    "transmit",
-                    data.total_transmitted(),
-                    data.total_packets_transmitted(),
-                    data.total_errors_on_transmitted(),
-                ),
+            let bytes = [data.total_received(), data.total_transmitted()];
+            let packets = [
+                data.total_packets_received(),
+                data.total_packets_transmitted(),
+            ];
+            let errors = [
+                data.total_errors_on_received(),
+                data.total_errors_on_transmitted(),
             ];
             let previous = self.previous.get(&device);
             let elapsed = previous.map(|p| now.duration_since(p.at).as_secs_f64());
-            for (direction, bytes, packets, errors) in directions {
+            for (i, direction) in DIRECTIONS.into_iter().enumerate() {
                 let labels = [("device", device.as_str()), ("direction", direction)];
-                out.push(sample(IO, &labels, bytes as f64));
-                out.push(sample(PACKETS, &labels, packets as f64));
-                out.push(sample(ERRORS, &labels, errors as f64));
-                let before = previous.map(|p| match direction {
-                    "receive" => p.received,
-                    _ => p.transmitted,
-                });
-                if let Some(rate) = elapsed.and_then(|secs| rate(before, bytes, secs)) {
+                out.push(sample(IO, &labels, bytes[i] as f64));
+                out.push(sample(PACKETS, &labels, packets[i] as f64));
+                out.push(sample(ERRORS, &labels, errors[i] as f64));
+                let before = previous.map(|p| p.bytes[i]);
+                if let Some(rate) = elapsed.and_then(|secs| rate(before, bytes[i], secs)) {
                     out.push(sample(IO_RATE, &labels, rate));
                 }
             }
-            let reading = Reading {
-                at: now,
-                received: data.total_received(),
-                transmitted: data.total_transmitted(),
-            };
-            current.insert(device, reading);
+            current.insert(device, Reading { at: now, bytes });
         }
         // Replacing the map also forgets interfaces that are gone.
         self.previous = current;

@@ -53,7 +53,7 @@ impl Traffic {
 
     /// Advances the counters by `dt_secs` at the current rate and emits them; the
     /// rate is emitted only when time passed since the previous call, as the real
-    /// collector does (it is exactly the counter difference over the interval).
+    /// collector does; it equals the counter difference over the interval, up to rounding.
     pub(crate) fn advance(
         &mut self,
         dt_secs: f64,

@@ -111,7 +111,9 @@ impl SqliteStore {
     /// reported as a duplicate and not stored twice.
     pub async fn commit(&self, batches: &[WriteBatch]) -> Result<Vec<Outcome>> {
         let now = common::now_ms();
-        let mut tx = self.pool.begin().await?;
+        // IMMEDIATE takes the write lock up front: a deferred transaction that reads
+        // the ledger first fails with SQLITE_BUSY if another connection wrote since.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut outcomes = Vec::with_capacity(batches.len());
         for b in batches {
             let last: Option<i64> =

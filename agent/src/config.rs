@@ -1,0 +1,75 @@
+//! The agent's `Config`: defaults < TOML file < `HOSTWATCH_AGENT_*` env < flags.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+pub const DEFAULT_HUB_URL: &str = "http://127.0.0.1:7400";
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+pub const DEFAULT_SITES: usize = 3;
+pub const DEFAULT_SEED: u64 = 42;
+/// Unacked batches kept per host while the hub is away (1 h at 1 s); beyond
+/// it the oldest are dropped and counted.
+pub const DEFAULT_QUEUE_BATCHES: usize = 3600;
+pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// gRPC URL of the site's hub.
+    pub hub_url: String,
+    #[serde(with = "common::config::duration_str")]
+    pub interval: Duration,
+    /// Site this host belongs to; empty lets the hub use its own.
+    pub site: String,
+    /// Stable identity; defaults to the hostname.
+    pub agent_id: String,
+    /// Enrolment token or per-agent credential.
+    pub credentials: String,
+    /// Collect this machine's own metrics (off for a pure simulator).
+    pub collect_local: bool,
+    /// Simulated hosts to run beside the real one.
+    pub simulate: usize,
+    /// Sites the simulated hosts are spread over.
+    pub sites: usize,
+    pub seed: u64,
+    pub queue_batches: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            hub_url: DEFAULT_HUB_URL.to_owned(),
+            interval: DEFAULT_INTERVAL,
+            site: String::new(),
+            agent_id: String::new(),
+            credentials: String::new(),
+            collect_local: true,
+            simulate: 0,
+            sites: DEFAULT_SITES,
+            seed: DEFAULT_SEED,
+            queue_batches: DEFAULT_QUEUE_BATCHES,
+        }
+    }
+}
+
+impl Config {
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.hub_url.starts_with("http://") || self.hub_url.starts_with("https://")) {
+            return Err(format!("hub_url {:?} must start with http:// or https://", self.hub_url));
+        }
+        if self.interval < MIN_INTERVAL {
+            return Err(format!("interval must be at least {MIN_INTERVAL:?}"));
+        }
+        if self.sites == 0 {
+            return Err("sites must be at least 1".into());
+        }
+        if self.queue_batches == 0 {
+            return Err("queue_batches must be at least 1".into());
+        }
+        if !self.collect_local && self.simulate == 0 {
+            return Err("nothing to do: collect_local is off and simulate is 0".into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,11 @@
+//! Agent errors.
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid config: {0}")]
+    Config(String),
+    #[error("writing output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

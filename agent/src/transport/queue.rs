@@ -1,0 +1,166 @@
+//! Batches of one host waiting for the hub's ack. Collection pushes, the
+//! stream sends and acks pop. Bounded: when the hub is away longer than the
+//! queue holds, the oldest batches are dropped and counted (the on-disk spool
+//! of a later release removes that limit).
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use common::model::SeriesKey;
+use tokio::sync::Notify;
+
+/// (key, unix ms, value)
+pub type Rows = Vec<(Arc<SeriesKey>, i64, f64)>;
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct QueueStats {
+    pub produced_batches: u64,
+    pub produced_rows: u64,
+    pub acked_seq: u64,
+    pub acked_batches: u64,
+    pub dropped_batches: u64,
+    pub rejected_batches: u64,
+    pub pending: usize,
+    pub last_seq: u64,
+}
+
+pub struct Queue {
+    inner: Mutex<Inner>,
+    notify: Notify,
+    capacity: usize,
+}
+
+struct Inner {
+    next_seq: u64,
+    pending: VecDeque<(u64, Arc<Rows>)>,
+    stats: QueueStats,
+}
+
+impl Queue {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            inner: Mutex::new(Inner {
+                next_seq: 1,
+                pending: VecDeque::new(),
+                stats: QueueStats::default(),
+            }),
+            notify: Notify::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Appends a batch under the next seq and wakes the sender.
+    pub fn push(&self, rows: Rows) -> u64 {
+        let seq = {
+            let mut q = self.lock();
+            let seq = q.next_seq;
+            q.next_seq += 1;
+            q.stats.produced_batches += 1;
+            q.stats.produced_rows += rows.len() as u64;
+            q.stats.last_seq = seq;
+            q.pending.push_back((seq, Arc::new(rows)));
+            while q.pending.len() > self.capacity {
+                q.pending.pop_front();
+                q.stats.dropped_batches += 1;
+            }
+            seq
+        };
+        self.notify.notify_one();
+        seq
+    }
+
+    /// Highest seq this agent holds (sent or not); 0 if none.
+    pub fn last_seq(&self) -> u64 {
+        self.lock().next_seq - 1
+    }
+
+    /// The hub stored everything up to `stored`: forget it, and never reuse
+    /// those numbers (after an agent restart the hub's count is the truth).
+    pub fn welcome(&self, stored: u64) {
+        let mut q = self.lock();
+        if q.next_seq <= stored {
+            q.next_seq = stored + 1;
+        }
+        Self::ack_locked(&mut q, stored);
+    }
+
+    pub fn ack(&self, seq: u64) {
+        let mut q = self.lock();
+        Self::ack_locked(&mut q, seq);
+    }
+
+    fn ack_locked(q: &mut Inner, seq: u64) {
+        while q.pending.front().is_some_and(|(s, _)| *s <= seq) {
+            q.pending.pop_front();
+            q.stats.acked_batches += 1;
+        }
+        q.stats.acked_seq = q.stats.acked_seq.max(seq);
+    }
+
+    /// Drops the oldest pending batch: the hub refused it as invalid, and
+    /// resending it forever would block everything behind it.
+    pub fn reject_head(&self) -> Option<u64> {
+        let mut q = self.lock();
+        let (seq, _) = q.pending.pop_front()?;
+        q.stats.rejected_batches += 1;
+        Some(seq)
+    }
+
+    /// Up to `limit` batches with seq greater than `after`, oldest first.
+    pub fn after(&self, after: u64, limit: usize) -> Vec<(u64, Arc<Rows>)> {
+        let q = self.lock();
+        q.pending
+            .iter()
+            .filter(|(s, _)| *s > after)
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+
+    pub fn stats(&self) -> QueueStats {
+        let q = self.lock();
+        QueueStats {
+            pending: q.pending.len(),
+            ..q.stats.clone()
+        }
+    }
+
+    pub async fn notified(&self) {
+        self.notify.notified().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn welcome_skips_stored_seqs_and_acks() {
+        let q = Queue::new(10);
+        assert_eq!(q.push(Vec::new()), 1);
+        assert_eq!(q.push(Vec::new()), 2);
+        q.welcome(1);
+        assert_eq!(q.after(0, 10).len(), 1);
+        // A restarted agent (empty queue) continues after the hub's count.
+        let fresh = Queue::new(10);
+        fresh.welcome(41);
+        assert_eq!(fresh.push(Vec::new()), 42);
+    }
+
+    #[test]
+    fn overflow_drops_oldest_and_counts() {
+        let q = Queue::new(2);
+        for _ in 0..5 {
+            q.push(Vec::new());
+        }
+        let seqs: Vec<u64> = q.after(0, 10).iter().map(|(s, _)| *s).collect();
+        assert_eq!(seqs, vec![4, 5]);
+        assert_eq!(q.stats().dropped_batches, 3);
+        assert_eq!(q.reject_head(), Some(4));
+        assert_eq!(q.stats().rejected_batches, 1);
+    }
+}

@@ -1,0 +1,116 @@
+//! `hostwatch demo`: hub + edge + this machine's agent + simulated hosts in one
+//! process on loopback, embedded storage, no services needed.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+pub const DEFAULT_HTTP: &str = "127.0.0.1:8080";
+pub const DEFAULT_SIMULATE: usize = 10;
+pub const DEFAULT_SITES: usize = 3;
+
+#[derive(Debug, Clone)]
+pub struct DemoConfig {
+    pub simulate: usize,
+    pub sites: usize,
+    pub interval: Duration,
+    pub seed: u64,
+    /// Keep history here; `None` uses a temporary directory removed at exit.
+    pub data_dir: Option<PathBuf>,
+    /// Collect this machine too (off in some tests).
+    pub collect_local: bool,
+}
+
+impl Default for DemoConfig {
+    fn default() -> Self {
+        Self {
+            simulate: DEFAULT_SIMULATE,
+            sites: DEFAULT_SITES,
+            interval: Duration::from_secs(1),
+            seed: agent::config::DEFAULT_SEED,
+            data_dir: None,
+            collect_local: true,
+        }
+    }
+}
+
+/// Addresses the demo ended up on (ports may have been chosen by the OS).
+#[derive(Debug, Clone, Copy)]
+pub struct DemoAddrs {
+    pub dashboard: SocketAddr,
+    pub hub_grpc: SocketAddr,
+    pub hub_http: SocketAddr,
+}
+
+/// Starts every component and returns once they are listening; they run
+/// until `shutdown`, and the returned handle resolves when all have stopped.
+pub async fn start(
+    config: DemoConfig,
+    http: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<(DemoAddrs, tokio::task::JoinHandle<anyhow::Result<()>>)> {
+    let (data_dir, temp) = match &config.data_dir {
+        Some(d) => {
+            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+            (d.clone(), None)
+        }
+        None => {
+            let t = tempfile::Builder::new().prefix("hostwatch-demo-").tempdir()?;
+            (t.path().to_owned(), Some(t))
+        }
+    };
+    let dashboard = http.local_addr()?;
+    let hub_listeners = hub::Listeners {
+        grpc: TcpListener::bind("127.0.0.1:0").await?,
+        http: TcpListener::bind("127.0.0.1:0").await?,
+    };
+    let hub_grpc = hub_listeners.grpc.local_addr()?;
+    let hub_http = hub_listeners.http.local_addr()?;
+
+    let edge_config = edge::Config { http_addr: dashboard, demo: true, ..Default::default() };
+    let hub_config = hub::Config {
+        grpc_addr: hub_grpc,
+        http_addr: hub_http,
+        database_path: data_dir.join("hub.db"),
+        site: "demo".into(),
+        uplink: hub::config::UplinkConfig {
+            edge_url: format!("ws://{dashboard}/uplink"),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let agent_config = agent::Config {
+        hub_url: format!("http://{hub_grpc}"),
+        interval: config.interval,
+        simulate: config.simulate,
+        sites: config.sites,
+        seed: config.seed,
+        collect_local: config.collect_local,
+        site: "site-local".into(),
+        ..Default::default()
+    };
+
+    let edge_task = tokio::spawn(
+        edge::run(edge_config, http, shutdown.child_token()).instrument(tracing::info_span!("edge")),
+    );
+    let hub_task = tokio::spawn(
+        hub::run(hub_config, hub_listeners, shutdown.child_token()).instrument(tracing::info_span!("hub")),
+    );
+    let agent = agent::Agent::start(agent_config, shutdown.child_token())?;
+    let all = tokio::spawn(async move {
+        agent.join().await;
+        let hub_res = hub_task.await;
+        let edge_res = edge_task.await;
+        // Removing the temporary history only after the hub closed it.
+        drop(temp);
+        hub_res.context("hub task")?.context("hub")?;
+        edge_res.context("edge task")?.context("edge")?;
+        Ok(())
+    });
+    Ok((DemoAddrs { dashboard, hub_grpc, hub_http }, all))
+}
