@@ -1,8 +1,10 @@
 //! Real host metrics through sysinfo, one file per metric family.
 //!
 //! - [`cpu`]: utilization (total and per core), load averages, logical count.
-//! - [`memory`]: memory and paging (swap) usage, limit and utilization.
-//! - [`filesystem`]: usage, limit and utilization per mounted filesystem.
+//! - [`memory`]: memory and paging (swap) usage, limit and utilization, from
+//!   `/proc/meminfo` on Linux.
+//! - [`filesystem`]: usage, limit, utilization and inodes per mounted filesystem,
+//!   from `statvfs`.
 //! - [`network`]: byte, packet and error counters per interface, and byte rates.
 //! - [`host`]: host facts and uptime.
 //!

@@ -56,7 +56,10 @@ impl Default for Config {
 impl Config {
     pub fn validate(&self) -> Result<(), String> {
         if !(self.hub_url.starts_with("http://") || self.hub_url.starts_with("https://")) {
-            return Err(format!("hub_url {:?} must start with http:// or https://", self.hub_url));
+            return Err(format!(
+                "hub_url {:?} must start with http:// or https://",
+                self.hub_url
+            ));
         }
         if self.interval < MIN_INTERVAL {
             return Err(format!("interval must be at least {MIN_INTERVAL:?}"));

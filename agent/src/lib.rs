@@ -48,13 +48,24 @@ impl Agent {
         let mut sources = Vec::new();
         if config.collect_local {
             let collector = collect::Collector::new();
-            let agent_id = if config.agent_id.is_empty() { collector.hostname() } else { config.agent_id.clone() };
-            sources.push(Source::Local { collector: Box::new(collector), agent_id, site: config.site.clone() });
+            let agent_id = if config.agent_id.is_empty() {
+                collector.hostname()
+            } else {
+                config.agent_id.clone()
+            };
+            sources.push(Source::Local {
+                collector: Box::new(collector),
+                agent_id,
+                site: config.site.clone(),
+            });
         }
         for sim in simulate::fleet(config.simulate, config.sites, config.seed) {
             sources.push(Source::Simulated(Box::new(sim)));
         }
-        let mut agent = Agent { hosts: Vec::new(), tasks: Vec::new() };
+        let mut agent = Agent {
+            hosts: Vec::new(),
+            tasks: Vec::new(),
+        };
         for src in sources {
             let id = Identity {
                 agent_id: src.agent_id(),
@@ -66,11 +77,19 @@ impl Agent {
             let (interval_tx, interval_rx) = watch::channel(config.interval);
             let span = tracing::info_span!("host", agent = %id.agent_id);
             agent.tasks.push(tokio::spawn(
-                collect_loop(src, queue.clone(), interval_rx, token.child_token()).instrument(span.clone()),
+                collect_loop(src, queue.clone(), interval_rx, token.child_token())
+                    .instrument(span.clone()),
             ));
             agent.hosts.push((id.agent_id.clone(), queue.clone()));
             agent.tasks.push(tokio::spawn(
-                transport::run(config.hub_url.clone(), id, queue, interval_tx, token.child_token()).instrument(span),
+                transport::run(
+                    config.hub_url.clone(),
+                    id,
+                    queue,
+                    interval_tx,
+                    token.child_token(),
+                )
+                .instrument(span),
             ));
         }
         tracing::info!(hosts = agent.hosts.len(), hub = %config.hub_url, interval = ?config.interval, "agent started");
@@ -79,20 +98,32 @@ impl Agent {
 
     /// Delivery counters per agent id.
     pub fn stats(&self) -> Vec<(String, QueueStats)> {
-        self.hosts.iter().map(|(id, q)| (id.clone(), q.stats())).collect()
+        self.hosts
+            .iter()
+            .map(|(id, q)| (id.clone(), q.stats()))
+            .collect()
     }
 
-    /// Waits for every task to stop (after the token is cancelled).
-    pub async fn join(self) {
+    /// Waits for every task to stop (after the token is cancelled) and returns
+    /// the final delivery counters.
+    pub async fn join(self) -> Vec<(String, QueueStats)> {
         for t in self.tasks {
             let _ = t.await;
         }
+        self.hosts
+            .iter()
+            .map(|(id, q)| (id.clone(), q.stats()))
+            .collect()
     }
 }
 
 /// Runs the agent until `shutdown`.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<()> {
-    Agent::start(config, shutdown)?.join().await;
+    for (agent, s) in Agent::start(config, shutdown)?.join().await {
+        if s.pending > 0 || s.dropped_batches > 0 {
+            tracing::warn!(%agent, pending = s.pending, dropped = s.dropped_batches, "stopped with undelivered batches");
+        }
+    }
     Ok(())
 }
 
@@ -105,7 +136,11 @@ pub async fn snapshot_once(interval: Duration) -> Result<Snapshot> {
         let _ = c.collect();
         std::thread::sleep(interval);
         let samples = c.collect();
-        Snapshot { host: c.hostname(), timestamp_ms: common::now_ms(), samples }
+        Snapshot {
+            host: c.hostname(),
+            timestamp_ms: common::now_ms(),
+            samples,
+        }
     })
     .await
     .map_err(|e| Error::Output(std::io::Error::other(e.to_string())))

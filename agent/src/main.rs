@@ -8,7 +8,11 @@ use anyhow::Context as _;
 use clap::Parser;
 
 #[derive(Parser, Debug)]
-#[command(name = "hostwatch-agent", version, about = "Collects host metrics and streams them to a hostwatch hub")]
+#[command(
+    name = "hostwatch-agent",
+    version,
+    about = "Collects host metrics and streams them to a hostwatch hub"
+)]
 struct Cli {
     /// TOML config file (see config/agent.example.toml).
     #[arg(long, env = "HOSTWATCH_AGENT_CONFIG")]
@@ -53,14 +57,30 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     common::telemetry::init(cli.log_format)?;
     let mut config: agent::Config = common::config::load(cli.config.as_deref())?;
-    if let Some(v) = cli.hub { config.hub_url = v; }
-    if let Some(v) = cli.interval { config.interval = v; }
-    if let Some(v) = cli.site { config.site = v; }
-    if let Some(v) = cli.credentials { config.credentials = v; }
-    if let Some(v) = cli.simulate { config.simulate = v; }
-    if let Some(v) = cli.sites { config.sites = v; }
-    if let Some(v) = cli.seed { config.seed = v; }
-    if cli.no_local { config.collect_local = false; }
+    if let Some(v) = cli.hub {
+        config.hub_url = v;
+    }
+    if let Some(v) = cli.interval {
+        config.interval = v;
+    }
+    if let Some(v) = cli.site {
+        config.site = v;
+    }
+    if let Some(v) = cli.credentials {
+        config.credentials = v;
+    }
+    if let Some(v) = cli.simulate {
+        config.simulate = v;
+    }
+    if let Some(v) = cli.sites {
+        config.sites = v;
+    }
+    if let Some(v) = cli.seed {
+        config.seed = v;
+    }
+    if cli.no_local {
+        config.collect_local = false;
+    }
 
     if cli.once {
         let snap = agent::snapshot_once(config.interval).await?;
@@ -69,7 +89,8 @@ async fn main() -> anyhow::Result<()> {
             "json" => writeln!(out, "{}", serde_json::to_string(&snap)?)?,
             "text" => {
                 for s in &snap.samples {
-                    let labels: Vec<String> = s.labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+                    let labels: Vec<String> =
+                        s.labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
                     writeln!(out, "{}{{{}}} {}", s.name, labels.join(","), s.value)?;
                 }
             }

@@ -268,7 +268,18 @@ impl SimHost {
         let used = ((total as f64 * share).round() as u64).min(total);
         let available = total - used;
         let free = (available as f64 * self.free_share).round() as u64;
-        out.extend(memory::memory(total, free, available));
+        // Reclaimable page cache is what separates available from free.
+        let cache = available - free;
+        out.extend(memory::memory(&memory::Memory {
+            total,
+            free,
+            available,
+            cache: Some(memory::PageCache {
+                buffers: cache / 20,
+                cached: cache - cache / 20,
+                shared: cache / 10,
+            }),
+        }));
 
         // Swap fills only under memory pressure, with a small resident floor.
         let swap_share = (0.02 + (share - 0.85).max(0.0) * 3.0).min(0.95);

@@ -7,7 +7,11 @@ use crate::collect::Collector;
 use crate::simulate::SimHost;
 
 pub enum Source {
-    Local { collector: Box<Collector>, agent_id: String, site: String },
+    Local {
+        collector: Box<Collector>,
+        agent_id: String,
+        site: String,
+    },
     Simulated(Box<SimHost>),
 }
 

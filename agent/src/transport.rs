@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::backoff::Backoff;
-use common::model::{HostFacts, SeriesKey};
+use common::model::{HostFacts, KeyedRow, SeriesKey};
 use proto::ingest_client::IngestClient;
 use proto::{agent_message, hub_message, AgentMessage};
 use tokio::sync::{mpsc, watch};
@@ -114,16 +114,21 @@ async fn stream_once(
         m = tokio::time::timeout(WELCOME_TIMEOUT, inbound.message()) => m,
     };
     match welcome {
-        Ok(Ok(Some(proto::HubMessage { msg: Some(hub_message::Msg::Welcome(w)) }))) => {
+        Ok(Ok(Some(proto::HubMessage {
+            msg: Some(hub_message::Msg::Welcome(w)),
+        }))) => {
             queue.welcome(w.stored_seq);
             if w.interval_ms > 0 {
-                let wanted = Duration::from_millis(w.interval_ms.into()).max(crate::config::MIN_INTERVAL);
+                let wanted =
+                    Duration::from_millis(w.interval_ms.into()).max(crate::config::MIN_INTERVAL);
                 interval.send_if_modified(|cur| std::mem::replace(cur, wanted) != wanted);
             }
             tracing::info!(agent = %id.agent_id, stored_seq = w.stored_seq, "connected to hub");
         }
         Ok(Ok(_)) => return End::Failed("hub did not welcome us".into()),
-        Ok(Err(s)) => return End::Failed(format!("hello refused: {} ({:?})", s.message(), s.code())),
+        Ok(Err(s)) => {
+            return End::Failed(format!("hello refused: {} ({:?})", s.message(), s.code()))
+        }
         Err(_) => return End::Failed("no welcome in time".into()),
     }
     backoff.reset();
@@ -142,7 +147,13 @@ async fn stream_once(
         let inflight = sent.saturating_sub(queue.stats().acked_seq) as usize;
         for (seq, rows) in queue.after(sent, WINDOW.saturating_sub(inflight)) {
             let batch = encode(seq, &rows, &mut symbols);
-            if tx.send(AgentMessage { msg: Some(agent_message::Msg::Batch(batch)) }).await.is_err() {
+            if tx
+                .send(AgentMessage {
+                    msg: Some(agent_message::Msg::Batch(batch)),
+                })
+                .await
+                .is_err()
+            {
                 return End::Failed("stream closed while sending".into());
             }
             sent = seq;
@@ -176,8 +187,11 @@ async fn stream_once(
 }
 
 /// Encodes a batch, defining series not yet seen on this stream.
-fn encode(seq: u64, rows: &[(Arc<SeriesKey>, i64, f64)], symbols: &mut HashMap<Arc<SeriesKey>, u32>) -> proto::Batch {
-    let mut batch = proto::Batch { seq, ..Default::default() };
+fn encode(seq: u64, rows: &[KeyedRow], symbols: &mut HashMap<Arc<SeriesKey>, u32>) -> proto::Batch {
+    let mut batch = proto::Batch {
+        seq,
+        ..Default::default()
+    };
     for (key, ts, v) in rows {
         let next = symbols.len() as u32 + 1;
         let id = *symbols.entry(key.clone()).or_insert_with(|| {
@@ -189,7 +203,11 @@ fn encode(seq: u64, rows: &[(Arc<SeriesKey>, i64, f64)], symbols: &mut HashMap<A
             });
             next
         });
-        batch.rows.push(proto::Row { series_id: id, timestamp_ms: *ts, value: *v });
+        batch.rows.push(proto::Row {
+            series_id: id,
+            timestamp_ms: *ts,
+            value: *v,
+        });
     }
     batch
 }

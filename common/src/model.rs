@@ -134,6 +134,10 @@ pub struct RangeQuery {
     pub max_points: usize,
 }
 
+/// One value of a series at a time: (series key, unix ms, value). The key is
+/// shared (`Arc`) with the symbol table it came from.
+pub type KeyedRow = (std::sync::Arc<SeriesKey>, i64, f64);
+
 /// Rows of one host that were just stored, as they travel hub → edge → browsers.
 /// Keys are shared (`Arc`) with the stream's symbol table, so a row costs no
 /// string copies.
@@ -141,5 +145,5 @@ pub struct RangeQuery {
 pub struct StoredRows {
     pub host: String,
     pub site: String,
-    pub rows: Vec<(std::sync::Arc<SeriesKey>, i64, f64)>,
+    pub rows: Vec<KeyedRow>,
 }

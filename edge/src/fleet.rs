@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use common::headline::Headline;
-use common::model::{HostStatus, Point, RangeQuery, SeriesInfo, SeriesKey, SeriesPoints};
+use common::model::{HostStatus, KeyedRow, Point, RangeQuery, SeriesInfo, SeriesKey, SeriesPoints};
 use tokio::sync::broadcast;
 
 const LIVE_CAPACITY: usize = 4096;
@@ -96,7 +96,7 @@ impl Fleet {
     }
 
     /// Applies rows of one host and tells browsers.
-    pub fn apply(&self, hub_id: &str, host: &str, rows: &[(Arc<SeriesKey>, i64, f64)]) {
+    pub fn apply(&self, hub_id: &str, host: &str, rows: &[KeyedRow]) {
         let status = {
             let mut hosts = self.hosts.write().unwrap_or_else(|p| p.into_inner());
             let e = hosts.entry(host.to_owned()).or_default();
@@ -225,9 +225,17 @@ mod tests {
     fn window_trims_and_out_of_order_rows_stay_sorted() {
         let f = Fleet::new(Duration::from_secs(10), 100);
         let k = Arc::new(SeriesKey::new("system.cpu.utilization"));
-        f.apply("hub", "h", &[(k.clone(), 1_000, 0.1), (k.clone(), 5_000, 0.2)]);
+        f.apply(
+            "hub",
+            "h",
+            &[(k.clone(), 1_000, 0.1), (k.clone(), 5_000, 0.2)],
+        );
         f.apply("hub", "h", &[(k.clone(), 3_000, 0.3)]);
-        let q = RangeQuery { host: "h".into(), to_ms: i64::MAX, ..Default::default() };
+        let q = RangeQuery {
+            host: "h".into(),
+            to_ms: i64::MAX,
+            ..Default::default()
+        };
         let ts: Vec<i64> = f.range(&q)[0].points.iter().map(|p| p.t).collect();
         assert_eq!(ts, vec![1_000, 3_000, 5_000]);
         f.apply("hub", "h", &[(k.clone(), 12_000, 0.4)]);

@@ -108,7 +108,9 @@ impl Hubs {
                 Ok(Ok(resp)) if resp.error.is_empty() => Ok(resp),
                 Ok(Ok(resp)) => Err(format!("hub {hub_id}: {}", resp.error)),
                 Ok(Err(_)) => Err(format!("hub {hub_id} disconnected")),
-                Err(_) => Err(format!("hub {hub_id} did not answer within {REQUEST_TIMEOUT:?}")),
+                Err(_) => Err(format!(
+                    "hub {hub_id} did not answer within {REQUEST_TIMEOUT:?}"
+                )),
             }
         }
         .await;

@@ -47,7 +47,11 @@ impl Edge {
         }
         match self.config.site_credentials.get(&hello.site) {
             None => Err("unknown site"),
-            Some(expected) if constant_time_eq(expected.as_bytes(), hello.credentials.as_bytes()) => Ok(()),
+            Some(expected)
+                if constant_time_eq(expected.as_bytes(), hello.credentials.as_bytes()) =>
+            {
+                Ok(())
+            }
             Some(_) => Err("wrong credentials"),
         }
     }
@@ -70,7 +74,11 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         metrics: EdgeMetrics::new(registry.clone()),
         config,
     });
-    let mode = if edge.config.demo { gateway::Mode::Demo } else { gateway::Mode::Edge };
+    let mode = if edge.config.demo {
+        gateway::Mode::Demo
+    } else {
+        gateway::Mode::Edge
+    };
     let source = Arc::new(source::EdgeSource(edge.clone()));
     let app = Router::new()
         .route("/uplink", get(uplink::upgrade))

@@ -16,8 +16,16 @@ impl EdgeMetrics {
     pub fn new(registry: Registry) -> Self {
         let r = &registry;
         Self {
-            hubs_connected: r.gauge("hostwatch_edge_hubs_connected", "Hub uplinks currently connected.", &[]),
-            frames_applied: r.counter("hostwatch_edge_frames_applied_total", "Uplink batch frames applied and acked.", &[]),
+            hubs_connected: r.gauge(
+                "hostwatch_edge_hubs_connected",
+                "Hub uplinks currently connected.",
+                &[],
+            ),
+            frames_applied: r.counter(
+                "hostwatch_edge_frames_applied_total",
+                "Uplink batch frames applied and acked.",
+                &[],
+            ),
             frames_duplicate: r.counter(
                 "hostwatch_edge_frames_duplicate_total",
                 "Uplink frames at or below the acked seq (resends), acked and ignored.",

@@ -27,24 +27,38 @@ impl DataSource for EdgeSource {
 
     async fn range(&self, q: &RangeQuery) -> Result<Vec<SeriesPoints>> {
         let edge = &self.0;
-        let in_memory = edge.fleet.oldest_ms(&q.host).is_some_and(|oldest| q.from_ms >= oldest);
+        let in_memory = edge
+            .fleet
+            .oldest_ms(&q.host)
+            .is_some_and(|oldest| q.from_ms >= oldest);
         if !in_memory {
             if let Some(hub) = edge.fleet.hub_of(&q.host) {
-                let query = proto::uplink_request::Query::Range(common::convert::range_query_to_proto(q));
+                let query =
+                    proto::uplink_request::Query::Range(common::convert::range_query_to_proto(q));
                 match edge.hubs.ask(&hub, query).await {
                     Ok(resp) => {
                         edge.metrics.remote_queries.inc();
                         if let Some(proto::uplink_response::Result::Range(r)) = resp.result {
-                            return Ok(r.series.iter().map(common::convert::series_points_from_proto).collect());
+                            return Ok(r
+                                .series
+                                .iter()
+                                .map(common::convert::series_points_from_proto)
+                                .collect());
                         }
                     }
                     // The hot window is still a useful (partial) answer.
-                    Err(e) => tracing::warn!(host = %q.host, error = %e, "remote range failed; answering from memory"),
+                    Err(e) => {
+                        tracing::warn!(host = %q.host, error = %e, "remote range failed; answering from memory")
+                    }
                 }
             }
         }
         let mut series = edge.fleet.range(q);
-        let cap = if q.max_points == 0 { 1_000 } else { q.max_points };
+        let cap = if q.max_points == 0 {
+            1_000
+        } else {
+            q.max_points
+        };
         for s in &mut series {
             if s.points.len() > cap {
                 // Even stride keeps the shape; the hub does proper bucket averages.

@@ -11,7 +11,7 @@ use std::time::Duration;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
-use common::model::SeriesKey;
+use common::model::{KeyedRow, SeriesKey};
 use futures::{SinkExt, StreamExt};
 use prost::Message as _;
 use proto::{edge_frame, uplink_frame, EdgeFrame, UplinkFrame};
@@ -51,12 +51,22 @@ async fn session(socket: WebSocket, edge: Arc<Edge>) {
         let _ = sink.send(Message::Close(None)).await;
         return;
     }
-    let hub_id = if hello.hub_id.is_empty() { hello.site.clone() } else { hello.hub_id.clone() };
+    let hub_id = if hello.hub_id.is_empty() {
+        hello.site.clone()
+    } else {
+        hello.hub_id.clone()
+    };
     let acked = edge.fleet.cursor_for(&hub_id, hello.epoch);
     let welcome = EdgeFrame {
-        msg: Some(edge_frame::Msg::Welcome(proto::EdgeWelcome { acked_seq: acked })),
+        msg: Some(edge_frame::Msg::Welcome(proto::EdgeWelcome {
+            acked_seq: acked,
+        })),
     };
-    if sink.send(Message::Binary(welcome.encode_to_vec().into())).await.is_err() {
+    if sink
+        .send(Message::Binary(welcome.encode_to_vec().into()))
+        .await
+        .is_err()
+    {
         return;
     }
     tracing::info!(hub = %hub_id, site = %hello.site, acked, "hub connected");
@@ -68,7 +78,11 @@ async fn session(socket: WebSocket, edge: Arc<Edge>) {
 
     let mut send_task = tokio::spawn(async move {
         while let Some(frame) = rx.recv().await {
-            if sink.send(Message::Binary(frame.encode_to_vec().into())).await.is_err() {
+            if sink
+                .send(Message::Binary(frame.encode_to_vec().into()))
+                .await
+                .is_err()
+            {
                 return;
             }
         }
@@ -98,7 +112,9 @@ async fn session(socket: WebSocket, edge: Arc<Edge>) {
                             return;
                         }
                     }
-                    let ack = EdgeFrame { msg: Some(edge_frame::Msg::Ack(proto::UplinkAck { seq })) };
+                    let ack = EdgeFrame {
+                        msg: Some(edge_frame::Msg::Ack(proto::UplinkAck { seq })),
+                    };
                     if tx.send(ack).await.is_err() {
                         return;
                     }
@@ -135,10 +151,13 @@ fn apply_batch(
 ) -> Result<(), String> {
     // Definitions are per connection, so they are learned even from a resend.
     for d in batch.new_series {
-        let key = SeriesKey { name: d.name, labels: common::convert::labels_from_proto(&d.labels) };
+        let key = SeriesKey {
+            name: d.name,
+            labels: common::convert::labels_from_proto(&d.labels),
+        };
         symbols.insert(d.id, (d.host, Arc::new(key)));
     }
-    let mut by_host: HashMap<&str, Vec<(Arc<SeriesKey>, i64, f64)>> = HashMap::new();
+    let mut by_host: HashMap<&str, Vec<KeyedRow>> = HashMap::new();
     for r in &batch.rows {
         let (host, key) = symbols
             .get(&r.series_id)
@@ -146,7 +165,10 @@ fn apply_batch(
         if !r.value.is_finite() {
             return Err(format!("non-finite value for {}", key.name));
         }
-        by_host.entry(host.as_str()).or_default().push((key.clone(), r.timestamp_ms, r.value));
+        by_host
+            .entry(host.as_str())
+            .or_default()
+            .push((key.clone(), r.timestamp_ms, r.value));
     }
     if seq == 0 || !edge.fleet.advance(hub_id, seq) {
         edge.metrics.frames_duplicate.inc();
@@ -170,7 +192,8 @@ where
             None => return Ok(None),
             Some(Err(e)) => return Err(e.to_string()),
             Some(Ok(Message::Binary(b))) => {
-                let f = UplinkFrame::decode(b.as_ref()).map_err(|e| format!("undecodable frame: {e}"))?;
+                let f = UplinkFrame::decode(b.as_ref())
+                    .map_err(|e| format!("undecodable frame: {e}"))?;
                 if let Some(m) = f.msg {
                     return Ok(Some((f.seq, m)));
                 }

@@ -40,7 +40,10 @@ impl IntoResponse for Error {
             Error::Invalid(m) => (StatusCode::BAD_REQUEST, m.clone()),
             other => {
                 tracing::warn!(error = %other, "request failed");
-                (StatusCode::SERVICE_UNAVAILABLE, "data source unavailable, retry later".to_owned())
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "data source unavailable, retry later".to_owned(),
+                )
             }
         };
         (status, axum::Json(serde_json::json!({ "error": msg }))).into_response()

@@ -80,7 +80,13 @@ pub fn ops_router(registry: Registry) -> Router {
             "/metrics",
             get(move || {
                 let r = registry.clone();
-                async move { ([(header::CONTENT_TYPE, common::metrics::CONTENT_TYPE)], r.render()).into_response() }
+                async move {
+                    (
+                        [(header::CONTENT_TYPE, common::metrics::CONTENT_TYPE)],
+                        r.render(),
+                    )
+                        .into_response()
+                }
             }),
         )
         .route("/healthz", get(|| async { "ok\n" }))
@@ -90,7 +96,10 @@ pub fn ops_router(registry: Registry) -> Router {
 pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationToken) -> Result<()> {
     config.validate().map_err(Error::Invalid)?;
     let registry = Registry::new();
-    let source = Arc::new(source::grpc::HubSource::new(&config.hub_url, shutdown.child_token())?);
+    let source = Arc::new(source::grpc::HubSource::new(
+        &config.hub_url,
+        shutdown.child_token(),
+    )?);
     let app = router(source, Mode::Gateway, &registry).merge(ops_router(registry));
     tracing::info!(addr = ?listener.local_addr().ok(), hub = %config.hub_url, "gateway listening");
     let token = shutdown.clone();

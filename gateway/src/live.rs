@@ -63,7 +63,8 @@ async fn session(socket: WebSocket, app: Arc<AppState>) {
         }
     };
     let mut send_task = tokio::spawn(async move {
-        let text = serde_json::to_string(&Outgoing::Snapshot { hosts: &snapshot }).unwrap_or_default();
+        let text =
+            serde_json::to_string(&Outgoing::Snapshot { hosts: &snapshot }).unwrap_or_default();
         if sink.send(Message::Text(text.into())).await.is_err() {
             return;
         }
@@ -73,7 +74,8 @@ async fn session(socket: WebSocket, app: Arc<AppState>) {
                     if !filter_rx.borrow().wants(&h) {
                         continue;
                     }
-                    let text = serde_json::to_string(&Outgoing::Host { host: &h }).unwrap_or_default();
+                    let text =
+                        serde_json::to_string(&Outgoing::Host { host: &h }).unwrap_or_default();
                     if sink.send(Message::Text(text.into())).await.is_err() {
                         return;
                     }

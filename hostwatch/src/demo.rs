@@ -60,7 +60,9 @@ pub async fn start(
             (d.clone(), None)
         }
         None => {
-            let t = tempfile::Builder::new().prefix("hostwatch-demo-").tempdir()?;
+            let t = tempfile::Builder::new()
+                .prefix("hostwatch-demo-")
+                .tempdir()?;
             (t.path().to_owned(), Some(t))
         }
     };
@@ -72,7 +74,11 @@ pub async fn start(
     let hub_grpc = hub_listeners.grpc.local_addr()?;
     let hub_http = hub_listeners.http.local_addr()?;
 
-    let edge_config = edge::Config { http_addr: dashboard, demo: true, ..Default::default() };
+    let edge_config = edge::Config {
+        http_addr: dashboard,
+        demo: true,
+        ..Default::default()
+    };
     let hub_config = hub::Config {
         grpc_addr: hub_grpc,
         http_addr: hub_http,
@@ -96,14 +102,16 @@ pub async fn start(
     };
 
     let edge_task = tokio::spawn(
-        edge::run(edge_config, http, shutdown.child_token()).instrument(tracing::info_span!("edge")),
+        edge::run(edge_config, http, shutdown.child_token())
+            .instrument(tracing::info_span!("edge")),
     );
     let hub_task = tokio::spawn(
-        hub::run(hub_config, hub_listeners, shutdown.child_token()).instrument(tracing::info_span!("hub")),
+        hub::run(hub_config, hub_listeners, shutdown.child_token())
+            .instrument(tracing::info_span!("hub")),
     );
     let agent = agent::Agent::start(agent_config, shutdown.child_token())?;
     let all = tokio::spawn(async move {
-        agent.join().await;
+        let _ = agent.join().await;
         let hub_res = hub_task.await;
         let edge_res = edge_task.await;
         // Removing the temporary history only after the hub closed it.
@@ -112,5 +120,12 @@ pub async fn start(
         edge_res.context("edge task")?.context("edge")?;
         Ok(())
     });
-    Ok((DemoAddrs { dashboard, hub_grpc, hub_http }, all))
+    Ok((
+        DemoAddrs {
+            dashboard,
+            hub_grpc,
+            hub_http,
+        },
+        all,
+    ))
 }

@@ -11,10 +11,19 @@ use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 
 #[derive(Parser, Debug)]
-#[command(name = "hostwatch", version, about = "Fleet monitoring: hub, edge, gateway and the all-in-one demo")]
+#[command(
+    name = "hostwatch",
+    version,
+    about = "Fleet monitoring: hub, edge, gateway and the all-in-one demo"
+)]
 struct Cli {
     /// Log format: text or json.
-    #[arg(long, global = true, env = "HOSTWATCH_LOG_FORMAT", default_value = "text")]
+    #[arg(
+        long,
+        global = true,
+        env = "HOSTWATCH_LOG_FORMAT",
+        default_value = "text"
+    )]
     log_format: common::telemetry::LogFormat,
     #[command(subcommand)]
     command: Command,
@@ -124,45 +133,81 @@ async fn main() -> anyhow::Result<()> {
                 ..Default::default()
             };
             let (addrs, done) = hostwatch::demo::start(config, http, token).await?;
-            println!("hostwatch demo running: dashboard at http://{}/  (Ctrl-C to stop)", addrs.dashboard);
-            println!("  hub gRPC {}  hub metrics http://{}/metrics", addrs.hub_grpc, addrs.hub_http);
+            println!(
+                "hostwatch demo running: dashboard at http://{}/  (Ctrl-C to stop)",
+                addrs.dashboard
+            );
+            println!(
+                "  hub gRPC {}  hub metrics http://{}/metrics",
+                addrs.hub_grpc, addrs.hub_http
+            );
             done.await.context("demo task")??;
         }
         Command::Hub(a) => {
             refuse_unimplemented_backends()?;
             let mut c: hub::Config = common::config::load(a.config.as_deref())?;
-            if let Some(v) = a.grpc { c.grpc_addr = v; }
-            if let Some(v) = a.http { c.http_addr = v; }
-            if let Some(v) = a.edge { c.uplink.edge_url = v; }
-            if let Some(v) = a.edge_credentials { c.uplink.credentials = v; }
-            if let Some(v) = a.site { c.site = v; }
-            if let Some(v) = a.database_path { c.database_path = v; }
+            if let Some(v) = a.grpc {
+                c.grpc_addr = v;
+            }
+            if let Some(v) = a.http {
+                c.http_addr = v;
+            }
+            if let Some(v) = a.edge {
+                c.uplink.edge_url = v;
+            }
+            if let Some(v) = a.edge_credentials {
+                c.uplink.credentials = v;
+            }
+            if let Some(v) = a.site {
+                c.site = v;
+            }
+            if let Some(v) = a.database_path {
+                c.database_path = v;
+            }
             c.validate().map_err(anyhow::Error::msg)?;
             let listeners = hub::Listeners::bind(&c).await?;
             hub::run(c, listeners, token).await?;
         }
         Command::Edge(a) => {
             let mut c: edge::Config = common::config::load(a.config.as_deref())?;
-            if let Some(v) = a.http { c.http_addr = v; }
+            if let Some(v) = a.http {
+                c.http_addr = v;
+            }
             c.validate().map_err(anyhow::Error::msg)?;
             let listener = bind(c.http_addr).await?;
-            println!("hostwatch edge: dashboard at http://{}/", listener.local_addr()?);
+            println!(
+                "hostwatch edge: dashboard at http://{}/",
+                listener.local_addr()?
+            );
             edge::run(c, listener, token).await?;
         }
         Command::Gateway(a) => {
             let mut c: gateway::Config = common::config::load(a.config.as_deref())?;
-            if let Some(v) = a.hub { c.hub_url = v; }
-            if let Some(v) = a.http { c.http_addr = v; }
+            if let Some(v) = a.hub {
+                c.hub_url = v;
+            }
+            if let Some(v) = a.http {
+                c.http_addr = v;
+            }
             c.validate().map_err(anyhow::Error::msg)?;
             let listener = bind(c.http_addr).await?;
-            println!("hostwatch gateway: dashboard at http://{}/", listener.local_addr()?);
+            println!(
+                "hostwatch gateway: dashboard at http://{}/",
+                listener.local_addr()?
+            );
             gateway::run(c, listener, token).await?;
         }
         Command::Agent(a) => {
             let mut c: agent::Config = common::config::load(a.config.as_deref())?;
-            if let Some(v) = a.hub { c.hub_url = v; }
-            if let Some(v) = a.interval { c.interval = v; }
-            if let Some(v) = a.simulate { c.simulate = v; }
+            if let Some(v) = a.hub {
+                c.hub_url = v;
+            }
+            if let Some(v) = a.interval {
+                c.interval = v;
+            }
+            if let Some(v) = a.simulate {
+                c.simulate = v;
+            }
             agent::run(c, token).await?;
         }
     }
@@ -170,7 +215,9 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))
 }
 
 /// DESIGN: `DATABASE_URL` / `REDIS_URL` select PostgreSQL and Redis. Until
@@ -178,7 +225,9 @@ async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
 fn refuse_unimplemented_backends() -> anyhow::Result<()> {
     for var in ["DATABASE_URL", "REDIS_URL"] {
         if std::env::var_os(var).is_some_and(|v| !v.is_empty()) {
-            anyhow::bail!("{var} is set, but this hub build only has embedded storage; unset {var} to use it");
+            anyhow::bail!(
+                "{var} is set, but this hub build only has embedded storage; unset {var} to use it"
+            );
         }
     }
     Ok(())

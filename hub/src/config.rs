@@ -117,8 +117,10 @@ impl Config {
             return Err("limits.max_message_bytes must be at least 1024".into());
         }
         let url = &self.uplink.edge_url;
-        if !url.is_empty() && !(url.starts_with("ws://") || url.starts_with("wss://")) {
-            return Err(format!("uplink.edge_url {url:?} must start with ws:// or wss://"));
+        if !(url.is_empty() || url.starts_with("ws://") || url.starts_with("wss://")) {
+            return Err(format!(
+                "uplink.edge_url {url:?} must start with ws:// or wss://"
+            ));
         }
         Ok(())
     }

@@ -48,7 +48,10 @@ pub fn thin(points: Vec<Point>, cap: usize) -> Vec<Point> {
     for p in &points {
         let b = (((p.t - first.t) as f64 / width) as usize).min(cap - 1);
         if b != bucket && n > 0.0 {
-            out.push(Point { t: (sum_t / n) as i64, v: sum_v / n });
+            out.push(Point {
+                t: (sum_t / n) as i64,
+                v: sum_v / n,
+            });
             (sum_t, sum_v, n) = (0.0, 0.0, 0.0);
         }
         bucket = b;
@@ -57,7 +60,10 @@ pub fn thin(points: Vec<Point>, cap: usize) -> Vec<Point> {
         n += 1.0;
     }
     if n > 0.0 {
-        out.push(Point { t: (sum_t / n) as i64, v: sum_v / n });
+        out.push(Point {
+            t: (sum_t / n) as i64,
+            v: sum_v / n,
+        });
     }
     out
 }

@@ -34,7 +34,10 @@ async fn readyz(State(ctx): State<Arc<Ctx>>) -> impl IntoResponse {
         Ok(()) => (StatusCode::OK, "ready\n".to_owned()),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "history store unavailable\n".to_owned())
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "history store unavailable\n".to_owned(),
+            )
         }
     }
 }

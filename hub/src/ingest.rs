@@ -99,7 +99,11 @@ async fn serve_stream(
             msg: Some(agent_message::Msg::Hello(h)),
         }))) => h,
         Ok(Ok(Some(_))) => {
-            return Err(rejected(ctx, "no_hello", "the first message must be Hello".into()))
+            return Err(rejected(
+                ctx,
+                "no_hello",
+                "the first message must be Hello".into(),
+            ))
         }
     };
     let peer = welcome(ctx, hello, tx).await?;
@@ -121,7 +125,11 @@ async fn serve_stream(
                 msg: Some(agent_message::Msg::Batch(b)),
             })) => b,
             Ok(Some(_)) => {
-                return Err(rejected(ctx, "unexpected_message", "only Batch may follow Hello".into()))
+                return Err(rejected(
+                    ctx,
+                    "unexpected_message",
+                    "only Batch may follow Hello".into(),
+                ))
             }
         };
         let seq = batch.seq;
@@ -146,7 +154,11 @@ async fn welcome(ctx: &Ctx, hello: proto::Hello, tx: &Outbound) -> Result<Peer, 
         .map(common::convert::facts_from_proto)
         .unwrap_or_default();
     if hello.agent_id.is_empty() || hello.agent_id.len() > MAX_ID_LEN {
-        return Err(rejected(ctx, "bad_hello", format!("agent_id must be 1..={MAX_ID_LEN} bytes")));
+        return Err(rejected(
+            ctx,
+            "bad_hello",
+            format!("agent_id must be 1..={MAX_ID_LEN} bytes"),
+        ));
     }
     let host = if facts.hostname.is_empty() {
         hello.agent_id.clone()
@@ -154,7 +166,11 @@ async fn welcome(ctx: &Ctx, hello: proto::Hello, tx: &Outbound) -> Result<Peer, 
         facts.hostname.clone()
     };
     if host.len() > MAX_ID_LEN || hello.site.len() > MAX_ID_LEN {
-        return Err(rejected(ctx, "bad_hello", format!("hostname and site must be at most {MAX_ID_LEN} bytes")));
+        return Err(rejected(
+            ctx,
+            "bad_hello",
+            format!("hostname and site must be at most {MAX_ID_LEN} bytes"),
+        ));
     }
     let site = if hello.site.is_empty() {
         ctx.config.site.clone()
@@ -166,7 +182,9 @@ async fn welcome(ctx: &Ctx, hello: proto::Hello, tx: &Outbound) -> Result<Peer, 
         host,
         site,
     };
-    register(ctx, &peer, facts).await.map_err(|e| e.to_status())?;
+    register(ctx, &peer, facts)
+        .await
+        .map_err(|e| e.to_status())?;
     let stored_seq = ctx
         .store
         .stored_seq(&peer.agent_id)
@@ -205,8 +223,8 @@ async fn store_batch(
     batch: proto::Batch,
 ) -> Result<(), Status> {
     let limits = &ctx.config.limits;
-    let defs = validate::check_defs(&batch.new_series, table, limits)
-        .map_err(|r| refuse(ctx, r))?;
+    let defs =
+        validate::check_defs(&batch.new_series, table, limits).map_err(|r| refuse(ctx, r))?;
     for (id, key) in defs {
         let sid = ctx
             .store

@@ -85,7 +85,12 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
 
     let outbox = (!config.uplink.edge_url.is_empty())
         .then(|| Arc::new(Outbox::new(config.uplink.outbox_frames, metrics.clone())));
-    let (writer, writer_task) = Writer::spawn(store.clone(), state.clone(), outbox.clone(), metrics.clone());
+    let (writer, writer_task) = Writer::spawn(
+        store.clone(),
+        state.clone(),
+        outbox.clone(),
+        metrics.clone(),
+    );
     let ctx = Arc::new(Ctx {
         config,
         store: store.clone(),
@@ -107,8 +112,11 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
     tracing::info!(grpc = ?grpc_addr, http = ?http_addr, site = %ctx.config.site, "hub listening");
 
     let limit = ctx.config.limits.max_message_bytes;
-    let ingest = proto::ingest_server::IngestServer::new(ingest::IngestService::new(ctx.clone(), shutdown.child_token()))
-        .max_decoding_message_size(limit);
+    let ingest = proto::ingest_server::IngestServer::new(ingest::IngestService::new(
+        ctx.clone(),
+        shutdown.child_token(),
+    ))
+    .max_decoding_message_size(limit);
     let query = proto::query_server::QueryServer::new(query::QueryService::new(ctx.clone()))
         .max_decoding_message_size(limit)
         .max_encoding_message_size(64 * 1024 * 1024);
@@ -131,7 +139,10 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
 
     // Streams are closed; dropping the last writer handles lets it drain and stop.
     drop(ctx);
-    if tokio::time::timeout(DRAIN_TIMEOUT, writer_task).await.is_err() {
+    if tokio::time::timeout(DRAIN_TIMEOUT, writer_task)
+        .await
+        .is_err()
+    {
         tracing::warn!("writer did not drain within {DRAIN_TIMEOUT:?}");
     }
     if let Some(t) = uplink_task {

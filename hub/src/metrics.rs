@@ -38,7 +38,11 @@ impl HubMetrics {
             ),
             batches_stored: batches("stored"),
             batches_duplicate: batches("duplicate"),
-            rows_stored: r.counter("hostwatch_hub_rows_stored_total", "Rows written to history.", &[]),
+            rows_stored: r.counter(
+                "hostwatch_hub_rows_stored_total",
+                "Rows written to history.",
+                &[],
+            ),
             commits: r.counter(
                 "hostwatch_hub_commits_total",
                 "History transactions committed (each may group many batches).",
@@ -49,16 +53,36 @@ impl HubMetrics {
                 "Failed history transactions; their batches were not acked.",
                 &[],
             ),
-            uplink_connected: r.gauge("hostwatch_hub_uplink_connected", "1 while the edge uplink is up.", &[]),
-            uplink_frames_sent: r.counter("hostwatch_hub_uplink_frames_sent_total", "Frames sent to the edge (resends included).", &[]),
-            uplink_frames_acked: r.counter("hostwatch_hub_uplink_frames_acked_total", "Outbox frames the edge acknowledged.", &[]),
-            uplink_outbox_frames: r.gauge("hostwatch_hub_uplink_outbox_frames", "Frames waiting for the edge's ack.", &[]),
+            uplink_connected: r.gauge(
+                "hostwatch_hub_uplink_connected",
+                "1 while the edge uplink is up.",
+                &[],
+            ),
+            uplink_frames_sent: r.counter(
+                "hostwatch_hub_uplink_frames_sent_total",
+                "Frames sent to the edge (resends included).",
+                &[],
+            ),
+            uplink_frames_acked: r.counter(
+                "hostwatch_hub_uplink_frames_acked_total",
+                "Outbox frames the edge acknowledged.",
+                &[],
+            ),
+            uplink_outbox_frames: r.gauge(
+                "hostwatch_hub_uplink_outbox_frames",
+                "Frames waiting for the edge's ack.",
+                &[],
+            ),
             uplink_outbox_dropped: r.counter(
                 "hostwatch_hub_uplink_outbox_dropped_total",
                 "Frames dropped because the outbox was full while the edge was away.",
                 &[],
             ),
-            uplink_connects: r.counter("hostwatch_hub_uplink_connects_total", "Uplink connections established.", &[]),
+            uplink_connects: r.counter(
+                "hostwatch_hub_uplink_connects_total",
+                "Uplink connections established.",
+                &[],
+            ),
             registry: r,
         }
     }

@@ -30,7 +30,13 @@ impl Query for QueryService {
         &self,
         _: Request<proto::ListHostsRequest>,
     ) -> Result<Response<proto::ListHostsResponse>, Status> {
-        let hosts = self.ctx.state.hosts().iter().map(convert::status_to_proto).collect();
+        let hosts = self
+            .ctx
+            .state
+            .hosts()
+            .iter()
+            .map(convert::status_to_proto)
+            .collect();
         Ok(Response::new(proto::ListHostsResponse { hosts }))
     }
 

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use common::headline::Headline;
-use common::model::{HostFacts, HostStatus, Point, SeriesInfo, SeriesKey};
+use common::model::{HostFacts, HostStatus, KeyedRow, Point, SeriesInfo, SeriesKey};
 use tokio::sync::broadcast;
 
 /// Updates buffered per live watcher before it starts skipping.
@@ -84,7 +84,7 @@ impl State {
     }
 
     /// Applies rows that were just committed and tells live watchers.
-    pub fn apply(&self, host: &str, seq: u64, rows: &[(Arc<SeriesKey>, i64, f64)]) {
+    pub fn apply(&self, host: &str, seq: u64, rows: &[KeyedRow]) {
         let status = {
             let mut hosts = self.hosts.write().unwrap_or_else(|p| p.into_inner());
             let e = hosts.entry(host.to_owned()).or_default();
@@ -156,7 +156,11 @@ mod tests {
         s.register("h1", "eu", "a1", HostFacts::default());
         let cpu = Arc::new(SeriesKey::new("system.cpu.utilization"));
         let mut rx = s.subscribe();
-        s.apply("h1", 1, &[(cpu.clone(), 2000, 0.5), (cpu.clone(), 1000, 0.9)]);
+        s.apply(
+            "h1",
+            1,
+            &[(cpu.clone(), 2000, 0.5), (cpu.clone(), 1000, 0.9)],
+        );
         let st = s.host("h1").expect("host known");
         assert_eq!(st.cpu_percent, Some(50.0));
         assert_eq!(st.rows_stored, 2);

@@ -61,7 +61,8 @@ pub async fn run(ctx: Arc<Ctx>, outbox: Arc<Outbox>, token: CancellationToken) {
     }
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn session(
     ctx: &Arc<Ctx>,
@@ -149,7 +150,8 @@ where
             None => return Ok(None),
             Some(Err(e)) => return Err(e.to_string()),
             Some(Ok(Message::Binary(b))) => {
-                let f = EdgeFrame::decode(b.as_ref()).map_err(|e| format!("bad edge frame: {e}"))?;
+                let f =
+                    EdgeFrame::decode(b.as_ref()).map_err(|e| format!("bad edge frame: {e}"))?;
                 if let Some(m) = f.msg {
                     return Ok(Some(m));
                 }
@@ -182,7 +184,9 @@ where
 fn status_frame(st: &common::model::HostStatus) -> UplinkFrame {
     UplinkFrame {
         seq: 0,
-        msg: Some(uplink_frame::Msg::HostStatus(common::convert::status_to_proto(st))),
+        msg: Some(uplink_frame::Msg::HostStatus(
+            common::convert::status_to_proto(st),
+        )),
     }
 }
 
@@ -206,9 +210,14 @@ fn spawn_request(
                     let q = common::convert::range_query_from_proto(&r);
                     match crate::history::range(&ctx.store, &q).await {
                         Ok(series) => {
-                            resp.result = Some(proto::uplink_response::Result::Range(proto::RangeResponse {
-                                series: series.iter().map(common::convert::series_points_to_proto).collect(),
-                            }));
+                            resp.result = Some(proto::uplink_response::Result::Range(
+                                proto::RangeResponse {
+                                    series: series
+                                        .iter()
+                                        .map(common::convert::series_points_to_proto)
+                                        .collect(),
+                                },
+                            ));
                         }
                         Err(e) => resp.error = e.to_string(),
                     }

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use common::model::{SeriesKey, StoredRows};
+use common::model::{KeyedRow, StoredRows};
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
@@ -25,7 +25,7 @@ pub struct WriteRequest {
     pub batch: WriteBatch,
     pub site: String,
     /// Same rows as `batch.rows`, by key, for the latest state and the uplink.
-    pub keyed: Vec<(Arc<SeriesKey>, i64, f64)>,
+    pub keyed: Vec<KeyedRow>,
     pub reply: oneshot::Sender<Result<Outcome>>,
 }
 
@@ -59,7 +59,7 @@ impl Writer {
         &self,
         batch: WriteBatch,
         site: String,
-        keyed: Vec<(Arc<SeriesKey>, i64, f64)>,
+        keyed: Vec<KeyedRow>,
     ) -> Result<Outcome> {
         let (reply, rx) = oneshot::channel();
         self.tx
@@ -124,7 +124,9 @@ impl WriterActor {
                 self.metrics.storage_errors.inc();
                 tracing::error!(error = %e, batches = batches.len(), "history commit failed; batches not acked");
                 for req in group {
-                    let _ = req.reply.send(Err(Error::Server(format!("commit failed: {e}"))));
+                    let _ = req
+                        .reply
+                        .send(Err(Error::Server(format!("commit failed: {e}"))));
                 }
             }
         }

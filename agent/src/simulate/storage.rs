@@ -49,12 +49,18 @@ impl Volume {
 
     pub(crate) fn samples(&self) -> Vec<Sample> {
         let used = (self.used.round() as u64).min(self.total);
-        filesystem::samples(
-            self.device,
-            self.mountpoint,
-            self.fs_type,
-            self.total,
-            self.total - used,
-        )
+        // No root reserve is simulated; inodes follow mke2fs's default of one per
+        // 16 KiB, with files averaging 64 KiB.
+        let inodes = self.total / (16 * 1024);
+        let space = filesystem::Space {
+            total: self.total,
+            available: self.total - used,
+            reserved: Some(0),
+            inodes: Some(filesystem::Inodes {
+                total: inodes,
+                free: inodes.saturating_sub(used / (64 * 1024)),
+            }),
+        };
+        filesystem::samples(self.device, self.mountpoint, self.fs_type, &space)
     }
 }

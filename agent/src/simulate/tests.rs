@@ -92,18 +92,13 @@ fn counters_never_decrease_even_when_time_goes_back() {
     // A clock step backwards must not rewind anything.
     times.extend([T0 + 10_000, T0 + 60_000, T0 + 3_600_000]);
     let counters = [network::IO, network::PACKETS, network::ERRORS];
-    let mut last: BTreeMap<(String, String, Vec<(String, String)>), f64> = BTreeMap::new();
+    let mut last: BTreeMap<(String, common::model::SeriesKey), f64> = BTreeMap::new();
     for (i, samples) in run(&mut hosts, &times).into_iter().enumerate() {
         for s in samples
             .iter()
             .filter(|s| counters.contains(&s.name.as_str()))
         {
-            let labels = s.labels.clone().into_iter().collect();
-            let key = (
-                hosts[i % hosts.len()].host().to_owned(),
-                s.name.clone(),
-                labels,
-            );
+            let key = (hosts[i % hosts.len()].host().to_owned(), s.key());
             if let Some(previous) = last.insert(key, s.value) {
                 assert!(
                     s.value >= previous,

@@ -6,11 +6,11 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
-use common::model::SeriesKey;
+use common::model::KeyedRow;
 use tokio::sync::Notify;
 
 /// (key, unix ms, value)
-pub type Rows = Vec<(Arc<SeriesKey>, i64, f64)>;
+pub type Rows = Vec<KeyedRow>;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct QueueStats {

@@ -33,13 +33,18 @@ impl HubSource {
         let client = QueryClient::new(channel).max_decoding_message_size(64 * 1024 * 1024);
         let live = broadcast::channel(LIVE_CAPACITY).0;
         tokio::spawn(
-            watch(client.clone(), live.clone(), token).instrument(tracing::info_span!("hub_watch", %url)),
+            watch(client.clone(), live.clone(), token)
+                .instrument(tracing::info_span!("hub_watch", %url)),
         );
         Ok(Self { client, live })
     }
 }
 
-async fn watch(mut client: QueryClient<Channel>, live: broadcast::Sender<HostStatus>, token: CancellationToken) {
+async fn watch(
+    mut client: QueryClient<Channel>,
+    live: broadcast::Sender<HostStatus>,
+    token: CancellationToken,
+) {
     let mut backoff = Backoff::default();
     while !token.is_cancelled() {
         let opened = tokio::select! {
@@ -79,22 +84,47 @@ async fn watch(mut client: QueryClient<Channel>, live: broadcast::Sender<HostSta
 #[async_trait]
 impl DataSource for HubSource {
     async fn hosts(&self) -> Result<Vec<HostStatus>> {
-        let resp = self.client.clone().list_hosts(proto::ListHostsRequest {}).await?;
-        Ok(resp.into_inner().hosts.iter().map(convert::status_from_proto).collect())
+        let resp = self
+            .client
+            .clone()
+            .list_hosts(proto::ListHostsRequest {})
+            .await?;
+        Ok(resp
+            .into_inner()
+            .hosts
+            .iter()
+            .map(convert::status_from_proto)
+            .collect())
     }
 
     async fn series(&self, host: &str) -> Result<Vec<SeriesInfo>> {
         let resp = self
             .client
             .clone()
-            .list_series(proto::ListSeriesRequest { host: host.to_owned() })
+            .list_series(proto::ListSeriesRequest {
+                host: host.to_owned(),
+            })
             .await?;
-        Ok(resp.into_inner().series.iter().map(convert::series_info_from_proto).collect())
+        Ok(resp
+            .into_inner()
+            .series
+            .iter()
+            .map(convert::series_info_from_proto)
+            .collect())
     }
 
     async fn range(&self, q: &RangeQuery) -> Result<Vec<SeriesPoints>> {
-        let resp = self.client.clone().range(convert::range_query_to_proto(q)).await?;
-        Ok(resp.into_inner().series.iter().map(convert::series_points_from_proto).collect())
+        let resp = self
+            .client
+            .clone()
+            .range(convert::range_query_to_proto(q))
+            .await?;
+        Ok(resp
+            .into_inner()
+            .series
+            .iter()
+            .map(convert::series_points_from_proto)
+            .collect())
     }
 
     fn subscribe(&self) -> broadcast::Receiver<HostStatus> {

@@ -65,12 +65,18 @@ pub fn check_defs(
     }
     for d in defs {
         if table.get(d.id).is_some() || out.iter().any(|(id, _)| *id == d.id) {
-            return Err(reject("duplicate_series_id", format!("series id {} defined twice on this stream", d.id)));
+            return Err(reject(
+                "duplicate_series_id",
+                format!("series id {} defined twice on this stream", d.id),
+            ));
         }
         if d.name.is_empty() || d.name.len() > limits.max_name_len {
             return Err(reject(
                 "bad_name",
-                format!("series {}: name must be 1..={} bytes", d.id, limits.max_name_len),
+                format!(
+                    "series {}: name must be 1..={} bytes",
+                    d.id, limits.max_name_len
+                ),
             ));
         }
         if d.labels.len() > limits.max_labels_per_series {
@@ -86,7 +92,10 @@ pub fn check_defs(
             ));
         }
         for l in &d.labels {
-            if l.key.is_empty() || l.key.len() > limits.max_name_len || l.value.len() > limits.max_label_value_len {
+            if l.key.is_empty()
+                || l.key.len() > limits.max_name_len
+                || l.value.len() > limits.max_label_value_len
+            {
                 return Err(reject(
                     "label_too_long",
                     format!(
@@ -105,6 +114,9 @@ pub fn check_defs(
     Ok(out)
 }
 
+/// A validated row: (storage series id, key, unix ms, value).
+pub type CheckedRow = (i64, Arc<SeriesKey>, i64, f64);
+
 /// Validates the rows of a batch against a table that already holds the
 /// batch's own definitions. Returns (storage id, key, ts, value) per row.
 pub fn check_rows(
@@ -113,14 +125,18 @@ pub fn check_rows(
     table: &SymbolTable,
     limits: &Limits,
     now_ms: i64,
-) -> Result<Vec<(i64, Arc<SeriesKey>, i64, f64)>, Rejection> {
+) -> Result<Vec<CheckedRow>, Rejection> {
     if seq == 0 {
         return Err(reject("bad_seq", "batch seq must start at 1".into()));
     }
     if rows.len() > limits.max_rows_per_batch {
         return Err(reject(
             "too_many_rows",
-            format!("batch {seq}: {} rows, limit is {}", rows.len(), limits.max_rows_per_batch),
+            format!(
+                "batch {seq}: {} rows, limit is {}",
+                rows.len(),
+                limits.max_rows_per_batch
+            ),
         ));
     }
     let newest = now_ms.saturating_add(limits.max_future.as_millis() as i64);
@@ -130,13 +146,19 @@ pub fn check_rows(
         let Some((key, sid)) = table.get(r.series_id) else {
             return Err(reject(
                 "undefined_series",
-                format!("batch {seq} row {i}: series id {} was never defined on this stream", r.series_id),
+                format!(
+                    "batch {seq} row {i}: series id {} was never defined on this stream",
+                    r.series_id
+                ),
             ));
         };
         if !r.value.is_finite() {
             return Err(reject(
                 "non_finite",
-                format!("batch {seq} row {i}: value {} of {} is not a finite number", r.value, key.name),
+                format!(
+                    "batch {seq} row {i}: value {} of {} is not a finite number",
+                    r.value, key.name
+                ),
             ));
         }
         if r.timestamp_ms > newest {
@@ -177,7 +199,11 @@ mod tests {
     }
 
     fn row(id: u32, ts: i64, v: f64) -> proto::Row {
-        proto::Row { series_id: id, timestamp_ms: ts, value: v }
+        proto::Row {
+            series_id: id,
+            timestamp_ms: ts,
+            value: v,
+        }
     }
 
     /// The only caller of `check_rows` in tests: Ok(n rows) or Err(reason).
@@ -197,7 +223,10 @@ mod tests {
         check(&[row(1, NOW + 4 * 60_000, 1.0)], Ok(1));
         check(&[row(1, NOW + 6 * 60_000, 1.0)], Err("future_timestamp"));
         check(&[row(1, 0, 1.0)], Err("old_timestamp"));
-        check(&[row(1, NOW, 1.0), row(1, NOW, f64::NAN)], Err("non_finite"));
+        check(
+            &[row(1, NOW, 1.0), row(1, NOW, f64::NAN)],
+            Err("non_finite"),
+        );
     }
 
     #[test]
@@ -211,18 +240,30 @@ mod tests {
             id,
             name: "m".into(),
             labels: (0..labels)
-                .map(|i| proto::Label { key: format!("k{i}"), value: "v".into() })
+                .map(|i| proto::Label {
+                    key: format!("k{i}"),
+                    value: "v".into(),
+                })
                 .collect(),
             host: String::new(),
         };
         let t = table();
         assert!(check_defs(&[def(2, 1)], &t, &limits).is_ok());
-        assert_eq!(check_defs(&[def(2, 2)], &t, &limits).map_err(|r| r.reason), Err("too_many_labels"));
-        assert_eq!(check_defs(&[def(1, 0)], &t, &limits).map_err(|r| r.reason), Err("duplicate_series_id"));
+        assert_eq!(
+            check_defs(&[def(2, 2)], &t, &limits).map_err(|r| r.reason),
+            Err("too_many_labels")
+        );
+        assert_eq!(
+            check_defs(&[def(1, 0)], &t, &limits).map_err(|r| r.reason),
+            Err("duplicate_series_id")
+        );
         assert_eq!(
             check_defs(&[def(2, 0), def(3, 0)], &t, &limits).map_err(|r| r.reason),
             Err("too_many_series")
         );
-        assert_eq!(check_rows(0, &[], &t, &limits, NOW).map_err(|r| r.reason), Err("bad_seq"));
+        assert_eq!(
+            check_rows(0, &[], &t, &limits, NOW).map_err(|r| r.reason),
+            Err("bad_seq")
+        );
     }
 }

@@ -178,10 +178,11 @@ impl SqliteStore {
     }
 
     pub async fn stored_seq(&self, agent_id: &str) -> Result<u64> {
-        let last: Option<i64> = sqlx::query_scalar("SELECT last_seq FROM ledger WHERE agent_id = ?")
-            .bind(agent_id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let last: Option<i64> =
+            sqlx::query_scalar("SELECT last_seq FROM ledger WHERE agent_id = ?")
+                .bind(agent_id)
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(last.unwrap_or(0).max(0) as u64)
     }
 

@@ -1,0 +1,151 @@
+//! The demo wiring (agent → hub → uplink → edge → gateway API): hosts are
+//! listed, the live WebSocket pushes an update for new data, history ranges
+//! come back (through the uplink request path), and the standalone gateway
+//! serves the same API from the hub's gRPC Query service.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
+
+use crate::support::eventually;
+
+async fn get_json(url: &str) -> Value {
+    let resp = reqwest::get(url)
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    assert!(resp.status().is_success(), "GET {url}: {}", resp.status());
+    resp.json().await.expect("json body")
+}
+
+async fn hosts_at_least(base: &str, n: usize) -> Option<Vec<Value>> {
+    let v = get_json(&format!("{base}/api/v1/hosts")).await;
+    let hosts = v.as_array()?.clone();
+    (hosts.len() >= n && hosts.iter().all(|h| h["cpu_percent"].is_number())).then_some(hosts)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_serves_hosts_live_updates_and_history() {
+    let token = CancellationToken::new();
+    let http = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let config = hostwatch::demo::DemoConfig {
+        simulate: 2,
+        sites: 2,
+        interval: Duration::from_millis(200),
+        collect_local: false,
+        ..Default::default()
+    };
+    let (addrs, done) = hostwatch::demo::start(config, http, token.clone())
+        .await
+        .expect("demo starts");
+    let base = format!("http://{}", addrs.dashboard);
+
+    let hosts = eventually(Duration::from_secs(20), "two hosts with values", || {
+        hosts_at_least(&base, 2)
+    })
+    .await;
+    let sites: std::collections::BTreeSet<_> = hosts
+        .iter()
+        .map(|h| h["site"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(sites.len(), 2, "hosts spread over two sites: {hosts:?}");
+    let host = hosts[0]["host"].as_str().expect("host name").to_owned();
+
+    // Live: a snapshot first, then an update pushed for new data.
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://{}/api/v1/live", addrs.dashboard))
+            .await
+            .expect("websocket");
+    let mut kinds = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while kinds.len() < 2 {
+        let msg = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .expect("live message in time");
+        if let Some(Ok(Message::Text(t))) = msg {
+            let v: Value = serde_json::from_str(&t).expect("json message");
+            kinds.push(v["type"].as_str().unwrap_or("").to_owned());
+            if v["type"] == "host" {
+                assert!(v["host"]["last_seen_ms"].as_i64().unwrap_or(0) > 0);
+            }
+        }
+    }
+    assert_eq!(kinds, vec!["snapshot", "host"]);
+
+    let series = get_json(&format!("{base}/api/v1/hosts/{host}/series")).await;
+    assert!(series
+        .as_array()
+        .is_some_and(|s| s.iter().any(|x| x["name"] == "system.cpu.utilization")));
+
+    // The default range (15 min) is older than the edge's memory, so the edge
+    // asks the hub down the uplink.
+    let range = get_json(&format!(
+        "{base}/api/v1/series?host={host}&name=system.cpu.utilization"
+    ))
+    .await;
+    let total = range
+        .as_array()
+        .and_then(|a| {
+            a.iter()
+                .find(|s| s["labels"].as_object().is_some_and(|l| l.is_empty()))
+        })
+        .expect("total cpu series");
+    assert!(total["points"].as_array().is_some_and(|p| !p.is_empty()));
+    let metrics = reqwest::get(format!("{base}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("hostwatch_edge_hubs_connected 1"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("hostwatch_edge_remote_queries_total 0"),
+        "{metrics}"
+    );
+
+    let bad = reqwest::get(format!("{base}/api/v1/hosts/no-such-host/series"))
+        .await
+        .expect("request");
+    assert_eq!(bad.status(), 404);
+    let page = reqwest::get(format!("{base}/"))
+        .await
+        .expect("index")
+        .text()
+        .await
+        .expect("html");
+    assert!(page.contains("<script"), "dashboard page served");
+
+    // The standalone gateway serves the same API from the hub's Query service.
+    let gw_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let gw_base = format!("http://{}", gw_listener.local_addr().expect("addr"));
+    let gw_config = gateway::Config {
+        hub_url: format!("http://{}", addrs.hub_grpc),
+        ..Default::default()
+    };
+    let gw = tokio::spawn(gateway::run(gw_config, gw_listener, token.child_token()));
+    let gw_hosts = eventually(Duration::from_secs(10), "gateway hosts", || {
+        hosts_at_least(&gw_base, 2)
+    })
+    .await;
+    assert_eq!(gw_hosts.len(), 2);
+    let gw_range = get_json(&format!(
+        "{gw_base}/api/v1/series?host={host}&name=system.cpu.utilization"
+    ))
+    .await;
+    assert!(gw_range.as_array().is_some_and(|a| !a.is_empty()));
+
+    token.cancel();
+    gw.await
+        .expect("gateway task")
+        .expect("gateway ran cleanly");
+    done.await.expect("demo task").expect("demo ran cleanly");
+}

@@ -1,0 +1,8 @@
+//! End-to-end tests: real components on ephemeral ports, talking over real
+//! sockets (agent → hub over gRPC, hub → edge over WebSocket, browser API).
+
+mod config_examples;
+mod exactly_once;
+mod live_api;
+
+mod support;

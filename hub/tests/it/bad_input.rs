@@ -1,0 +1,155 @@
+//! Bad input gets a clear status and a counter; a well-behaved agent next to
+//! it is unaffected; a resent batch is stored once.
+
+use crate::support::{def, row, RawAgent, TestHub};
+
+fn small_limits() -> hub::config::Limits {
+    hub::config::Limits {
+        max_message_bytes: 64 * 1024,
+        ..Default::default()
+    }
+}
+
+async fn stored_points(hub: &TestHub, host: &str) -> usize {
+    let mut q = hub.query().await;
+    let resp = q
+        .range(proto::RangeRequest {
+            host: host.into(),
+            from_ms: 0,
+            to_ms: i64::MAX,
+            max_points: 20_000,
+            ..Default::default()
+        })
+        .await
+        .expect("range")
+        .into_inner();
+    resp.series.iter().map(|s| s.points.len()).sum()
+}
+
+#[tokio::test]
+async fn bad_batches_are_refused_with_status_and_counter_while_good_agent_continues() {
+    let hub = TestHub::start(small_limits()).await;
+    let (good, stored) = RawAgent::connect(&hub, "good").await;
+    assert_eq!(stored, 0);
+    let mut good = good;
+    good.send(proto::Batch {
+        seq: 1,
+        new_series: vec![def(1, "system.cpu.utilization")],
+        rows: vec![row(1, 0.5)],
+    })
+    .await;
+    assert_eq!(good.reply().await.expect("ack"), 1);
+
+    // Undefined series id.
+    let (mut a, _) = RawAgent::connect(&hub, "undefined").await;
+    a.send(proto::Batch {
+        seq: 1,
+        new_series: vec![],
+        rows: vec![row(9, 1.0)],
+    })
+    .await;
+    let st = a.reply().await.expect_err("refused");
+    assert_eq!(st.code(), tonic::Code::InvalidArgument);
+    assert!(st.message().contains("never defined"), "{}", st.message());
+
+    // NaN value.
+    let (mut b, _) = RawAgent::connect(&hub, "nan").await;
+    b.send(proto::Batch {
+        seq: 1,
+        new_series: vec![def(1, "m")],
+        rows: vec![row(1, f64::NAN)],
+    })
+    .await;
+    let st = b.reply().await.expect_err("refused");
+    assert_eq!(st.code(), tonic::Code::InvalidArgument);
+    assert!(
+        st.message().contains("not a finite number"),
+        "{}",
+        st.message()
+    );
+
+    // A message over the 64 KiB limit.
+    let (mut c, _) = RawAgent::connect(&hub, "huge").await;
+    let rows: Vec<proto::Row> = (0..10_000).map(|_| row(1, 1.0)).collect();
+    c.send(proto::Batch {
+        seq: 1,
+        new_series: vec![def(1, "m")],
+        rows,
+    })
+    .await;
+    let st = c.reply().await.expect_err("refused");
+    assert_eq!(st.code(), tonic::Code::ResourceExhausted, "{st:?}");
+    assert!(st.message().contains("limit"), "{}", st.message());
+
+    // The good agent's stream still works, and nothing of the bad ones was stored.
+    good.send(proto::Batch {
+        seq: 2,
+        new_series: vec![],
+        rows: vec![row(1, 0.6)],
+    })
+    .await;
+    assert_eq!(good.reply().await.expect("ack"), 2);
+    assert_eq!(stored_points(&hub, "good").await, 2);
+    assert_eq!(stored_points(&hub, "nan").await, 0);
+
+    assert_eq!(
+        hub.metric("hostwatch_hub_rejected_total{reason=\"undefined_series\"}")
+            .await,
+        1.0
+    );
+    assert_eq!(
+        hub.metric("hostwatch_hub_rejected_total{reason=\"non_finite\"}")
+            .await,
+        1.0
+    );
+    assert_eq!(
+        hub.metric("hostwatch_hub_rejected_total{reason=\"too_large\"}")
+            .await,
+        1.0
+    );
+    assert_eq!(
+        hub.metric("hostwatch_hub_batches_total{outcome=\"stored\"}")
+            .await,
+        2.0
+    );
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn resent_batch_is_acked_but_stored_once_and_welcome_reports_stored_seq() {
+    let hub = TestHub::start(Default::default()).await;
+    let (mut a, _) = RawAgent::connect(&hub, "resender").await;
+    let batch = proto::Batch {
+        seq: 1,
+        new_series: vec![def(1, "m"), def(2, "n")],
+        rows: vec![row(1, 1.0), row(2, 2.0)],
+    };
+    a.send(batch.clone()).await;
+    assert_eq!(a.reply().await.expect("ack"), 1);
+    drop(a);
+
+    // A new stream (as after a reconnect) learns the stored seq and may resend.
+    let (mut b, stored) = RawAgent::connect(&hub, "resender").await;
+    assert_eq!(stored, 1);
+    b.send(batch).await;
+    assert_eq!(b.reply().await.expect("duplicate is acked"), 1);
+    assert_eq!(stored_points(&hub, "resender").await, 2);
+    assert_eq!(
+        hub.metric("hostwatch_hub_batches_total{outcome=\"duplicate\"}")
+            .await,
+        1.0
+    );
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn health_endpoints_answer() {
+    let hub = TestHub::start(Default::default()).await;
+    assert!(hub.get("/healthz").await.starts_with("HTTP/1.0 200"));
+    assert!(hub.get("/readyz").await.starts_with("HTTP/1.0 200"));
+    assert!(hub
+        .get("/metrics")
+        .await
+        .contains("# TYPE hostwatch_hub_ingest_streams gauge"));
+    hub.stop().await;
+}

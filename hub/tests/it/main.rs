@@ -1,0 +1,5 @@
+//! Hub integration tests: a real hub on ephemeral ports driven by a raw gRPC
+//! client, so every message on the wire is under the test's control.
+
+mod bad_input;
+mod support;
