@@ -5,12 +5,13 @@
 //! - [`source`]: one reporting host, real or simulated.
 //! - [`transport`]: the ingest stream (hello/welcome, per-stream symbol table,
 //!   unacked [`transport::Queue`], resend after reconnect, backoff with full jitter).
-//! - [`config`]: the agent's `Config`.
+//! - [`config`]: the agent's `Config`; [`cli`]: its flags, shared with `hostwatch agent`.
 //!
 //! Each host gets two tasks: a collector that pushes one batch per interval into
 //! the host's queue (so collection never waits for the network), and a stream
 //! that ships the queue. The agent never links a database or Redis client.
 
+pub mod cli;
 pub mod collect;
 pub mod config;
 pub mod error;

@@ -1,8 +1,6 @@
 //! `hostwatch-agent`: loads config, sets up logging, runs the agent library.
 
 use std::io::Write as _;
-use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
@@ -14,33 +12,8 @@ use clap::Parser;
     about = "Collects host metrics and streams them to a hostwatch hub"
 )]
 struct Cli {
-    /// TOML config file (see config/agent.example.toml).
-    #[arg(long, env = "HOSTWATCH_AGENT_CONFIG")]
-    config: Option<PathBuf>,
-    /// gRPC URL of the hub.
-    #[arg(long, env = "HOSTWATCH_AGENT_HUB")]
-    hub: Option<String>,
-    /// Collection interval, e.g. 1s, 500ms, 5m.
-    #[arg(long, env = "HOSTWATCH_AGENT_INTERVAL", value_parser = common::config::parse_duration)]
-    interval: Option<Duration>,
-    /// Site this host belongs to.
-    #[arg(long, env = "HOSTWATCH_AGENT_SITE")]
-    site: Option<String>,
-    /// Enrolment token or credential.
-    #[arg(long, env = "HOSTWATCH_AGENT_CREDENTIALS", hide_env_values = true)]
-    credentials: Option<String>,
-    /// Also run N simulated hosts.
-    #[arg(long, env = "HOSTWATCH_AGENT_SIMULATE")]
-    simulate: Option<usize>,
-    /// Sites the simulated hosts are spread over.
-    #[arg(long, env = "HOSTWATCH_AGENT_SITES")]
-    sites: Option<usize>,
-    /// Seed of the simulator (same seed, same data).
-    #[arg(long, env = "HOSTWATCH_AGENT_SEED")]
-    seed: Option<u64>,
-    /// Only simulated hosts; do not collect this machine.
-    #[arg(long)]
-    no_local: bool,
+    #[command(flatten)]
+    flags: agent::cli::Flags,
     /// Print one snapshot of this machine and exit.
     #[arg(long)]
     once: bool,
@@ -56,31 +29,7 @@ struct Cli {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     common::telemetry::init(cli.log_format)?;
-    let mut config: agent::Config = common::config::load(cli.config.as_deref())?;
-    if let Some(v) = cli.hub {
-        config.hub_url = v;
-    }
-    if let Some(v) = cli.interval {
-        config.interval = v;
-    }
-    if let Some(v) = cli.site {
-        config.site = v;
-    }
-    if let Some(v) = cli.credentials {
-        config.credentials = v;
-    }
-    if let Some(v) = cli.simulate {
-        config.simulate = v;
-    }
-    if let Some(v) = cli.sites {
-        config.sites = v;
-    }
-    if let Some(v) = cli.seed {
-        config.seed = v;
-    }
-    if cli.no_local {
-        config.collect_local = false;
-    }
+    let config = cli.flags.load()?;
 
     if cli.once {
         let snap = agent::snapshot_once(config.interval).await?;

@@ -40,7 +40,7 @@ enum Command {
     /// A site's LAN dashboard against one hub.
     Gateway(GatewayArgs),
     /// The agent (same as the `hostwatch-agent` binary, without --once).
-    Agent(AgentArgs),
+    Agent(agent::cli::Flags),
 }
 
 #[derive(Args, Debug)]
@@ -103,18 +103,6 @@ struct GatewayArgs {
     hub: Option<String>,
     #[arg(long, env = "HOSTWATCH_GATEWAY_HTTP")]
     http: Option<SocketAddr>,
-}
-
-#[derive(Args, Debug)]
-struct AgentArgs {
-    #[arg(long, env = "HOSTWATCH_AGENT_CONFIG")]
-    config: Option<PathBuf>,
-    #[arg(long, env = "HOSTWATCH_AGENT_HUB")]
-    hub: Option<String>,
-    #[arg(long, env = "HOSTWATCH_AGENT_INTERVAL", value_parser = common::config::parse_duration)]
-    interval: Option<Duration>,
-    #[arg(long, env = "HOSTWATCH_AGENT_SIMULATE")]
-    simulate: Option<usize>,
 }
 
 #[tokio::main]
@@ -197,18 +185,8 @@ async fn main() -> anyhow::Result<()> {
             );
             gateway::run(c, listener, token).await?;
         }
-        Command::Agent(a) => {
-            let mut c: agent::Config = common::config::load(a.config.as_deref())?;
-            if let Some(v) = a.hub {
-                c.hub_url = v;
-            }
-            if let Some(v) = a.interval {
-                c.interval = v;
-            }
-            if let Some(v) = a.simulate {
-                c.simulate = v;
-            }
-            agent::run(c, token).await?;
+        Command::Agent(flags) => {
+            agent::run(flags.load()?, token).await?;
         }
     }
     Ok(())

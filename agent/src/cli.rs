@@ -1,0 +1,95 @@
+//! The agent's command-line flags, shared by `hostwatch-agent` and
+//! `hostwatch agent` so both accept the same options. Each flag also reads a
+//! `HOSTWATCH_AGENT_*` variable and overrides the config file.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::Config;
+
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct Flags {
+    /// TOML config file (see config/agent.example.toml).
+    #[arg(long, env = "HOSTWATCH_AGENT_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// gRPC URL of the hub.
+    #[arg(long, env = "HOSTWATCH_AGENT_HUB")]
+    pub hub: Option<String>,
+    /// Collection interval, e.g. 1s, 500ms, 5m.
+    #[arg(long, env = "HOSTWATCH_AGENT_INTERVAL", value_parser = common::config::parse_duration)]
+    pub interval: Option<Duration>,
+    /// Site this host belongs to.
+    #[arg(long, env = "HOSTWATCH_AGENT_SITE")]
+    pub site: Option<String>,
+    /// Enrolment token or credential.
+    #[arg(long, env = "HOSTWATCH_AGENT_CREDENTIALS", hide_env_values = true)]
+    pub credentials: Option<String>,
+    /// Also run N simulated hosts.
+    #[arg(long, env = "HOSTWATCH_AGENT_SIMULATE")]
+    pub simulate: Option<usize>,
+    /// Sites the simulated hosts are spread over.
+    #[arg(long, env = "HOSTWATCH_AGENT_SITES")]
+    pub sites: Option<usize>,
+    /// Seed of the simulator (same seed, same data).
+    #[arg(long, env = "HOSTWATCH_AGENT_SEED")]
+    pub seed: Option<u64>,
+    /// Only simulated hosts; do not collect this machine.
+    #[arg(long)]
+    pub no_local: bool,
+}
+
+impl Flags {
+    /// Loads the config file (or defaults) and applies the flags on top.
+    pub fn load(&self) -> common::Result<Config> {
+        let mut c: Config = common::config::load(self.config.as_deref())?;
+        if let Some(v) = &self.hub {
+            c.hub_url = v.clone();
+        }
+        if let Some(v) = self.interval {
+            c.interval = v;
+        }
+        if let Some(v) = &self.site {
+            c.site = v.clone();
+        }
+        if let Some(v) = &self.credentials {
+            c.credentials = v.clone();
+        }
+        if let Some(v) = self.simulate {
+            c.simulate = v;
+        }
+        if let Some(v) = self.sites {
+            c.sites = v;
+        }
+        if let Some(v) = self.seed {
+            c.seed = v;
+        }
+        if self.no_local {
+            c.collect_local = false;
+        }
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrap {
+        #[command(flatten)]
+        flags: Flags,
+    }
+
+    #[test]
+    fn flags_override_defaults() {
+        let w = Wrap::try_parse_from(["x", "--interval", "250ms", "--simulate", "3", "--no-local"])
+            .expect("parses");
+        let c = w.flags.load().expect("defaults load");
+        assert_eq!(c.interval, Duration::from_millis(250));
+        assert_eq!(c.simulate, 3);
+        assert!(!c.collect_local);
+        assert_eq!(c.hub_url, crate::config::DEFAULT_HUB_URL);
+        assert!(Wrap::try_parse_from(["x", "--interval", "5"]).is_err());
+    }
+}
