@@ -3,7 +3,7 @@
 
 use common::model::{Point, RangeQuery, SeriesPoints};
 
-use crate::store::SqliteStore;
+use crate::store::HistoryStore;
 use crate::Result;
 
 /// Points per series when the caller gives no cap (a chart's width, roughly).
@@ -11,24 +11,16 @@ pub const DEFAULT_MAX_POINTS: usize = 1_000;
 /// Hard cap, whatever the caller asks.
 pub const MAX_POINTS: usize = 20_000;
 
-pub async fn range(store: &SqliteStore, q: &RangeQuery) -> Result<Vec<SeriesPoints>> {
+pub async fn range(store: &dyn HistoryStore, q: &RangeQuery) -> Result<Vec<SeriesPoints>> {
     let cap = match q.max_points {
         0 => DEFAULT_MAX_POINTS,
         n => n.min(MAX_POINTS),
     };
-    let mut out = Vec::new();
-    for s in store.series(Some(&q.host)).await? {
-        if !s.key.matches(&q.name, &q.labels) {
-            continue;
-        }
-        let points = store.range(s.id, q.from_ms, q.to_ms).await?;
-        out.push(SeriesPoints {
-            host: s.host,
-            name: s.key.name,
-            labels: s.key.labels,
-            points: thin(points, cap),
-        });
+    let mut out = store.range(q).await?;
+    for s in &mut out {
+        s.points = thin(std::mem::take(&mut s.points), cap);
     }
+    out.sort_by(|a, b| (&a.name, &a.labels).cmp(&(&b.name, &b.labels)));
     Ok(out)
 }
 

@@ -226,29 +226,18 @@ async fn store_batch(
     let defs =
         validate::check_defs(&batch.new_series, table, limits).map_err(|r| refuse(ctx, r))?;
     for (id, key) in defs {
-        let sid = ctx
-            .store
-            .series_id(&peer.host, &key)
-            .await
-            .map_err(|e| e.to_status())?;
-        table.insert(id, Arc::new(key), sid);
+        table.insert(id, Arc::new(key));
     }
     let rows = validate::check_rows(batch.seq, &batch.rows, table, limits, common::now_ms())
         .map_err(|r| refuse(ctx, r))?;
-    let mut stored = Vec::with_capacity(rows.len());
-    let mut keyed = Vec::with_capacity(rows.len());
-    for (sid, key, ts, v) in rows {
-        stored.push((sid, ts, v));
-        keyed.push((key, ts, v));
-    }
     let write = WriteBatch {
         agent_id: peer.agent_id.clone(),
         host: peer.host.clone(),
         seq: batch.seq,
-        rows: stored,
+        rows,
     };
     ctx.writer
-        .write(write, peer.site.clone(), keyed)
+        .write(write, peer.site.clone())
         .await
         .map_err(|e| e.to_status())?;
     Ok(())

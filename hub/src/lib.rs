@@ -36,7 +36,7 @@ pub use error::{Error, Result};
 
 use metrics::HubMetrics;
 use state::State;
-use store::SqliteStore;
+use store::{HistoryStore, SqliteStore};
 use uplink::Outbox;
 use writer::Writer;
 
@@ -46,7 +46,7 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Everything the hub's services share.
 pub struct Ctx {
     pub config: Config,
-    pub store: Arc<SqliteStore>,
+    pub store: Arc<dyn HistoryStore>,
     pub state: Arc<State>,
     pub writer: Writer,
     pub metrics: HubMetrics,
@@ -78,10 +78,10 @@ impl Listeners {
 pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationToken) -> Result<()> {
     config.validate().map_err(Error::Invalid)?;
     let metrics = HubMetrics::new();
-    let store = Arc::new(SqliteStore::open(&config.database_path).await?);
+    let store: Arc<dyn HistoryStore> = Arc::new(SqliteStore::open(&config.database_path).await?);
     tracing::info!(path = %config.database_path.display(), "embedded SQLite history opened");
     let state = Arc::new(State::new());
-    restore_state(&store, &state).await?;
+    restore_state(store.as_ref(), &state).await?;
 
     let outbox = (!config.uplink.edge_url.is_empty())
         .then(|| Arc::new(Outbox::new(config.uplink.outbox_frames, metrics.clone())));
@@ -157,17 +157,15 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
 
 /// Reloads hosts, ledger counters and the newest value of every series, so the
 /// query API and the dashboard are whole right after a restart.
-async fn restore_state(store: &SqliteStore, state: &State) -> Result<()> {
+async fn restore_state(store: &dyn HistoryStore, state: &State) -> Result<()> {
     for h in store.hosts().await? {
         state.register(&h.host, &h.site, &h.agent_id, h.facts);
     }
     for l in store.ledger().await? {
         state.restore(&l.host, l.last_seq, l.rows, Vec::new());
     }
-    for s in store.series(None).await? {
-        if let Some(p) = store.last_point(s.id).await? {
-            state.restore(&s.host, 0, 0, vec![(s.key, p)]);
-        }
+    for p in store.latest().await? {
+        state.restore(&p.host, 0, 0, vec![(p.key, p.point)]);
     }
     Ok(())
 }

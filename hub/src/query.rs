@@ -69,7 +69,7 @@ impl Query for QueryService {
         if q.from_ms > q.to_ms {
             return Err(Status::invalid_argument("range: from is after to"));
         }
-        let series = crate::history::range(&self.ctx.store, &q)
+        let series = crate::history::range(self.ctx.store.as_ref(), &q)
             .await
             .map_err(|e| e.to_status())?;
         Ok(Response::new(proto::RangeResponse {

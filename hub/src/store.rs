@@ -1,24 +1,28 @@
-//! History storage. Today the embedded SQLite store ([`sqlite::SqliteStore`]);
-//! the Redis + PostgreSQL/TimescaleDB path lands beside it with the same types.
+//! History storage behind one trait, [`HistoryStore`]: the embedded SQLite
+//! store ([`sqlite::SqliteStore`]) and PostgreSQL/TimescaleDB beside it pass
+//! the same storage test suite.
 //!
 //! Invariant: a batch's rows and its ledger entry are committed in one
 //! transaction, so `(agent, seq)` is stored at most once and the ack the agent
-//! gets means the rows are on disk.
+//! gets means the rows are durable. Series ids are the store's business: rows
+//! arrive keyed by `SeriesKey` and the store maps them to its own ids.
 
 pub mod sqlite;
 
-use common::model::{HostFacts, SeriesKey};
+use async_trait::async_trait;
+use common::model::{HostFacts, KeyedRow, Point, RangeQuery, SeriesKey, SeriesPoints};
 
 pub use sqlite::SqliteStore;
 
-/// One agent batch, resolved to storage series ids, waiting to be committed.
+use crate::Result;
+
+/// One agent batch waiting to be committed.
 #[derive(Debug, Clone)]
 pub struct WriteBatch {
     pub agent_id: String,
     pub host: String,
     pub seq: u64,
-    /// (series id, unix ms, value)
-    pub rows: Vec<(i64, i64, f64)>,
+    pub rows: Vec<KeyedRow>,
 }
 
 /// What happened to one batch in a commit.
@@ -49,10 +53,32 @@ pub struct HostRow {
     pub facts: HostFacts,
 }
 
-/// A stored series with its storage id.
+/// The newest point of one series (to rebuild the latest state at start-up).
 #[derive(Debug, Clone)]
-pub struct StoredSeries {
-    pub id: i64,
+pub struct LatestPoint {
     pub host: String,
     pub key: SeriesKey,
+    pub point: Point,
+}
+
+#[async_trait]
+pub trait HistoryStore: Send + Sync + 'static {
+    /// Records or updates who a host is.
+    async fn upsert_host(&self, h: &HostRow) -> Result<()>;
+    /// Commits `batches` in one transaction (group commit), checking each
+    /// against the ledger inside it; outcomes are in input order.
+    async fn commit(&self, batches: &[WriteBatch]) -> Result<Vec<Outcome>>;
+    async fn ledger(&self) -> Result<Vec<LedgerEntry>>;
+    /// Highest seq of `agent_id` stored; 0 if none.
+    async fn stored_seq(&self, agent_id: &str) -> Result<u64>;
+    async fn hosts(&self) -> Result<Vec<HostRow>>;
+    /// Raw points (oldest first) of every series of `q.host` matching `q`.
+    async fn range(&self, q: &RangeQuery) -> Result<Vec<SeriesPoints>>;
+    /// Newest point of every series.
+    async fn latest(&self) -> Result<Vec<LatestPoint>>;
+    /// Rows stored for one host.
+    async fn count_rows(&self, host: &str) -> Result<u64>;
+    /// Cheap liveness check for `/readyz`.
+    async fn ping(&self) -> Result<()>;
+    async fn close(&self);
 }

@@ -208,7 +208,7 @@ fn spawn_request(
             match req.query {
                 Some(proto::uplink_request::Query::Range(r)) => {
                     let q = common::convert::range_query_from_proto(&r);
-                    match crate::history::range(&ctx.store, &q).await {
+                    match crate::history::range(ctx.store.as_ref(), &q).await {
                         Ok(series) => {
                             resp.result = Some(proto::uplink_response::Result::Range(
                                 proto::RangeResponse {

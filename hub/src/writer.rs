@@ -6,13 +6,13 @@
 
 use std::sync::Arc;
 
-use common::model::{KeyedRow, StoredRows};
+use common::model::StoredRows;
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
 use crate::metrics::HubMetrics;
 use crate::state::State;
-use crate::store::{Outcome, SqliteStore, WriteBatch};
+use crate::store::{HistoryStore, Outcome, WriteBatch};
 use crate::uplink::Outbox;
 use crate::{Error, Result};
 
@@ -24,8 +24,6 @@ pub const MAX_GROUP: usize = 256;
 pub struct WriteRequest {
     pub batch: WriteBatch,
     pub site: String,
-    /// Same rows as `batch.rows`, by key, for the latest state and the uplink.
-    pub keyed: Vec<KeyedRow>,
     pub reply: oneshot::Sender<Result<Outcome>>,
 }
 
@@ -38,7 +36,7 @@ pub struct Writer {
 
 impl Writer {
     pub fn spawn(
-        store: Arc<SqliteStore>,
+        store: Arc<dyn HistoryStore>,
         state: Arc<State>,
         outbox: Option<Arc<Outbox>>,
         metrics: HubMetrics,
@@ -55,20 +53,10 @@ impl Writer {
     }
 
     /// Queues a batch and waits until it is committed (or found a duplicate).
-    pub async fn write(
-        &self,
-        batch: WriteBatch,
-        site: String,
-        keyed: Vec<KeyedRow>,
-    ) -> Result<Outcome> {
+    pub async fn write(&self, batch: WriteBatch, site: String) -> Result<Outcome> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(WriteRequest {
-                batch,
-                site,
-                keyed,
-                reply,
-            })
+            .send(WriteRequest { batch, site, reply })
             .await
             .map_err(|_| Error::ShuttingDown)?;
         rx.await.map_err(|_| Error::ShuttingDown)?
@@ -76,7 +64,7 @@ impl Writer {
 }
 
 struct WriterActor {
-    store: Arc<SqliteStore>,
+    store: Arc<dyn HistoryStore>,
     state: Arc<State>,
     outbox: Option<Arc<Outbox>>,
     metrics: HubMetrics,
@@ -100,12 +88,13 @@ impl WriterActor {
                 for (req, outcome) in group.into_iter().zip(outcomes) {
                     if outcome == Outcome::Stored {
                         self.metrics.batches_stored.inc();
-                        self.metrics.rows_stored.add(req.keyed.len() as u64);
-                        self.state.apply(&req.batch.host, req.batch.seq, &req.keyed);
+                        self.metrics.rows_stored.add(req.batch.rows.len() as u64);
+                        self.state
+                            .apply(&req.batch.host, req.batch.seq, &req.batch.rows);
                         uplink.push(StoredRows {
-                            host: req.batch.host.clone(),
-                            site: req.site.clone(),
-                            rows: req.keyed,
+                            host: req.batch.host,
+                            site: req.site,
+                            rows: req.batch.rows,
                         });
                     } else {
                         self.metrics.batches_duplicate.inc();

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use hub::store::HistoryStore;
 use tokio_util::sync::CancellationToken;
 
 use crate::support::{eventually, Proxy, TestHub};

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use common::model::SeriesKey;
+use common::model::{KeyedRow, SeriesKey};
 
 use crate::config::Limits;
 
@@ -21,11 +21,10 @@ fn reject(reason: &'static str, message: String) -> Rejection {
     Rejection { reason, message }
 }
 
-/// Series defined on one stream: agent-chosen id → key (and, once resolved,
-/// the storage id).
+/// Series defined on one stream: agent-chosen id → key.
 #[derive(Debug, Default)]
 pub struct SymbolTable {
-    defs: HashMap<u32, (Arc<SeriesKey>, i64)>,
+    defs: HashMap<u32, Arc<SeriesKey>>,
 }
 
 impl SymbolTable {
@@ -37,12 +36,12 @@ impl SymbolTable {
         self.defs.is_empty()
     }
 
-    pub fn get(&self, id: u32) -> Option<&(Arc<SeriesKey>, i64)> {
+    pub fn get(&self, id: u32) -> Option<&Arc<SeriesKey>> {
         self.defs.get(&id)
     }
 
-    pub fn insert(&mut self, id: u32, key: Arc<SeriesKey>, storage_id: i64) {
-        self.defs.insert(id, (key, storage_id));
+    pub fn insert(&mut self, id: u32, key: Arc<SeriesKey>) {
+        self.defs.insert(id, key);
     }
 }
 
@@ -114,18 +113,15 @@ pub fn check_defs(
     Ok(out)
 }
 
-/// A validated row: (storage series id, key, unix ms, value).
-pub type CheckedRow = (i64, Arc<SeriesKey>, i64, f64);
-
 /// Validates the rows of a batch against a table that already holds the
-/// batch's own definitions. Returns (storage id, key, ts, value) per row.
+/// batch's own definitions.
 pub fn check_rows(
     seq: u64,
     rows: &[proto::Row],
     table: &SymbolTable,
     limits: &Limits,
     now_ms: i64,
-) -> Result<Vec<CheckedRow>, Rejection> {
+) -> Result<Vec<KeyedRow>, Rejection> {
     if seq == 0 {
         return Err(reject("bad_seq", "batch seq must start at 1".into()));
     }
@@ -143,7 +139,7 @@ pub fn check_rows(
     let oldest = now_ms.saturating_sub(limits.max_age.as_millis() as i64);
     let mut out = Vec::with_capacity(rows.len());
     for (i, r) in rows.iter().enumerate() {
-        let Some((key, sid)) = table.get(r.series_id) else {
+        let Some(key) = table.get(r.series_id) else {
             return Err(reject(
                 "undefined_series",
                 format!(
@@ -181,7 +177,7 @@ pub fn check_rows(
                 ),
             ));
         }
-        out.push((*sid, key.clone(), r.timestamp_ms, r.value));
+        out.push((key.clone(), r.timestamp_ms, r.value));
     }
     Ok(out)
 }
@@ -194,7 +190,7 @@ mod tests {
 
     fn table() -> SymbolTable {
         let mut t = SymbolTable::default();
-        t.insert(1, Arc::new(SeriesKey::new("system.cpu.utilization")), 10);
+        t.insert(1, Arc::new(SeriesKey::new("system.cpu.utilization")));
         t
     }
 

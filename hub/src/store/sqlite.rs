@@ -7,11 +7,12 @@ use std::path::Path;
 use std::str::FromStr;
 use std::sync::Mutex;
 
-use common::model::{Point, SeriesKey};
+use async_trait::async_trait;
+use common::model::{Point, RangeQuery, SeriesKey, SeriesPoints};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 
-use super::{HostRow, LedgerEntry, Outcome, StoredSeries, WriteBatch};
+use super::{HistoryStore, HostRow, LatestPoint, LedgerEntry, Outcome, WriteBatch};
 use crate::Result;
 
 /// Rows per INSERT statement: 3 binds each stays under SQLite's 32766 limit.
@@ -54,7 +55,71 @@ impl SqliteStore {
         })
     }
 
-    pub async fn upsert_host(&self, h: &HostRow) -> Result<()> {
+    fn cached(&self, host: &str, key: &SeriesKey) -> Option<i64> {
+        self.series_ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(host.to_owned(), key.clone()))
+            .copied()
+    }
+
+    /// The id of (host, key), creating the series inside the caller's
+    /// transaction. New ids go to `fresh` and reach the cache only after commit,
+    /// so a rolled-back insert never leaves a dangling id behind.
+    async fn resolve(
+        &self,
+        conn: &mut SqliteConnection,
+        host: &str,
+        key: &SeriesKey,
+        fresh: &mut HashMap<(String, SeriesKey), i64>,
+    ) -> Result<i64> {
+        if let Some(id) = self.cached(host, key) {
+            return Ok(id);
+        }
+        let cache_key = (host.to_owned(), key.clone());
+        if let Some(id) = fresh.get(&cache_key) {
+            return Ok(*id);
+        }
+        let labels = key.labels_json();
+        sqlx::query("INSERT OR IGNORE INTO series (host, name, labels) VALUES (?, ?, ?)")
+            .bind(host)
+            .bind(&key.name)
+            .bind(&labels)
+            .execute(&mut *conn)
+            .await?;
+        let id: i64 =
+            sqlx::query_scalar("SELECT id FROM series WHERE host = ? AND name = ? AND labels = ?")
+                .bind(host)
+                .bind(&key.name)
+                .bind(&labels)
+                .fetch_one(&mut *conn)
+                .await?;
+        fresh.insert(cache_key, id);
+        Ok(id)
+    }
+
+    /// Every series of one host with its storage id.
+    async fn series_of(&self, host: &str) -> Result<Vec<(i64, SeriesKey)>> {
+        let rows = sqlx::query("SELECT id, name, labels FROM series WHERE host = ? ORDER BY id")
+            .bind(host)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let key = SeriesKey {
+                    name: r.get(1),
+                    labels: serde_json::from_str(r.get::<&str, _>(2)).unwrap_or_default(),
+                };
+                (r.get(0), key)
+            })
+            .collect())
+    }
+}
+
+#[async_trait]
+impl HistoryStore for SqliteStore {
+    async fn upsert_host(&self, h: &HostRow) -> Result<()> {
         let facts = serde_json::to_string(&h.facts).unwrap_or_else(|_| "{}".into());
         sqlx::query(
             "INSERT INTO hosts (host, site, agent_id, facts, updated_ms) VALUES (?, ?, ?, ?, ?)
@@ -71,46 +136,12 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// The storage id of (host, key), creating the series on first sight.
-    pub async fn series_id(&self, host: &str, key: &SeriesKey) -> Result<i64> {
-        let cache_key = (host.to_owned(), key.clone());
-        if let Some(id) = self.cached(&cache_key) {
-            return Ok(id);
-        }
-        let labels = key.labels_json();
-        sqlx::query("INSERT OR IGNORE INTO series (host, name, labels) VALUES (?, ?, ?)")
-            .bind(host)
-            .bind(&key.name)
-            .bind(&labels)
-            .execute(&self.pool)
-            .await?;
-        let id: i64 =
-            sqlx::query_scalar("SELECT id FROM series WHERE host = ? AND name = ? AND labels = ?")
-                .bind(host)
-                .bind(&key.name)
-                .bind(&labels)
-                .fetch_one(&self.pool)
-                .await?;
-        self.series_ids
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(cache_key, id);
-        Ok(id)
-    }
-
-    fn cached(&self, key: &(String, SeriesKey)) -> Option<i64> {
-        self.series_ids
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(key)
-            .copied()
-    }
-
     /// Commits `batches` in one transaction (group commit). Each batch is
     /// checked against the ledger inside the transaction, so a resent batch is
     /// reported as a duplicate and not stored twice.
-    pub async fn commit(&self, batches: &[WriteBatch]) -> Result<Vec<Outcome>> {
+    async fn commit(&self, batches: &[WriteBatch]) -> Result<Vec<Outcome>> {
         let now = common::now_ms();
+        let mut fresh = HashMap::new();
         // IMMEDIATE takes the write lock up front: a deferred transaction that reads
         // the ledger first fails with SQLITE_BUSY if another connection wrote since.
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
@@ -130,11 +161,16 @@ impl SqliteStore {
                 outcomes.push(Outcome::Duplicate);
                 continue;
             }
-            for chunk in b.rows.chunks(ROWS_PER_INSERT) {
+            let mut rows = Vec::with_capacity(b.rows.len());
+            for (key, ts, v) in &b.rows {
+                let id = self.resolve(&mut tx, &b.host, key, &mut fresh).await?;
+                rows.push((id, *ts, *v));
+            }
+            for chunk in rows.chunks(ROWS_PER_INSERT) {
                 let mut qb: QueryBuilder<Sqlite> =
                     QueryBuilder::new("INSERT INTO samples (series_id, ts_ms, value) ");
                 qb.push_values(chunk, |mut row, (id, ts, v)| {
-                    row.push_bind(id).push_bind(ts).push_bind(v);
+                    row.push_bind(*id).push_bind(*ts).push_bind(*v);
                 });
                 qb.build().execute(&mut *tx).await?;
             }
@@ -155,10 +191,14 @@ impl SqliteStore {
             outcomes.push(Outcome::Stored);
         }
         tx.commit().await?;
+        self.series_ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(fresh);
         Ok(outcomes)
     }
 
-    pub async fn ledger(&self) -> Result<Vec<LedgerEntry>> {
+    async fn ledger(&self) -> Result<Vec<LedgerEntry>> {
         let rows = sqlx::query(
             "SELECT agent_id, host, last_seq, batches, rows, duplicates FROM ledger ORDER BY agent_id",
         )
@@ -177,7 +217,7 @@ impl SqliteStore {
             .collect())
     }
 
-    pub async fn stored_seq(&self, agent_id: &str) -> Result<u64> {
+    async fn stored_seq(&self, agent_id: &str) -> Result<u64> {
         let last: Option<i64> =
             sqlx::query_scalar("SELECT last_seq FROM ledger WHERE agent_id = ?")
                 .bind(agent_id)
@@ -186,7 +226,7 @@ impl SqliteStore {
         Ok(last.unwrap_or(0).max(0) as u64)
     }
 
-    pub async fn hosts(&self) -> Result<Vec<HostRow>> {
+    async fn hosts(&self) -> Result<Vec<HostRow>> {
         let rows = sqlx::query("SELECT host, site, agent_id, facts FROM hosts ORDER BY host")
             .fetch_all(&self.pool)
             .await?;
@@ -201,70 +241,66 @@ impl SqliteStore {
             .collect())
     }
 
-    /// Every series, optionally of one host.
-    pub async fn series(&self, host: Option<&str>) -> Result<Vec<StoredSeries>> {
-        let rows = match host {
-            Some(h) => {
-                sqlx::query("SELECT id, host, name, labels FROM series WHERE host = ? ORDER BY id")
-                    .bind(h)
-                    .fetch_all(&self.pool)
-                    .await?
+    async fn range(&self, q: &RangeQuery) -> Result<Vec<SeriesPoints>> {
+        let mut out = Vec::new();
+        for (id, key) in self.series_of(&q.host).await? {
+            if !key.matches(&q.name, &q.labels) {
+                continue;
             }
-            None => {
-                sqlx::query("SELECT id, host, name, labels FROM series ORDER BY id")
-                    .fetch_all(&self.pool)
-                    .await?
-            }
-        };
+            let rows = sqlx::query(
+                "SELECT ts_ms, value FROM samples WHERE series_id = ? AND ts_ms >= ? AND ts_ms <= ?
+                 ORDER BY ts_ms",
+            )
+            .bind(id)
+            .bind(q.from_ms)
+            .bind(q.to_ms)
+            .fetch_all(&self.pool)
+            .await?;
+            out.push(SeriesPoints {
+                host: q.host.clone(),
+                name: key.name,
+                labels: key.labels,
+                points: rows
+                    .iter()
+                    .map(|r| Point {
+                        t: r.get(0),
+                        v: r.get(1),
+                    })
+                    .collect(),
+            });
+        }
+        Ok(out)
+    }
+
+    async fn latest(&self) -> Result<Vec<LatestPoint>> {
+        // The (series_id, ts_ms) index makes each MAX a short index walk.
+        let rows = sqlx::query(
+            "SELECT r.host, r.name, r.labels, s.ts_ms, s.value
+             FROM series r
+             JOIN samples s ON s.series_id = r.id
+             WHERE s.ts_ms = (SELECT MAX(ts_ms) FROM samples WHERE series_id = r.id)
+             GROUP BY r.id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows
             .iter()
-            .map(|r| StoredSeries {
-                id: r.get(0),
-                host: r.get(1),
+            .map(|r| LatestPoint {
+                host: r.get(0),
                 key: SeriesKey {
-                    name: r.get(2),
-                    labels: serde_json::from_str(r.get::<&str, _>(3)).unwrap_or_default(),
+                    name: r.get(1),
+                    labels: serde_json::from_str(r.get::<&str, _>(2)).unwrap_or_default(),
+                },
+                point: Point {
+                    t: r.get(3),
+                    v: r.get(4),
                 },
             })
             .collect())
     }
 
-    /// Newest (time, value) of a series.
-    pub async fn last_point(&self, series_id: i64) -> Result<Option<Point>> {
-        let row = sqlx::query(
-            "SELECT ts_ms, value FROM samples WHERE series_id = ? ORDER BY ts_ms DESC LIMIT 1",
-        )
-        .bind(series_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(|r| Point {
-            t: r.get(0),
-            v: r.get(1),
-        }))
-    }
-
-    /// Raw points of one series in `[from, to]`, oldest first.
-    pub async fn range(&self, series_id: i64, from_ms: i64, to_ms: i64) -> Result<Vec<Point>> {
-        let rows = sqlx::query(
-            "SELECT ts_ms, value FROM samples WHERE series_id = ? AND ts_ms >= ? AND ts_ms <= ?
-             ORDER BY ts_ms",
-        )
-        .bind(series_id)
-        .bind(from_ms)
-        .bind(to_ms)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|r| Point {
-                t: r.get(0),
-                v: r.get(1),
-            })
-            .collect())
-    }
-
     /// Rows stored for one host (tests and the ledger view).
-    pub async fn count_rows(&self, host: &str) -> Result<u64> {
+    async fn count_rows(&self, host: &str) -> Result<u64> {
         let n: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM samples s JOIN series r ON r.id = s.series_id WHERE r.host = ?",
         )
@@ -274,12 +310,12 @@ impl SqliteStore {
         Ok(n.max(0) as u64)
     }
 
-    pub async fn ping(&self) -> Result<()> {
+    async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
 
-    pub async fn close(&self) {
+    async fn close(&self) {
         self.pool.close().await;
     }
 }
