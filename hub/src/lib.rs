@@ -7,11 +7,13 @@
 //! - [`query`]: the gRPC `Query` service; [`history`]: range reads.
 //! - [`uplink`]: WebSocket client to the edge with an outbox.
 //! - [`http`]: `/metrics`, `/healthz`, `/readyz`.
+//! - [`detect`]: the pure streaming anomaly-detection engine, one per series.
 //!
 //! Invariant: an agent's batch is acked only after the transaction holding its
 //! rows and its ledger entry committed; only the writer writes history.
 
 pub mod config;
+pub mod detect;
 pub mod error;
 pub mod history;
 pub mod http;

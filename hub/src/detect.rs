@@ -1,0 +1,307 @@
+//! Streaming anomaly detection for one series: a pure library (no I/O, no
+//! clock, no protobuf types), so it runs inline on ingest, in tests and in
+//! `hostwatch detect` with exactly the same code.
+//!
+//! An [`Engine`] takes one `(time, value)` at a time, in order, and answers
+//! with an [`Output`]: a score in [0, 1], a severity, the expected value and
+//! the evidence of every detector that fired. Per point it is O(1) or
+//! O(window / refresh); state is a few rings of recent values.
+//!
+//! How the score is built:
+//! - [`robust`]: distance from the median of the recent window in MADs;
+//! - [`seasonal`]: distance from the same time of day on earlier days;
+//! - each distance becomes a raw surprise in [0, 1], the larger one wins;
+//! - [`likelihood`]: how unusual the recent surprise is for *this* series;
+//! - [`alarm`]: calibration to [0, 1] and suppression of repeated alarms.
+//!
+//! Beside the score, [`zscore`] (the rolling z-score operators know) and the
+//! configured [`threshold`]s report their own verdicts as evidence.
+
+mod alarm;
+mod likelihood;
+mod ring;
+mod robust;
+mod seasonal;
+pub mod threshold;
+pub mod zscore;
+
+use serde::{Deserialize, Serialize};
+
+use threshold::{Threshold, ThresholdConfig};
+use zscore::{RollingZScore, ZLevel, ZScoreConfig};
+
+/// Every tunable of the engine. One set for every series: the defaults are
+/// what `hostwatch detect` is scored with on NAB.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub zscore: ZScoreConfig,
+    /// Points in the median/MAD window.
+    pub robust_window: usize,
+    /// Points between re-estimates of the median and MAD.
+    pub robust_refresh: usize,
+    /// Longest day, in points, the seasonal detector keeps (memory bound).
+    pub seasonal_max_period: usize,
+    /// Distance (in deviations) at which the raw surprise is ~0.39.
+    pub raw_scale: f64,
+    /// Points averaged for the recent surprise.
+    pub likelihood_short: usize,
+    /// Horizon, in points, of the long-run surprise distribution.
+    pub likelihood_long: usize,
+    /// Floor of the long-run deviation, so a perfectly quiet series does
+    /// not turn the first tiny wobble into an alarm.
+    pub likelihood_min_sd: f64,
+    /// Points before the likelihood has an opinion.
+    pub warmup: u64,
+    /// Decades of surprise (-log10 tail) that score 0.5.
+    pub score_half: f64,
+    /// Score that opens an alarm.
+    pub alarm_level: f64,
+    /// Points after an alarm whose scores are damped.
+    pub alarm_hold: u32,
+    /// Factor applied to scores during the hold.
+    pub alarm_damp: f64,
+    /// Score at which severity becomes low, medium, high, critical.
+    pub severity_levels: [f64; 4],
+    pub thresholds: Vec<ThresholdConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            zscore: ZScoreConfig::default(),
+            robust_window: 200,
+            robust_refresh: 8,
+            seasonal_max_period: 1440,
+            raw_scale: 10.0,
+            likelihood_short: 20,
+            likelihood_long: 2000,
+            likelihood_min_sd: 0.01,
+            warmup: 300,
+            score_half: 3.0,
+            alarm_level: 0.5,
+            alarm_hold: 100,
+            alarm_damp: 0.5,
+            severity_levels: [0.5, 0.65, 0.8, 0.9],
+            thresholds: Vec::new(),
+        }
+    }
+}
+
+impl Config {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.zscore.window < 2 || self.robust_window < 4 || self.likelihood_short == 0 {
+            return Err("detect: windows must hold at least a few points".into());
+        }
+        if !(self.raw_scale > 0.0 && self.score_half > 0.0) {
+            return Err("detect: raw_scale and score_half must be positive".into());
+        }
+        if !self.severity_levels.windows(2).all(|w| w[0] <= w[1]) {
+            return Err("detect: severity_levels must be increasing".into());
+        }
+        self.thresholds
+            .iter()
+            .try_for_each(ThresholdConfig::validate)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    None,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+/// Which detector an [`Evidence`] comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Detector {
+    /// Rolling z-score; statistic = z.
+    ZScore,
+    /// Median/MAD distance; statistic = robust z.
+    Robust,
+    /// Same time on earlier days; statistic = residual in typical residuals.
+    Seasonal,
+    /// Recent surprise vs. usual; statistic = -log10 of its tail probability.
+    Likelihood,
+    /// Configured threshold number `n` is firing; statistic = the value.
+    Threshold(usize),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    pub detector: Detector,
+    pub statistic: f64,
+    /// What this detector expected the value to be, when it has a model.
+    pub expected: Option<f64>,
+}
+
+/// The engine's verdict on one point.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Output {
+    /// Anomaly score in [0, 1].
+    pub score: f64,
+    pub severity: Severity,
+    /// This point opened an alarm (the first of an incident).
+    pub alarm: bool,
+    pub actual: f64,
+    pub expected: Option<f64>,
+    /// Detectors that fired on this point; empty on most points.
+    pub evidence: Vec<Evidence>,
+}
+
+/// Robust or seasonal distance at or above this is reported as evidence.
+const EVIDENCE_Z: f64 = 3.5;
+
+/// The streaming detector of one series.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    cfg: Config,
+    zscore: RollingZScore,
+    robust: robust::Robust,
+    seasonal: seasonal::Seasonal,
+    /// One per scored detector: each is judged against its own usual
+    /// surprise, so a detector that is always noisy on this series (a level
+    /// detector on a daily wave) cannot drown one that is usually quiet.
+    lik_robust: likelihood::Likelihood,
+    lik_seasonal: likelihood::Likelihood,
+    alarm: alarm::Alarm,
+    thresholds: Vec<Threshold>,
+}
+
+impl Engine {
+    pub fn new(cfg: Config) -> Self {
+        Self {
+            zscore: RollingZScore::new(cfg.zscore.clone()),
+            robust: robust::Robust::new(cfg.robust_window, cfg.robust_refresh),
+            seasonal: seasonal::Seasonal::new(cfg.seasonal_max_period),
+            lik_robust: Self::likelihood(&cfg),
+            lik_seasonal: Self::likelihood(&cfg),
+            alarm: alarm::Alarm::new(
+                cfg.score_half,
+                cfg.alarm_level,
+                cfg.alarm_hold,
+                cfg.alarm_damp,
+            ),
+            thresholds: cfg.thresholds.iter().cloned().map(Threshold::new).collect(),
+            cfg,
+        }
+    }
+
+    /// Scores `value` observed at `t` (seconds since the epoch), then learns
+    /// from it. A non-finite value scores 0 and leaves the state untouched.
+    pub fn update(&mut self, t: i64, value: f64) -> Output {
+        if !value.is_finite() {
+            return Output {
+                score: 0.0,
+                severity: Severity::None,
+                alarm: false,
+                actual: value,
+                expected: None,
+                evidence: Vec::new(),
+            };
+        }
+        let mut evidence = Vec::new();
+        if let Some(z) = self.zscore.update(value) {
+            if z.level != ZLevel::Normal {
+                evidence.push(Evidence {
+                    detector: Detector::ZScore,
+                    statistic: z.z,
+                    expected: Some(z.mean),
+                });
+            }
+        }
+        let robust = self.robust.update(value);
+        let seasonal = self.seasonal.update(t, value);
+        let raw_r = robust.map_or(0.0, |r| self.raw(r.z));
+        let raw_s = seasonal.map_or(0.0, |s| self.raw(s.z));
+        if let Some(r) = robust.filter(|r| r.z.abs() >= EVIDENCE_Z) {
+            evidence.push(Evidence {
+                detector: Detector::Robust,
+                statistic: r.z,
+                expected: Some(r.median),
+            });
+        }
+        if let Some(s) = seasonal.filter(|s| s.z >= EVIDENCE_Z) {
+            evidence.push(Evidence {
+                detector: Detector::Seasonal,
+                statistic: s.z,
+                expected: Some(s.expected),
+            });
+        }
+        // The expected value comes from whichever model explains the point
+        // better: a seasonal series is judged against its usual day.
+        let expected = match (robust, seasonal) {
+            (Some(_), Some(s)) if raw_s < raw_r => Some(s.expected),
+            (Some(r), _) => Some(r.median),
+            (None, s) => s.map(|s| s.expected),
+        };
+
+        let tail_r = self.lik_robust.update(raw_r).tail;
+        // The seasonal detector only votes once it has a model; before that
+        // its tail is 1 (no evidence), not 0.5.
+        let tail_s = match seasonal {
+            Some(_) => self.lik_seasonal.update(raw_s).tail,
+            None => 1.0,
+        };
+        // Two chances to fire: double the smaller tail (Bonferroni).
+        let tail = (2.0 * tail_r.min(tail_s)).min(1.0);
+        let scored = self.alarm.update(tail);
+        if scored.alarm {
+            evidence.push(Evidence {
+                detector: Detector::Likelihood,
+                statistic: -tail.max(1e-300).log10(),
+                expected,
+            });
+        }
+        for (i, th) in self.thresholds.iter_mut().enumerate() {
+            th.update(t, value);
+            if th.is_firing() {
+                evidence.push(Evidence {
+                    detector: Detector::Threshold(i),
+                    statistic: value,
+                    expected: None,
+                });
+            }
+        }
+        let score = scored.score.clamp(0.0, 1.0);
+        Output {
+            score,
+            severity: self.severity(score),
+            alarm: scored.alarm,
+            actual: value,
+            expected,
+            evidence,
+        }
+    }
+
+    fn likelihood(cfg: &Config) -> likelihood::Likelihood {
+        likelihood::Likelihood::new(
+            cfg.likelihood_short,
+            cfg.likelihood_long,
+            cfg.likelihood_min_sd,
+            cfg.warmup,
+        )
+    }
+
+    /// Distance in deviations → surprise in [0, 1): a Gaussian-shaped
+    /// curve, flat near zero so ordinary noise adds almost nothing.
+    fn raw(&self, z: f64) -> f64 {
+        let u = z / self.cfg.raw_scale;
+        1.0 - (-0.5 * u * u).exp()
+    }
+
+    fn severity(&self, score: f64) -> Severity {
+        let [low, medium, high, critical] = self.cfg.severity_levels;
+        match score {
+            s if s >= critical => Severity::Critical,
+            s if s >= high => Severity::High,
+            s if s >= medium => Severity::Medium,
+            s if s >= low => Severity::Low,
+            _ => Severity::None,
+        }
+    }
+}
