@@ -7,6 +7,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/hostwatch/v1/ingest.proto",
         "proto/hostwatch/v1/query.proto",
         "proto/hostwatch/v1/uplink.proto",
+        "proto/hostwatch/v1/buffer.proto",
     ];
     for f in files {
         println!("cargo:rerun-if-changed={f}");

@@ -99,6 +99,9 @@ struct HubArgs {
     /// Embedded SQLite history file.
     #[arg(long, env = "HOSTWATCH_HUB_DATABASE_PATH")]
     database_path: Option<PathBuf>,
+    /// Redis buffer (`redis://HOST:PORT`); unset keeps the in-process buffer.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    redis_url: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -163,6 +166,9 @@ async fn main() -> anyhow::Result<()> {
             }
             if let Some(v) = a.site {
                 c.site = v;
+            }
+            if let Some(v) = a.redis_url {
+                c.redis.url = v;
             }
             if let Some(v) = a.database_path {
                 c.database_path = v;
@@ -241,7 +247,7 @@ async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
 /// DESIGN: `DATABASE_URL` / `REDIS_URL` select PostgreSQL and Redis. Until
 /// those back-ends exist, refuse rather than silently use embedded storage.
 fn refuse_unimplemented_backends() -> anyhow::Result<()> {
-    for var in ["DATABASE_URL", "REDIS_URL"] {
+    for var in ["DATABASE_URL"] {
         if std::env::var_os(var).is_some_and(|v| !v.is_empty()) {
             anyhow::bail!(
                 "{var} is set, but this hub build only has embedded storage; unset {var} to use it"

@@ -21,6 +21,9 @@ pub const DEFAULT_MAX_FUTURE: Duration = Duration::from_secs(5 * 60);
 /// Samples older than this are rejected (absurd timestamps, e.g. 1970).
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(400 * 86_400);
 pub const DEFAULT_UPLINK_OUTBOX_FRAMES: usize = 100_000;
+/// Batches allowed in the Redis stream ahead of history before ingest refuses
+/// more (about 3 min of 1,000 agents at 1 s).
+pub const DEFAULT_REDIS_MAX_BACKLOG: usize = 200_000;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -38,6 +41,25 @@ pub struct Config {
     pub agent_interval: Duration,
     pub limits: Limits,
     pub uplink: UplinkConfig,
+    pub redis: RedisConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisConfig {
+    /// `redis://host:port/db`; empty keeps the in-process buffer (ack after commit).
+    pub url: String,
+    /// Batches waiting for history before ingest answers "unavailable".
+    pub max_backlog: usize,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            max_backlog: DEFAULT_REDIS_MAX_BACKLOG,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -78,6 +100,7 @@ impl Default for Config {
             agent_interval: Duration::ZERO,
             limits: Limits::default(),
             uplink: UplinkConfig::default(),
+            redis: RedisConfig::default(),
         }
     }
 }

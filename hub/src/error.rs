@@ -11,6 +11,10 @@ pub enum Error {
     Invalid(String),
     #[error("limit exceeded: {0}")]
     Limit(String),
+    #[error("buffer (Redis): {0}")]
+    Buffer(String),
+    #[error("{0}")]
+    Backlog(String),
     #[error("the hub is shutting down")]
     ShuttingDown,
     #[error("binding {addr}: {source}")]
@@ -27,7 +31,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// Worth retrying later (the agent keeps the batch and resends).
     pub fn retry_hint(&self) -> bool {
-        matches!(self, Error::Storage(_) | Error::ShuttingDown)
+        matches!(
+            self,
+            Error::Storage(_) | Error::Buffer(_) | Error::Backlog(_) | Error::ShuttingDown
+        )
     }
 
     pub fn to_status(&self) -> tonic::Status {
@@ -35,6 +42,7 @@ impl Error {
             Error::Invalid(m) => tonic::Status::invalid_argument(m.clone()),
             Error::Limit(m) => tonic::Status::resource_exhausted(m.clone()),
             Error::ShuttingDown => tonic::Status::unavailable("hub is shutting down"),
+            Error::Backlog(m) => tonic::Status::unavailable(m.clone()),
             other => {
                 tracing::error!(error = %other, "internal error");
                 tonic::Status::unavailable("hub storage unavailable, retry later")

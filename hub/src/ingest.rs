@@ -186,8 +186,8 @@ async fn welcome(ctx: &Ctx, hello: proto::Hello, tx: &Outbound) -> Result<Peer, 
         .await
         .map_err(|e| e.to_status())?;
     let stored_seq = ctx
-        .store
-        .stored_seq(&peer.agent_id)
+        .buffer
+        .stored_seq(ctx.store.as_ref(), &peer.agent_id)
         .await
         .map_err(|e| e.to_status())?;
     let welcome = proto::Welcome {
@@ -236,8 +236,8 @@ async fn store_batch(
         seq: batch.seq,
         rows,
     };
-    ctx.writer
-        .write(write, peer.site.clone())
+    ctx.buffer
+        .accept(write, peer.site.clone())
         .await
         .map_err(|e| e.to_status())?;
     Ok(())

@@ -1,6 +1,7 @@
 //! The hostwatch hub of one site.
 //!
 //! - [`ingest`]: the `Ingest.Stream` gRPC service (hello/welcome, validation, acks).
+//! - [`buffer`]: where accepted batches wait for history (direct, or a Redis stream).
 //! - [`writer`]: the single history-writer actor (group commit, ledger check).
 //! - [`store`]: history storage (embedded SQLite today).
 //! - [`state`]: latest value of every series per host, live watchers.
@@ -12,6 +13,7 @@
 //! Invariant: an agent's batch is acked only after the transaction holding its
 //! rows and its ledger entry committed; only the writer writes history.
 
+pub mod buffer;
 pub mod config;
 pub mod detect;
 pub mod error;
@@ -36,6 +38,7 @@ use tracing::Instrument;
 pub use config::Config;
 pub use error::{Error, Result};
 
+use buffer::Buffer;
 use metrics::HubMetrics;
 use state::State;
 use store::{HistoryStore, SqliteStore};
@@ -50,7 +53,7 @@ pub struct Ctx {
     pub config: Config,
     pub store: Arc<dyn HistoryStore>,
     pub state: Arc<State>,
-    pub writer: Writer,
+    pub buffer: Buffer,
     pub metrics: HubMetrics,
     pub outbox: Option<Arc<Outbox>>,
 }
@@ -93,11 +96,29 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
         outbox.clone(),
         metrics.clone(),
     );
+    let (buffer, consumer_task) = if config.redis.url.is_empty() {
+        (Buffer::Direct(writer), None)
+    } else {
+        let redis = Arc::new(
+            buffer::RedisBuffer::connect(&config.redis.url, config.redis.max_backlog).await?,
+        );
+        tracing::info!("Redis buffer connected: batches are acked once in the ingest stream");
+        let task = tokio::spawn(
+            buffer::consumer::run(
+                redis.clone(),
+                writer,
+                metrics.clone(),
+                shutdown.child_token(),
+            )
+            .instrument(tracing::info_span!("buffer_consumer")),
+        );
+        (Buffer::Redis(redis), Some(task))
+    };
     let ctx = Arc::new(Ctx {
         config,
         store: store.clone(),
         state,
-        writer,
+        buffer,
         metrics,
         outbox: outbox.clone(),
     });
@@ -139,7 +160,12 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
         async { http.await.map_err(|e| Error::Server(e.to_string())) }
     );
 
-    // Streams are closed; dropping the last writer handles lets it drain and stop.
+    // Streams are closed. The Redis consumer finishes its round (anything not
+    // committed stays in the stream for the next start); then dropping the last
+    // writer handles lets the writer drain and stop.
+    if let Some(t) = consumer_task {
+        let _ = tokio::time::timeout(DRAIN_TIMEOUT, t).await;
+    }
     drop(ctx);
     if tokio::time::timeout(DRAIN_TIMEOUT, writer_task)
         .await

@@ -18,6 +18,8 @@ pub struct HubMetrics {
     pub uplink_outbox_frames: Gauge,
     pub uplink_outbox_dropped: Counter,
     pub uplink_connects: Counter,
+    pub buffer_backlog: Gauge,
+    pub buffer_errors: Counter,
 }
 
 impl HubMetrics {
@@ -81,6 +83,16 @@ impl HubMetrics {
             uplink_connects: r.counter(
                 "hostwatch_hub_uplink_connects_total",
                 "Uplink connections established.",
+                &[],
+            ),
+            buffer_backlog: r.gauge(
+                "hostwatch_hub_buffer_backlog",
+                "Batches in the Redis ingest stream not yet committed to history.",
+                &[],
+            ),
+            buffer_errors: r.counter(
+                "hostwatch_hub_buffer_errors_total",
+                "Failed rounds moving batches from Redis to history (retried).",
                 &[],
             ),
             registry: r,

@@ -3,6 +3,7 @@
 //! - `ingest.proto`: agent → hub, one bidirectional stream per agent (`Ingest.Stream`).
 //! - `query.proto`: the hub's read API (`Query`), used by the site gateway.
 //! - `uplink.proto`: hub ↔ edge frames carried over a WebSocket.
+//! - `buffer.proto`: hub-internal Redis stream entries.
 //!
 //! Components convert these prost types into `common` domain types at their edge;
 //! nothing deeper (storage, detection) sees prost types.
