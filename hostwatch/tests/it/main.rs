@@ -4,6 +4,8 @@
 mod config_examples;
 mod detect;
 mod exactly_once;
+mod faults;
+mod hub_process;
 mod live_api;
 
 mod support;
