@@ -9,6 +9,7 @@
 //! - [`telemetry`]: tracing set-up (text or JSON).
 //! - [`shutdown`]: SIGINT/SIGTERM → `CancellationToken`.
 //! - [`backoff`]: exponential backoff with full jitter for reconnect loops.
+//! - [`thin`]: reduce a range to a point budget by time-bucket averages.
 
 pub mod backoff;
 pub mod config;
@@ -19,6 +20,7 @@ pub mod metrics;
 pub mod model;
 pub mod shutdown;
 pub mod telemetry;
+pub mod thin;
 
 pub use error::{Error, Result};
 

@@ -10,6 +10,9 @@ use tokio::sync::broadcast;
 
 use crate::Edge;
 
+/// Points per series when the caller gives no cap, as the hub does.
+const DEFAULT_MAX_POINTS: usize = 1_000;
+
 pub struct EdgeSource(pub Arc<Edge>);
 
 #[async_trait]
@@ -55,16 +58,12 @@ impl DataSource for EdgeSource {
         }
         let mut series = edge.fleet.range(q);
         let cap = if q.max_points == 0 {
-            1_000
+            DEFAULT_MAX_POINTS
         } else {
             q.max_points
         };
         for s in &mut series {
-            if s.points.len() > cap {
-                // Even stride keeps the shape; the hub does proper bucket averages.
-                let step = s.points.len().div_ceil(cap);
-                s.points = s.points.iter().step_by(step).copied().collect();
-            }
+            s.points = common::thin::thin(std::mem::take(&mut s.points), cap);
         }
         Ok(series)
     }
