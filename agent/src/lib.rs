@@ -150,6 +150,16 @@ pub async fn snapshot_once(interval: Duration) -> Result<Snapshot> {
 async fn collect_loop(
     source: Source,
     queue: Arc<Queue>,
+    interval: watch::Receiver<Duration>,
+    token: CancellationToken,
+) {
+    collect_until_cancelled(source, &queue, interval, token).await;
+    queue.close();
+}
+
+async fn collect_until_cancelled(
+    source: Source,
+    queue: &Queue,
     mut interval: watch::Receiver<Duration>,
     token: CancellationToken,
 ) {

@@ -141,7 +141,9 @@ async fn stream_once(
     tokio::pin!(drain);
     let mut draining = false;
     loop {
-        if draining && queue.stats().pending == 0 {
+        // Done only once the collector has stopped (its last batch may still
+        // be on the way) and every batch is acked.
+        if draining && queue.finished() {
             return End::Shutdown;
         }
         let inflight = sent.saturating_sub(queue.stats().acked_seq) as usize;

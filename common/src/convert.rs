@@ -59,6 +59,7 @@ pub fn status_from_proto(s: &proto::HostStatus) -> model::HostStatus {
         disk_percent: s.disk_percent,
         stored_seq: s.stored_seq,
         rows_stored: s.rows_stored,
+        batches_stored: s.batches_stored,
         facts: s.facts.as_ref().map(facts_from_proto).unwrap_or_default(),
     }
 }
@@ -75,6 +76,7 @@ pub fn status_to_proto(s: &model::HostStatus) -> proto::HostStatus {
         disk_percent: s.disk_percent,
         stored_seq: s.stored_seq,
         rows_stored: s.rows_stored,
+        batches_stored: s.batches_stored,
     }
 }
 

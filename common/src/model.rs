@@ -92,7 +92,17 @@ pub struct HostStatus {
     pub disk_percent: Option<f64>,
     pub stored_seq: u64,
     pub rows_stored: u64,
+    /// Batches stored; `stored_seq - batches_stored` never arrived.
+    pub batches_stored: u64,
     pub facts: HostFacts,
+}
+
+impl HostStatus {
+    /// Share of the agent's batches (by seq) that are in history, in [0, 1].
+    pub fn completeness(&self) -> Option<f64> {
+        (self.stored_seq > 0)
+            .then(|| (self.batches_stored as f64 / self.stored_seq as f64).min(1.0))
+    }
 }
 
 /// A series of a host with its newest value (`GET /api/v1/hosts/{host}/series`).

@@ -102,6 +102,9 @@ struct HubArgs {
     /// Redis buffer (`redis://HOST:PORT`); unset keeps the in-process buffer.
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     redis_url: Option<String>,
+    /// PostgreSQL history (`postgres://USER@HOST/DB`); unset keeps the SQLite file.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -150,7 +153,6 @@ async fn main() -> anyhow::Result<()> {
             done.await.context("demo task")??;
         }
         Command::Hub(a) => {
-            refuse_unimplemented_backends()?;
             let mut c: hub::Config = common::config::load(a.config.as_deref())?;
             if let Some(v) = a.grpc {
                 c.grpc_addr = v;
@@ -172,6 +174,9 @@ async fn main() -> anyhow::Result<()> {
             }
             if let Some(v) = a.database_path {
                 c.database_path = v;
+            }
+            if let Some(v) = a.database_url {
+                c.database_url = v;
             }
             c.validate().map_err(anyhow::Error::msg)?;
             let listeners = hub::Listeners::bind(&c).await?;
@@ -242,17 +247,4 @@ async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {addr}"))
-}
-
-/// DESIGN: `DATABASE_URL` / `REDIS_URL` select PostgreSQL and Redis. Until
-/// those back-ends exist, refuse rather than silently use embedded storage.
-fn refuse_unimplemented_backends() -> anyhow::Result<()> {
-    for var in ["DATABASE_URL"] {
-        if std::env::var_os(var).is_some_and(|v| !v.is_empty()) {
-            anyhow::bail!(
-                "{var} is set, but this hub build only has embedded storage; unset {var} to use it"
-            );
-        }
-    }
-    Ok(())
 }

@@ -24,6 +24,16 @@ pub const DEFAULT_UPLINK_OUTBOX_FRAMES: usize = 100_000;
 /// Batches allowed in the Redis stream ahead of history before ingest refuses
 /// more (about 3 min of 1,000 agents at 1 s).
 pub const DEFAULT_REDIS_MAX_BACKLOG: usize = 200_000;
+/// PostgreSQL connections: the writer, the maintenance task and queries.
+pub const DEFAULT_POSTGRES_MAX_CONNECTIONS: u32 = 8;
+/// Raw samples are kept this long (whole daily partitions are dropped).
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 86_400);
+/// 1-minute rollups are kept this long.
+pub const DEFAULT_RETENTION_1M: Duration = Duration::from_secs(90 * 86_400);
+/// 1-hour rollups are kept this long.
+pub const DEFAULT_RETENTION_1H: Duration = Duration::from_secs(730 * 86_400);
+/// How often the hub maintains partitions, retention and rollups.
+pub const DEFAULT_MAINTENANCE_INTERVAL: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -32,6 +42,9 @@ pub struct Config {
     pub http_addr: SocketAddr,
     /// Embedded SQLite history file; `:memory:` keeps history in RAM only.
     pub database_path: PathBuf,
+    /// `postgres://…` history database (PostgreSQL, TimescaleDB when present);
+    /// empty keeps the embedded SQLite history.
+    pub database_url: String,
     /// Name of this hub's site; agents may name their own.
     pub site: String,
     /// Identity of this hub on the uplink; defaults to the site name.
@@ -42,6 +55,39 @@ pub struct Config {
     pub limits: Limits,
     pub uplink: UplinkConfig,
     pub redis: RedisConfig,
+    pub postgres: PostgresConfig,
+}
+
+/// History in PostgreSQL (used when `database_url` is set).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PostgresConfig {
+    pub max_connections: u32,
+    /// Raw samples older than this are dropped.
+    #[serde(with = "common::config::duration_str")]
+    pub retention: Duration,
+    /// 1-minute rollups older than this are dropped.
+    #[serde(with = "common::config::duration_str")]
+    pub retention_1m: Duration,
+    /// 1-hour rollups older than this are dropped.
+    #[serde(with = "common::config::duration_str")]
+    pub retention_1h: Duration,
+    /// Partitions, retention and rollups are maintained this often; `0s` turns
+    /// it off in this hub (when another hub on the same database does it).
+    #[serde(with = "common::config::duration_str")]
+    pub maintenance_interval: Duration,
+}
+
+impl Default for PostgresConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: DEFAULT_POSTGRES_MAX_CONNECTIONS,
+            retention: DEFAULT_RETENTION,
+            retention_1m: DEFAULT_RETENTION_1M,
+            retention_1h: DEFAULT_RETENTION_1H,
+            maintenance_interval: DEFAULT_MAINTENANCE_INTERVAL,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -95,12 +141,14 @@ impl Default for Config {
             grpc_addr: parse_addr(DEFAULT_GRPC_ADDR),
             http_addr: parse_addr(DEFAULT_HTTP_ADDR),
             database_path: PathBuf::from(DEFAULT_DATABASE_PATH),
+            database_url: String::new(),
             site: DEFAULT_SITE.to_owned(),
             hub_id: String::new(),
             agent_interval: Duration::ZERO,
             limits: Limits::default(),
             uplink: UplinkConfig::default(),
             redis: RedisConfig::default(),
+            postgres: PostgresConfig::default(),
         }
     }
 }
@@ -144,6 +192,18 @@ impl Config {
             return Err(format!(
                 "uplink.edge_url {url:?} must start with ws:// or wss://"
             ));
+        }
+        let db = &self.database_url;
+        if !(db.is_empty() || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
+            // Not echoed: the URL may carry a password.
+            return Err("database_url must start with postgres:// or postgresql://".into());
+        }
+        let pg = &self.postgres;
+        if pg.max_connections < 2 {
+            return Err("postgres.max_connections must be at least 2".into());
+        }
+        if pg.retention < Duration::from_secs(86_400) {
+            return Err("postgres.retention must be at least 1d".into());
         }
         Ok(())
     }

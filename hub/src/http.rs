@@ -23,6 +23,19 @@ async fn metrics(State(ctx): State<Arc<Ctx>>) -> impl IntoResponse {
     if let Some(outbox) = &ctx.outbox {
         ctx.metrics.uplink_outbox_frames.set(outbox.len() as f64);
     }
+    // Fleet-wide totals only: per-agent figures are in the Query API's Ledger.
+    let hosts = ctx.state.hosts();
+    let missing: u64 = hosts
+        .iter()
+        .map(|h| h.stored_seq.saturating_sub(h.batches_stored))
+        .sum();
+    let complete = hosts
+        .iter()
+        .filter(|h| h.stored_seq == h.batches_stored)
+        .count();
+    ctx.metrics.ledger_missing.set(missing as f64);
+    ctx.metrics.ledger_agents_complete.set(complete as f64);
+    ctx.metrics.ledger_agents.set(hosts.len() as f64);
     (
         [(header::CONTENT_TYPE, common::metrics::CONTENT_TYPE)],
         ctx.metrics.registry.render(),

@@ -3,7 +3,7 @@
 //! - [`ingest`]: the `Ingest.Stream` gRPC service (hello/welcome, validation, acks).
 //! - [`buffer`]: where accepted batches wait for history (direct, or a Redis stream).
 //! - [`writer`]: the single history-writer actor (group commit, ledger check).
-//! - [`store`]: history storage (embedded SQLite today).
+//! - [`store`]: history storage (embedded SQLite, or PostgreSQL/TimescaleDB).
 //! - [`state`]: latest value of every series per host, live watchers.
 //! - [`query`]: the gRPC `Query` service; [`history`]: range reads.
 //! - [`uplink`]: WebSocket client to the edge with an outbox.
@@ -41,7 +41,7 @@ pub use error::{Error, Result};
 use buffer::Buffer;
 use metrics::HubMetrics;
 use state::State;
-use store::{HistoryStore, SqliteStore};
+use store::HistoryStore;
 use uplink::Outbox;
 use writer::Writer;
 
@@ -83,8 +83,7 @@ impl Listeners {
 pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationToken) -> Result<()> {
     config.validate().map_err(Error::Invalid)?;
     let metrics = HubMetrics::new();
-    let store: Arc<dyn HistoryStore> = Arc::new(SqliteStore::open(&config.database_path).await?);
-    tracing::info!(path = %config.database_path.display(), "embedded SQLite history opened");
+    let store = store::open(&config).await?;
     let state = Arc::new(State::new());
     restore_state(store.as_ref(), &state).await?;
 
@@ -190,10 +189,10 @@ async fn restore_state(store: &dyn HistoryStore, state: &State) -> Result<()> {
         state.register(&h.host, &h.site, &h.agent_id, h.facts);
     }
     for l in store.ledger().await? {
-        state.restore(&l.host, l.last_seq, l.rows, Vec::new());
+        state.restore_ledger(&l.host, l.last_seq, l.batches, l.rows);
     }
     for p in store.latest().await? {
-        state.restore(&p.host, 0, 0, vec![(p.key, p.point)]);
+        state.restore_latest(&p.host, vec![(p.key, p.point)]);
     }
     Ok(())
 }

@@ -20,6 +20,9 @@ pub struct HubMetrics {
     pub uplink_connects: Counter,
     pub buffer_backlog: Gauge,
     pub buffer_errors: Counter,
+    pub ledger_missing: Gauge,
+    pub ledger_agents: Gauge,
+    pub ledger_agents_complete: Gauge,
 }
 
 impl HubMetrics {
@@ -93,6 +96,21 @@ impl HubMetrics {
             buffer_errors: r.counter(
                 "hostwatch_hub_buffer_errors_total",
                 "Failed rounds moving batches from Redis to history (retried).",
+                &[],
+            ),
+            ledger_missing: r.gauge(
+                "hostwatch_hub_ledger_missing_batches",
+                "Batches below agents' highest stored seq that never arrived (dropped by agents).",
+                &[],
+            ),
+            ledger_agents: r.gauge(
+                "hostwatch_hub_ledger_agents",
+                "Agents in the delivery ledger.",
+                &[],
+            ),
+            ledger_agents_complete: r.gauge(
+                "hostwatch_hub_ledger_agents_complete",
+                "Agents whose every batch up to their highest seq is in history.",
                 &[],
             ),
             registry: r,

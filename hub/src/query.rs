@@ -77,6 +77,16 @@ impl Query for QueryService {
         }))
     }
 
+    async fn ledger(
+        &self,
+        _: Request<proto::LedgerRequest>,
+    ) -> Result<Response<proto::LedgerResponse>, Status> {
+        let agents = Self::ledger(self.ctx.store.as_ref())
+            .await
+            .map_err(|e| e.to_status())?;
+        Ok(Response::new(proto::LedgerResponse { agents }))
+    }
+
     type WatchStream = WatchStream;
 
     async fn watch(
@@ -94,6 +104,31 @@ impl Query for QueryService {
 }
 
 impl QueryService {
+    /// The ledger as stored, with what is missing derived from dense seqs.
+    pub async fn ledger(
+        store: &dyn crate::store::HistoryStore,
+    ) -> crate::Result<Vec<proto::AgentLedger>> {
+        Ok(store
+            .ledger()
+            .await?
+            .into_iter()
+            .map(|l| proto::AgentLedger {
+                missing: l.last_seq.saturating_sub(l.batches),
+                completeness: if l.last_seq == 0 {
+                    1.0
+                } else {
+                    (l.batches as f64 / l.last_seq as f64).min(1.0)
+                },
+                agent_id: l.agent_id,
+                host: l.host,
+                last_seq: l.last_seq,
+                batches: l.batches,
+                rows: l.rows,
+                duplicates: l.duplicates,
+            })
+            .collect())
+    }
+
     fn series(&self, host: &str) -> Result<Vec<proto::SeriesInfo>, Status> {
         if self.ctx.state.host(host).is_none() {
             return Err(Status::not_found(format!("unknown host {host:?}")));

@@ -21,6 +21,7 @@ struct HostEntry {
     last_seen_ms: i64,
     stored_seq: u64,
     rows_stored: u64,
+    batches_stored: u64,
     latest: HashMap<Arc<SeriesKey>, Point>,
 }
 
@@ -37,6 +38,7 @@ impl HostEntry {
             disk_percent: h.disk,
             stored_seq: self.stored_seq,
             rows_stored: self.rows_stored,
+            batches_stored: self.batches_stored,
             facts: self.facts.clone(),
         }
     }
@@ -71,12 +73,19 @@ impl State {
         e.facts = facts;
     }
 
-    /// Restores counters and a latest value after a restart.
-    pub fn restore(&self, host: &str, stored_seq: u64, rows: u64, latest: Vec<(SeriesKey, Point)>) {
+    /// Restores ledger counters (seq, batches, rows) after a restart.
+    pub fn restore_ledger(&self, host: &str, stored_seq: u64, batches: u64, rows: u64) {
         let mut hosts = self.hosts.write().unwrap_or_else(|p| p.into_inner());
         let e = hosts.entry(host.to_owned()).or_default();
         e.stored_seq = e.stored_seq.max(stored_seq);
+        e.batches_stored = e.batches_stored.max(batches);
         e.rows_stored = e.rows_stored.max(rows);
+    }
+
+    /// Restores the newest values after a restart.
+    pub fn restore_latest(&self, host: &str, latest: Vec<(SeriesKey, Point)>) {
+        let mut hosts = self.hosts.write().unwrap_or_else(|p| p.into_inner());
+        let e = hosts.entry(host.to_owned()).or_default();
         for (k, p) in latest {
             e.last_seen_ms = e.last_seen_ms.max(p.t);
             e.latest.insert(Arc::new(k), p);
@@ -90,6 +99,7 @@ impl State {
             let e = hosts.entry(host.to_owned()).or_default();
             e.stored_seq = e.stored_seq.max(seq);
             e.rows_stored += rows.len() as u64;
+            e.batches_stored += 1;
             for (k, t, v) in rows {
                 let newer = e.latest.get(k).is_none_or(|p| p.t <= *t);
                 if newer {

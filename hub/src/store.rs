@@ -1,20 +1,39 @@
 //! History storage behind one trait, [`HistoryStore`]: the embedded SQLite
-//! store ([`sqlite::SqliteStore`]) and PostgreSQL/TimescaleDB beside it pass
-//! the same storage test suite.
+//! store ([`sqlite::SqliteStore`]) and PostgreSQL/TimescaleDB
+//! ([`postgres::PostgresStore`]) pass the same storage test suite
+//! (`tests/it/storage.rs`); [`open`] picks one from the config.
 //!
 //! Invariant: a batch's rows and its ledger entry are committed in one
 //! transaction, so `(agent, seq)` is stored at most once and the ack the agent
 //! gets means the rows are durable. Series ids are the store's business: rows
 //! arrive keyed by `SeriesKey` and the store maps them to its own ids.
 
+pub mod postgres;
 pub mod sqlite;
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use common::model::{HostFacts, KeyedRow, Point, RangeQuery, SeriesKey, SeriesPoints};
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
-use crate::Result;
+use crate::{Config, Result};
+
+/// The history store `config` asks for: PostgreSQL when `database_url` is
+/// set, else the embedded SQLite file.
+pub async fn open(config: &Config) -> Result<Arc<dyn HistoryStore>> {
+    if config.database_url.is_empty() {
+        let store = SqliteStore::open(&config.database_path).await?;
+        tracing::info!(path = %config.database_path.display(), "embedded SQLite history opened");
+        Ok(Arc::new(store))
+    } else {
+        let store = PostgresStore::open(&config.database_url, &config.postgres).await?;
+        tracing::info!(flavor = ?store.flavor(), "PostgreSQL history opened");
+        Ok(Arc::new(store))
+    }
+}
 
 /// One agent batch waiting to be committed.
 #[derive(Debug, Clone)]
@@ -72,7 +91,9 @@ pub trait HistoryStore: Send + Sync + 'static {
     /// Highest seq of `agent_id` stored; 0 if none.
     async fn stored_seq(&self, agent_id: &str) -> Result<u64>;
     async fn hosts(&self) -> Result<Vec<HostRow>>;
-    /// Raw points (oldest first) of every series of `q.host` matching `q`.
+    /// Points (oldest first) of every series of `q.host` matching `q`: raw
+    /// samples, except that PostgreSQL answers spans over 6 h with 1-minute
+    /// and over 7 d with 1-hour bucket averages (`postgres/read.rs`).
     async fn range(&self, q: &RangeQuery) -> Result<Vec<SeriesPoints>>;
     /// Newest point of every series.
     async fn latest(&self) -> Result<Vec<LatestPoint>>;

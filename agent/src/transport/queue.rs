@@ -31,6 +31,8 @@ pub struct Queue {
 }
 
 struct Inner {
+    /// Set when the collector stopped: nothing more will be pushed.
+    closed: bool,
     next_seq: u64,
     pending: VecDeque<(u64, Arc<Rows>)>,
     stats: QueueStats,
@@ -40,6 +42,7 @@ impl Queue {
     pub fn new(capacity: usize) -> Self {
         Self {
             inner: Mutex::new(Inner {
+                closed: false,
                 next_seq: 1,
                 pending: VecDeque::new(),
                 stats: QueueStats::default(),
@@ -71,6 +74,18 @@ impl Queue {
         };
         self.notify.notify_one();
         seq
+    }
+
+    /// The producer is done (shutdown); wakes the sender so it can finish.
+    pub fn close(&self) {
+        self.lock().closed = true;
+        self.notify.notify_one();
+    }
+
+    /// Closed and everything acked: a stopping stream may end.
+    pub fn finished(&self) -> bool {
+        let q = self.lock();
+        q.closed && q.pending.is_empty()
     }
 
     /// Highest seq this agent holds (sent or not); 0 if none.
@@ -149,6 +164,20 @@ mod tests {
         let fresh = Queue::new(10);
         fresh.welcome(41);
         assert_eq!(fresh.push(Vec::new()), 42);
+    }
+
+    #[test]
+    fn finished_only_when_closed_and_drained() {
+        let q = Queue::new(10);
+        q.push(Vec::new());
+        q.close();
+        assert!(
+            !q.finished(),
+            "a closed queue with a pending batch is not finished"
+        );
+        q.ack(1);
+        assert!(q.finished());
+        assert!(!Queue::new(1).finished(), "an open queue is never finished");
     }
 
     #[test]

@@ -2,4 +2,5 @@
 //! client, so every message on the wire is under the test's control.
 
 mod bad_input;
+mod storage;
 mod support;

@@ -1,4 +1,5 @@
-//! A hub on port 0 with a temporary SQLite history, and a hand-driven agent stream.
+//! A hub on port 0 with a temporary SQLite history (or the history a test
+//! configures), and a hand-driven agent stream.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -20,6 +21,12 @@ pub struct TestHub {
 
 impl TestHub {
     pub async fn start(limits: hub::config::Limits) -> Self {
+        Self::start_with(|c| c.limits = limits).await
+    }
+
+    /// A hub whose config is the test default (SQLite in a temporary
+    /// directory) changed by `configure`.
+    pub async fn start_with(configure: impl FnOnce(&mut hub::Config)) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let listeners = hub::Listeners {
             grpc: tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -31,11 +38,11 @@ impl TestHub {
         };
         let grpc = listeners.grpc.local_addr().expect("addr");
         let http = listeners.http.local_addr().expect("addr");
-        let config = hub::Config {
+        let mut config = hub::Config {
             database_path: dir.path().join("hub.db"),
-            limits,
             ..Default::default()
         };
+        configure(&mut config);
         let token = CancellationToken::new();
         let task = tokio::spawn(hub::run(config, listeners, token.clone()));
         Self {

@@ -1,0 +1,386 @@
+//! `commit()` of the PostgreSQL store: one transaction per group of batches.
+//!
+//! 1. The ledger rows of the group's agents are created if new and locked
+//!    (`FOR UPDATE`, in agent order so two hubs cannot deadlock).
+//! 2. A batch whose seq is at or below its agent's `last_seq` is a duplicate:
+//!    acked, counted, not stored.
+//! 3. Series ids come from the cache, else are created inside the
+//!    transaction; new ids reach the cache only after commit.
+//! 4. Rows go in with one binary `COPY`.
+//! 5. The ledger is updated and the written time ranges are recorded for
+//!    the rollups (`rollup_pending`), then the transaction commits.
+//!
+//! Partitions for the rows' days are ensured before the transaction starts
+//! (see `partitions.rs`); that step cannot fail the commit.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use common::model::SeriesKey;
+use sqlx::{Postgres, Transaction};
+
+use super::copy::{CopyBuffer, PgTime, COPY_SAMPLES};
+use super::partitions::day_of;
+use super::PostgresStore;
+use crate::store::{Outcome, WriteBatch};
+use crate::Result;
+
+/// Written ranges closer than this are recorded as one (fewer, wider
+/// rollup recomputations; a minute is one 1 m bucket).
+const RANGE_MERGE_GAP_MS: i64 = 60_000;
+
+/// What one commit changes in one agent's ledger row.
+struct Delta<'a> {
+    host: &'a str,
+    last_seq: i64,
+    batches: i64,
+    rows: i64,
+    duplicates: i64,
+}
+
+/// A series as the rows of one commit refer to it: the host and the address
+/// of the row's shared `Arc<SeriesKey>` (alive for the whole commit), so a
+/// row costs a pointer hash instead of hashing its labels.
+type RowKey<'a> = (&'a str, usize);
+
+pub(super) async fn commit(store: &PostgresStore, batches: &[WriteBatch]) -> Result<Vec<Outcome>> {
+    if batches.is_empty() {
+        return Ok(Vec::new());
+    }
+    if let Some(p) = &store.partitions {
+        p.ensure(&store.pool, days(batches)).await;
+    }
+    let mut tx = store.pool.begin().await?;
+    let mut last_seq = lock_ledger(&mut tx, batches).await?;
+
+    let mut outcomes = Vec::with_capacity(batches.len());
+    let mut deltas: Vec<Delta> = Vec::new();
+    let mut delta_of: HashMap<&str, usize> = HashMap::new();
+    let mut stored: Vec<&WriteBatch> = Vec::new();
+    for b in batches {
+        let seq = i64::try_from(b.seq).unwrap_or(i64::MAX);
+        let last = last_seq.entry(b.agent_id.as_str()).or_insert(0);
+        let i = *delta_of.entry(b.agent_id.as_str()).or_insert_with(|| {
+            deltas.push(Delta {
+                host: &b.host,
+                last_seq: 0,
+                batches: 0,
+                rows: 0,
+                duplicates: 0,
+            });
+            deltas.len() - 1
+        });
+        let d = &mut deltas[i];
+        d.host = &b.host;
+        if seq <= *last {
+            d.duplicates += 1;
+            outcomes.push(Outcome::Duplicate);
+            continue;
+        }
+        *last = seq;
+        d.last_seq = seq;
+        d.batches += 1;
+        d.rows += b.rows.len() as i64;
+        stored.push(b);
+        outcomes.push(Outcome::Stored);
+    }
+
+    let (ids, fresh) = resolve_series(store, &mut tx, &stored).await?;
+    copy_rows(&mut tx, &stored, &ids).await?;
+    update_ledger(&mut tx, &delta_of, &deltas).await?;
+    record_ranges(&mut tx, &stored).await?;
+    tx.commit().await?;
+
+    let mut cache = store.series_ids.lock().unwrap_or_else(|p| p.into_inner());
+    for (host, key, id) in fresh {
+        cache.entry(host).or_default().insert(key, id);
+    }
+    Ok(outcomes)
+}
+
+/// UTC days the group's rows fall on.
+fn days(batches: &[WriteBatch]) -> HashSet<i64> {
+    let mut days = HashSet::new();
+    let mut prev = None;
+    for (_, ts, _) in batches.iter().flat_map(|b| &b.rows) {
+        let d = day_of(*ts);
+        if prev != Some(d) {
+            days.insert(d);
+            prev = Some(d);
+        }
+    }
+    days
+}
+
+/// Creates missing ledger rows, locks all of the group's, returns `last_seq`s.
+async fn lock_ledger<'a>(
+    tx: &mut Transaction<'_, Postgres>,
+    batches: &'a [WriteBatch],
+) -> Result<HashMap<&'a str, i64>> {
+    let mut agents: Vec<(&str, &str)> = batches
+        .iter()
+        .map(|b| (b.agent_id.as_str(), b.host.as_str()))
+        .collect();
+    agents.sort_unstable();
+    agents.dedup_by(|a, b| a.0 == b.0);
+    let (ids, hosts): (Vec<&str>, Vec<&str>) = agents.into_iter().unzip();
+    sqlx::query(
+        "INSERT INTO hostwatch.ledger (agent_id, host)
+         SELECT * FROM unnest($1::text[], $2::text[])
+         ON CONFLICT (agent_id) DO NOTHING",
+    )
+    .bind(&ids)
+    .bind(&hosts)
+    .execute(&mut **tx)
+    .await?;
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT agent_id, last_seq FROM hostwatch.ledger
+         WHERE agent_id = ANY($1) ORDER BY agent_id FOR UPDATE",
+    )
+    .bind(&ids)
+    .fetch_all(&mut **tx)
+    .await?;
+    let by_name: HashMap<String, i64> = rows.into_iter().collect();
+    Ok(ids
+        .into_iter()
+        .map(|a| (a, by_name.get(a).copied().unwrap_or(0)))
+        .collect())
+}
+
+/// Ids for every series the stored rows use, and the ones created now.
+#[allow(clippy::type_complexity)]
+async fn resolve_series<'a>(
+    store: &PostgresStore,
+    tx: &mut Transaction<'_, Postgres>,
+    stored: &[&'a WriteBatch],
+) -> Result<(HashMap<RowKey<'a>, i64>, Vec<(String, SeriesKey, i64)>)> {
+    let mut ids: HashMap<RowKey<'a>, i64> = HashMap::new();
+    // Series the cache does not know, once each.
+    let mut missing: Vec<(&'a str, &'a SeriesKey)> = Vec::new();
+    {
+        let cache = store.series_ids.lock().unwrap_or_else(|p| p.into_inner());
+        let mut seen: HashSet<(&str, &SeriesKey)> = HashSet::new();
+        for b in stored {
+            let host = b.host.as_str();
+            for (key, _, _) in &b.rows {
+                let rk = (host, Arc::as_ptr(key) as usize);
+                if ids.contains_key(&rk) {
+                    continue;
+                }
+                match cache.get(host).and_then(|m| m.get(&**key)) {
+                    Some(id) => {
+                        ids.insert(rk, *id);
+                    }
+                    None => {
+                        if seen.insert((host, &**key)) {
+                            missing.push((host, &**key));
+                        }
+                        // 0 (ids start at 1) marks it for the second pass below.
+                        ids.insert(rk, 0);
+                    }
+                }
+            }
+        }
+    }
+    if missing.is_empty() {
+        return Ok((ids, Vec::new()));
+    }
+    let hosts: Vec<&str> = missing.iter().map(|m| m.0).collect();
+    let names: Vec<&str> = missing.iter().map(|m| m.1.name.as_str()).collect();
+    let labels: Vec<String> = missing.iter().map(|m| m.1.labels_json()).collect();
+    sqlx::query(
+        "INSERT INTO hostwatch.series (host, name, labels)
+         SELECT h, n, l::jsonb FROM unnest($1::text[], $2::text[], $3::text[]) AS t(h, n, l)
+         ON CONFLICT (host, name, md5(labels::text)) DO NOTHING",
+    )
+    .bind(&hosts)
+    .bind(&names)
+    .bind(&labels)
+    .execute(&mut **tx)
+    .await?;
+    let found: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT t.i, s.id
+         FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS t(h, n, l, i)
+         JOIN hostwatch.series s ON s.host = t.h AND s.name = t.n
+          AND md5(s.labels::text) = md5(t.l::jsonb::text) AND s.labels = t.l::jsonb",
+    )
+    .bind(&hosts)
+    .bind(&names)
+    .bind(&labels)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut by_series: HashMap<(&str, &SeriesKey), i64> = HashMap::new();
+    let mut fresh = Vec::with_capacity(found.len());
+    for (ordinal, id) in found {
+        let Some(&(host, key)) = usize::try_from(ordinal - 1)
+            .ok()
+            .and_then(|i| missing.get(i))
+        else {
+            continue;
+        };
+        by_series.insert((host, key), id);
+        fresh.push((host.to_owned(), key.clone(), id));
+    }
+    // Every row key of a missing series, by looking its series up once more.
+    for b in stored {
+        for (key, _, _) in &b.rows {
+            let rk = (b.host.as_str(), Arc::as_ptr(key) as usize);
+            if ids.get(&rk) == Some(&0) {
+                let id = by_series
+                    .get(&(b.host.as_str(), &**key))
+                    .copied()
+                    .ok_or_else(|| {
+                        crate::Error::Server(format!(
+                            "series {} of {} not created",
+                            key.name, b.host
+                        ))
+                    })?;
+                ids.insert(rk, id);
+            }
+        }
+    }
+    Ok((ids, fresh))
+}
+
+/// All stored rows in one binary COPY.
+async fn copy_rows(
+    tx: &mut Transaction<'_, Postgres>,
+    stored: &[&WriteBatch],
+    ids: &HashMap<RowKey<'_>, i64>,
+) -> Result<()> {
+    let total: usize = stored.iter().map(|b| b.rows.len()).sum();
+    if total == 0 {
+        return Ok(());
+    }
+    let mut buf = CopyBuffer::with_capacity(total);
+    for b in stored {
+        for (key, ts, v) in &b.rows {
+            // Every row key was resolved above.
+            let id = ids
+                .get(&(b.host.as_str(), Arc::as_ptr(key) as usize))
+                .copied()
+                .unwrap_or_default();
+            buf.push(id, *ts, *v);
+        }
+    }
+    let data = buf.finish();
+    let mut copy = tx.copy_in_raw(COPY_SAMPLES).await?;
+    if let Err(e) = copy.send(data).await {
+        let _ = copy.abort("hostwatch: sending COPY data failed").await;
+        return Err(e.into());
+    }
+    copy.finish().await?;
+    Ok(())
+}
+
+async fn update_ledger(
+    tx: &mut Transaction<'_, Postgres>,
+    delta_of: &HashMap<&str, usize>,
+    deltas: &[Delta<'_>],
+) -> Result<()> {
+    let mut agents = vec![""; deltas.len()];
+    for (agent, i) in delta_of {
+        agents[*i] = agent;
+    }
+    let col = |f: fn(&Delta) -> i64| deltas.iter().map(f).collect::<Vec<i64>>();
+    sqlx::query(
+        "UPDATE hostwatch.ledger l SET host = u.host, last_seq = GREATEST(l.last_seq, u.last_seq),
+            batches = l.batches + u.batches, rows = l.rows + u.rows,
+            duplicates = l.duplicates + u.duplicates, updated = now()
+         FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[], $6::int8[])
+            AS u(agent_id, host, last_seq, batches, rows, duplicates)
+         WHERE l.agent_id = u.agent_id",
+    )
+    .bind(&agents)
+    .bind(deltas.iter().map(|d| d.host).collect::<Vec<&str>>())
+    .bind(col(|d| d.last_seq))
+    .bind(col(|d| d.batches))
+    .bind(col(|d| d.rows))
+    .bind(col(|d| d.duplicates))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Records the time ranges written, for both rollup tiers.
+async fn record_ranges(tx: &mut Transaction<'_, Postgres>, stored: &[&WriteBatch]) -> Result<()> {
+    let ranges = written_ranges(stored);
+    if ranges.is_empty() {
+        return Ok(());
+    }
+    let (from, to): (Vec<PgTime>, Vec<PgTime>) = ranges
+        .into_iter()
+        .map(|(f, t)| (PgTime(f), PgTime(t)))
+        .unzip();
+    sqlx::query(
+        "INSERT INTO hostwatch.rollup_pending (tier, from_time, to_time)
+         SELECT x.tier, r.f, r.t
+         FROM unnest($1::timestamptz[], $2::timestamptz[]) AS r(f, t)
+         CROSS JOIN (VALUES ('1m'), ('1h')) AS x(tier)",
+    )
+    .bind(from)
+    .bind(to)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// `[min, max]` sample times of each batch, merged when closer than
+/// [`RANGE_MERGE_GAP_MS`].
+fn written_ranges(stored: &[&WriteBatch]) -> Vec<(i64, i64)> {
+    let mut ranges: Vec<(i64, i64)> = stored
+        .iter()
+        .filter_map(|b| {
+            let min = b.rows.iter().map(|r| r.1).min()?;
+            let max = b.rows.iter().map(|r| r.1).max()?;
+            Some((min, max))
+        })
+        .collect();
+    ranges.sort_unstable();
+    let mut out: Vec<(i64, i64)> = Vec::with_capacity(ranges.len());
+    for (from, to) in ranges {
+        match out.last_mut() {
+            Some(last) if from <= last.1.saturating_add(RANGE_MERGE_GAP_MS) => {
+                last.1 = last.1.max(to)
+            }
+            _ => out.push((from, to)),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(times: &[i64]) -> WriteBatch {
+        let key = Arc::new(SeriesKey::new("m"));
+        WriteBatch {
+            agent_id: "a".into(),
+            host: "h".into(),
+            seq: 1,
+            rows: times.iter().map(|t| (key.clone(), *t, 1.0)).collect(),
+        }
+    }
+
+    #[test]
+    fn written_ranges_merge_batches_less_than_a_minute_apart() {
+        let (a, b, c, empty) = (
+            batch(&[1_000, 5_000]),
+            batch(&[30_000, 20_000]),
+            batch(&[10_000_000]),
+            batch(&[]),
+        );
+        assert_eq!(
+            written_ranges(&[&c, &a, &empty, &b]),
+            vec![(1_000, 30_000), (10_000_000, 10_000_000)]
+        );
+    }
+
+    #[test]
+    fn days_lists_each_utc_day_once() {
+        let day = 86_400_000;
+        let d = days(&[batch(&[1, 2, day + 1]), batch(&[-1])]);
+        assert_eq!(d, HashSet::from([0, 1, -1]));
+    }
+}
