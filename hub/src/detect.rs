@@ -10,8 +10,11 @@
 //! How the score is built:
 //! - [`robust`]: distance from the median of the recent window in MADs;
 //! - [`seasonal`]: distance from the same time of day on earlier days;
-//! - each distance becomes a raw surprise in [0, 1], the larger one wins;
-//! - [`likelihood`]: how unusual the recent surprise is for *this* series;
+//! - each distance becomes a raw surprise in [0, 1], and [`likelihood`]
+//!   judges how unusual the recent surprise is for *this* series;
+//! - [`novelty`]: how far a value, and the moving average of the last few
+//!   values, lie beyond the range of all history;
+//! - the smallest of the four tail probabilities wins (×3, Bonferroni);
 //! - [`alarm`]: calibration to [0, 1] and suppression of repeated alarms.
 //!
 //! Beside the score, [`zscore`] (the rolling z-score operators know) and the
@@ -19,6 +22,7 @@
 
 mod alarm;
 mod likelihood;
+mod novelty;
 mod ring;
 mod robust;
 mod seasonal;
@@ -53,6 +57,17 @@ pub struct Config {
     pub likelihood_min_sd: f64,
     /// Points before the likelihood has an opinion.
     pub warmup: u64,
+    /// Points before a value can be novel (beyond all earlier values).
+    pub novelty_warmup: u64,
+    /// Decades of surprise per envelope width a value lies beyond the
+    /// envelope of all earlier values.
+    pub novelty_scale: f64,
+    /// Share of its width the envelope shrinks by per point.
+    pub novelty_decay: f64,
+    /// Points in the moving average whose own envelope is watched too.
+    pub level_points: usize,
+    /// Decades per envelope width for the moving average.
+    pub level_scale: f64,
     /// Decades of surprise (-log10 tail) that score 0.5.
     pub score_half: f64,
     /// Score that opens an alarm.
@@ -61,6 +76,9 @@ pub struct Config {
     pub alarm_hold: u32,
     /// Factor applied to scores during the hold.
     pub alarm_damp: f64,
+    /// Share of the way from the opening score to 1 a held score must
+    /// climb to open a new alarm anyway (1 = never).
+    pub alarm_escalate: f64,
     /// Score at which severity becomes low, medium, high, critical.
     pub severity_levels: [f64; 4],
     pub thresholds: Vec<ThresholdConfig>,
@@ -70,18 +88,24 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             zscore: ZScoreConfig::default(),
-            robust_window: 200,
+            robust_window: 400,
             robust_refresh: 8,
             seasonal_max_period: 1440,
-            raw_scale: 10.0,
+            raw_scale: 5.0,
             likelihood_short: 20,
             likelihood_long: 2000,
-            likelihood_min_sd: 0.01,
+            likelihood_min_sd: 0.03,
             warmup: 300,
+            novelty_warmup: 150,
+            novelty_scale: 150.0,
+            novelty_decay: 1e-5,
+            level_points: 20,
+            level_scale: 150.0,
             score_half: 3.0,
-            alarm_level: 0.5,
-            alarm_hold: 100,
+            alarm_level: 0.7,
+            alarm_hold: 20,
             alarm_damp: 0.5,
+            alarm_escalate: 0.5,
             severity_levels: [0.5, 0.65, 0.8, 0.9],
             thresholds: Vec::new(),
         }
@@ -95,6 +119,11 @@ impl Config {
         }
         if !(self.raw_scale > 0.0 && self.score_half > 0.0) {
             return Err("detect: raw_scale and score_half must be positive".into());
+        }
+        if !(self.novelty_scale > 0.0 && self.level_scale > 0.0) || self.level_points == 0 {
+            return Err(
+                "detect: novelty_scale, level_scale and level_points must be positive".into(),
+            );
         }
         if !self.severity_levels.windows(2).all(|w| w[0] <= w[1]) {
             return Err("detect: severity_levels must be increasing".into());
@@ -125,7 +154,14 @@ pub enum Detector {
     Robust,
     /// Same time on earlier days; statistic = residual in typical residuals.
     Seasonal,
-    /// Recent surprise vs. usual; statistic = -log10 of its tail probability.
+    /// Beyond every earlier value; statistic = excess in widths of the
+    /// range seen so far.
+    Novelty,
+    /// The moving average beyond every earlier one (a sustained shift to a
+    /// level never held before); statistic as for `Novelty`.
+    LevelNovelty,
+    /// The combined verdict that opened an alarm; statistic = -log10 of its
+    /// tail probability.
     Likelihood,
     /// Configured threshold number `n` is firing; statistic = the value.
     Threshold(usize),
@@ -168,6 +204,8 @@ pub struct Engine {
     /// detector on a daily wave) cannot drown one that is usually quiet.
     lik_robust: likelihood::Likelihood,
     lik_seasonal: likelihood::Likelihood,
+    novelty: novelty::Novelty,
+    level: novelty::LevelNovelty,
     alarm: alarm::Alarm,
     thresholds: Vec<Threshold>,
 }
@@ -180,11 +218,18 @@ impl Engine {
             seasonal: seasonal::Seasonal::new(cfg.seasonal_max_period),
             lik_robust: Self::likelihood(&cfg),
             lik_seasonal: Self::likelihood(&cfg),
+            novelty: novelty::Novelty::new(cfg.novelty_warmup, cfg.novelty_decay),
+            level: novelty::LevelNovelty::new(
+                cfg.level_points,
+                cfg.novelty_warmup,
+                cfg.novelty_decay,
+            ),
             alarm: alarm::Alarm::new(
                 cfg.score_half,
                 cfg.alarm_level,
                 cfg.alarm_hold,
                 cfg.alarm_damp,
+                cfg.alarm_escalate,
             ),
             thresholds: cfg.thresholds.iter().cloned().map(Threshold::new).collect(),
             cfg,
@@ -247,8 +292,26 @@ impl Engine {
             Some(_) => self.lik_seasonal.update(raw_s).tail,
             None => 1.0,
         };
-        // Two chances to fire: double the smaller tail (Bonferroni).
-        let tail = (2.0 * tail_r.min(tail_s)).min(1.0);
+        // Novelty is already a tail of its own (one in 10^(scale × excess)),
+        // not a surprise to be judged by a likelihood: a value beyond all
+        // history is rare by construction, however noisy the series is.
+        let tail_n = Self::novelty_tail(
+            self.novelty.update(value),
+            self.cfg.novelty_scale,
+            Detector::Novelty,
+            &mut evidence,
+        );
+        let tail_m = Self::novelty_tail(
+            self.level.update(value),
+            self.cfg.level_scale,
+            Detector::LevelNovelty,
+            &mut evidence,
+        );
+        // Several chances to fire: the smallest tail wins, times three
+        // (Bonferroni, counting the two novelty tails as one: they are
+        // strongly correlated), so more detectors do not mean more false
+        // alarms.
+        let tail = (3.0 * tail_r.min(tail_s).min(tail_n).min(tail_m)).min(1.0);
         let scored = self.alarm.update(tail);
         if scored.alarm {
             evidence.push(Evidence {
@@ -278,6 +341,27 @@ impl Engine {
         }
     }
 
+    /// Excess beyond an envelope → tail probability `10^(-scale × excess)`,
+    /// reporting the excess as evidence when there is one.
+    fn novelty_tail(
+        excess: Option<f64>,
+        scale: f64,
+        detector: Detector,
+        evidence: &mut Vec<Evidence>,
+    ) -> f64 {
+        match excess {
+            Some(e) if e > 0.0 => {
+                evidence.push(Evidence {
+                    detector,
+                    statistic: e,
+                    expected: None,
+                });
+                10f64.powf(-scale * e)
+            }
+            _ => 1.0,
+        }
+    }
+
     fn likelihood(cfg: &Config) -> likelihood::Likelihood {
         likelihood::Likelihood::new(
             cfg.likelihood_short,
@@ -303,5 +387,58 @@ impl Engine {
             s if s >= low => Severity::Low,
             _ => Severity::None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Replays `input` at a 5-minute step through a default engine and
+    /// compares the indices of the points that opened an alarm.
+    fn check(input: &[f64], expected: &[usize]) {
+        let mut engine = Engine::new(Config::default());
+        let alarms: Vec<usize> = input
+            .iter()
+            .enumerate()
+            .filter(|&(i, &x)| engine.update(i as i64 * 300, x).alarm)
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(alarms, expected);
+    }
+
+    /// A level that wanders inside 10..20 with deterministic jitter.
+    fn wander(n: usize) -> Vec<f64> {
+        (0..n)
+            .map(|i| 15.0 + 4.0 * (i as f64 / 37.0).sin() + [0.0, 0.7, -0.5, 0.3, -0.6][i % 5])
+            .collect()
+    }
+
+    #[test]
+    fn a_quiet_wander_raises_nothing() {
+        check(&wander(1000), &[]);
+    }
+
+    #[test]
+    fn a_value_beyond_all_history_alarms_once() {
+        // 25 is about half a range-width above anything seen: novel. It stays there
+        // for 5 points, which is one incident, not five.
+        let mut input = wander(1000);
+        input[800..805].fill(25.0);
+        check(&input, &[800]);
+    }
+
+    #[test]
+    fn novelty_is_reported_as_evidence() {
+        let mut engine = Engine::new(Config::default());
+        let mut last = None;
+        for (i, &x) in wander(400).iter().chain([30.0].iter()).enumerate() {
+            last = Some(engine.update(i as i64 * 300, x));
+        }
+        let out = last.expect("points were fed");
+        assert!(out
+            .evidence
+            .iter()
+            .any(|e| e.detector == Detector::Novelty && e.statistic > 1.0));
     }
 }

@@ -18,6 +18,7 @@ pub(crate) struct Alarm {
     level: f64,
     hold: u32,
     damp: f64,
+    escalate: f64,
     remaining: u32,
     /// Score of the alarm that opened the current hold.
     opened_at: f64,
@@ -31,12 +32,13 @@ pub(crate) struct Scored {
 }
 
 impl Alarm {
-    pub(crate) fn new(half: f64, level: f64, hold: u32, damp: f64) -> Self {
+    pub(crate) fn new(half: f64, level: f64, hold: u32, damp: f64, escalate: f64) -> Self {
         Self {
             half: half.max(1e-9),
             level,
             hold,
             damp,
+            escalate,
             remaining: 0,
             opened_at: 0.0,
         }
@@ -47,7 +49,7 @@ impl Alarm {
         if self.remaining > 0 {
             self.remaining -= 1;
             // Escalation: a far bigger surprise is a new incident.
-            if s >= self.level && s > self.opened_at + (1.0 - self.opened_at) / 2.0 {
+            if s >= self.level && s > self.opened_at + (1.0 - self.opened_at) * self.escalate {
                 return self.open(s);
             }
             return Scored {
@@ -87,7 +89,7 @@ mod tests {
     /// Tails in, (score rounded to 2 places, alarm flag) out; level 0.5,
     /// hold 2, damp 0.5, half 3.
     fn check(input: &[f64], expected: &[(f64, bool)]) {
-        let mut a = Alarm::new(3.0, 0.5, 2, 0.5);
+        let mut a = Alarm::new(3.0, 0.5, 2, 0.5, 0.5);
         let got: Vec<(f64, bool)> = input
             .iter()
             .map(|&t| {
