@@ -52,6 +52,27 @@ impl Writer {
         (Self { tx }, handle)
     }
 
+    /// Queues batches in the given order, then waits for all of them. Order
+    /// matters: the ledger treats a seq at or below the agent's stored seq as a
+    /// resend, so one agent's batches must reach the writer in seq order (a
+    /// concurrent `join_all` of single writes does not guarantee that).
+    pub async fn write_all(&self, batches: Vec<(WriteBatch, String)>) -> Vec<Result<Outcome>> {
+        let mut waiting = Vec::with_capacity(batches.len());
+        for (batch, site) in batches {
+            let (reply, rx) = oneshot::channel();
+            let sent = self.tx.send(WriteRequest { batch, site, reply }).await;
+            waiting.push(sent.map(|()| rx));
+        }
+        let mut out = Vec::with_capacity(waiting.len());
+        for w in waiting {
+            out.push(match w {
+                Ok(rx) => rx.await.unwrap_or(Err(Error::ShuttingDown)),
+                Err(_) => Err(Error::ShuttingDown),
+            });
+        }
+        out
+    }
+
     /// Queues a batch and waits until it is committed (or found a duplicate).
     pub async fn write(&self, batch: WriteBatch, site: String) -> Result<Outcome> {
         let (reply, rx) = oneshot::channel();

@@ -42,6 +42,9 @@ pub async fn run(
         }
     };
     while !token.is_cancelled() {
+        if let Ok(n) = buffer.backlog().await {
+            metrics.buffer_backlog.set(n as f64);
+        }
         let round = tokio::select! {
             _ = token.cancelled() => break,
             r = round(&mut conn, &writer, &metrics) => r,
@@ -56,9 +59,6 @@ pub async fn run(
                     _ = tokio::time::sleep(backoff.next_delay()) => {}
                 }
             }
-        }
-        if let Ok(n) = buffer.backlog().await {
-            metrics.buffer_backlog.set(n as f64);
         }
     }
 }
@@ -84,7 +84,7 @@ async fn round(
                 _ => None,
             };
             match payload.and_then(decode) {
-                Some((batch, site)) => writes.push(writer.write(batch, site)),
+                Some(decoded) => writes.push(decoded),
                 None => {
                     // Keeping it would block the stream forever; it cannot be stored.
                     metrics.rejected("corrupt_buffer_entry");
@@ -98,7 +98,8 @@ async fn round(
         return Ok(0);
     }
     let n = writes.len();
-    for result in futures::future::join_all(writes).await {
+    // In stream order, which is each agent's seq order.
+    for result in writer.write_all(writes).await {
         // One failed commit fails the round; nothing is acked and all is re-read.
         result?;
     }
