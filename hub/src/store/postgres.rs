@@ -12,7 +12,7 @@
 //! host, site, name, labels, value)`; the tables behind it may change.
 
 mod commit;
-mod copy;
+pub mod copy;
 mod maintenance;
 mod partitions;
 mod read;

@@ -153,3 +153,53 @@ async fn health_endpoints_answer() {
         .contains("# TYPE hostwatch_hub_ingest_streams gauge"));
     hub.stop().await;
 }
+
+#[tokio::test]
+async fn ledger_reports_resends_and_batches_that_never_arrived() {
+    let hub = TestHub::start(Default::default()).await;
+    let (mut a, _) = RawAgent::connect(&hub, "gappy").await;
+    a.send(proto::Batch {
+        seq: 1,
+        new_series: vec![def(1, "m")],
+        rows: vec![row(1, 1.0)],
+    })
+    .await;
+    assert_eq!(a.reply().await.expect("ack"), 1);
+    // Seqs 2 and 3 were dropped by the agent (its queue overflowed, say).
+    a.send(proto::Batch {
+        seq: 4,
+        new_series: vec![],
+        rows: vec![row(1, 2.0)],
+    })
+    .await;
+    assert_eq!(a.reply().await.expect("ack"), 4);
+    a.send(proto::Batch {
+        seq: 4,
+        new_series: vec![],
+        rows: vec![row(1, 2.0)],
+    })
+    .await;
+    assert_eq!(a.reply().await.expect("resend acked"), 4);
+
+    let mut q = hub.query().await;
+    let ledger = q
+        .ledger(proto::LedgerRequest {})
+        .await
+        .expect("ledger")
+        .into_inner();
+    let e = ledger
+        .agents
+        .iter()
+        .find(|e| e.agent_id == "gappy")
+        .expect("entry");
+    assert_eq!(
+        (e.last_seq, e.batches, e.rows, e.duplicates, e.missing),
+        (4, 2, 2, 1, 2)
+    );
+    assert!((e.completeness - 0.5).abs() < 1e-9, "{}", e.completeness);
+    assert_eq!(
+        hub.metric("hostwatch_hub_ledger_missing_batches").await,
+        2.0
+    );
+    hub.stop().await;
+}
