@@ -19,7 +19,7 @@ use crate::{Error, Result};
 /// Batches waiting for the writer before ingest streams block.
 pub const WRITE_QUEUE_CAPACITY: usize = 1024;
 /// Most batches grouped into one transaction.
-pub const MAX_GROUP: usize = 256;
+pub const MAX_GROUP: usize = 1024;
 
 pub struct WriteRequest {
     pub batch: WriteBatch,

@@ -17,7 +17,7 @@ use crate::writer::Writer;
 use crate::Result;
 
 /// Entries read per round; the writer commits them together.
-const READ_COUNT: usize = 512;
+const READ_COUNT: usize = 1024;
 const BLOCK: Duration = Duration::from_secs(1);
 const CONSUMER: &str = "hub";
 
