@@ -108,6 +108,8 @@ pub fn range_query_from_proto(r: &proto::RangeRequest) -> model::RangeQuery {
         from_ms: r.from_ms,
         to_ms: r.to_ms,
         max_points: r.max_points as usize,
+        // Unknown names fall back to avg; the gRPC layer rejects them first.
+        agg: model::Agg::parse(&r.agg).unwrap_or_default(),
     }
 }
 
@@ -119,6 +121,7 @@ pub fn range_query_to_proto(q: &model::RangeQuery) -> proto::RangeRequest {
         from_ms: q.from_ms,
         to_ms: q.to_ms,
         max_points: u32::try_from(q.max_points).unwrap_or(u32::MAX),
+        agg: q.agg.as_str().to_owned(),
     }
 }
 

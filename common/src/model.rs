@@ -131,6 +131,39 @@ pub struct SeriesPoints {
     pub points: Vec<Point>,
 }
 
+/// How points are combined when a range is thinned or read from rollups.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Agg {
+    #[default]
+    Avg,
+    Min,
+    Max,
+    Last,
+}
+
+impl Agg {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Agg::Avg => "avg",
+            Agg::Min => "min",
+            Agg::Max => "max",
+            Agg::Last => "last",
+        }
+    }
+
+    /// Parses `avg`, `min`, `max` or `last`; empty means `avg`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "" | "avg" => Some(Agg::Avg),
+            "min" => Some(Agg::Min),
+            "max" => Some(Agg::Max),
+            "last" => Some(Agg::Last),
+            _ => None,
+        }
+    }
+}
+
 /// Which series a range query wants.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RangeQuery {
@@ -142,6 +175,9 @@ pub struct RangeQuery {
     pub to_ms: i64,
     /// Cap on points per series; larger ranges are thinned evenly.
     pub max_points: usize,
+    /// How points of one bucket are combined.
+    #[serde(default)]
+    pub agg: Agg,
 }
 
 /// One value of a series at a time: (series key, unix ms, value). The key is

@@ -63,7 +63,7 @@ impl DataSource for EdgeSource {
             q.max_points
         };
         for s in &mut series {
-            s.points = common::thin::thin(std::mem::take(&mut s.points), cap);
+            s.points = common::thin::thin(std::mem::take(&mut s.points), cap, q.agg);
         }
         Ok(series)
     }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
 use axum::Json;
-use common::model::{HostStatus, Labels, RangeQuery, SeriesInfo, SeriesPoints};
+use common::model::{Agg, HostStatus, Labels, RangeQuery, SeriesInfo, SeriesPoints};
 use serde::Deserialize;
 
 use crate::{AppState, Error, Result};
@@ -39,6 +39,9 @@ pub struct SeriesParams {
     to: Option<i64>,
     #[serde(default)]
     max_points: usize,
+    /// avg (default), min, max or last: how points of one bucket combine.
+    #[serde(default)]
+    agg: String,
 }
 
 pub async fn series(
@@ -60,6 +63,8 @@ pub async fn series(
         from_ms: from,
         to_ms: to,
         max_points: p.max_points,
+        agg: Agg::parse(&p.agg)
+            .ok_or_else(|| Error::Invalid(format!("agg {:?}: use avg, min, max or last", p.agg)))?,
     };
     Ok(Json(app.source.range(&q).await?))
 }

@@ -18,7 +18,7 @@ pub async fn range(store: &dyn HistoryStore, q: &RangeQuery) -> Result<Vec<Serie
     };
     let mut out = store.range(q).await?;
     for s in &mut out {
-        s.points = common::thin::thin(std::mem::take(&mut s.points), cap);
+        s.points = common::thin::thin(std::mem::take(&mut s.points), cap, q.agg);
     }
     out.sort_by(|a, b| (&a.name, &a.labels).cmp(&(&b.name, &b.labels)));
     Ok(out)

@@ -62,7 +62,14 @@ impl Query for QueryService {
         &self,
         req: Request<proto::RangeRequest>,
     ) -> Result<Response<proto::RangeResponse>, Status> {
-        let q = convert::range_query_from_proto(&req.into_inner());
+        let req = req.into_inner();
+        if common::model::Agg::parse(&req.agg).is_none() {
+            return Err(Status::invalid_argument(format!(
+                "agg {:?}: use avg, min, max or last",
+                req.agg
+            )));
+        }
+        let q = convert::range_query_from_proto(&req);
         if q.host.is_empty() {
             return Err(Status::invalid_argument("range needs a host"));
         }

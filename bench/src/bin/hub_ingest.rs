@@ -276,7 +276,7 @@ async fn raw_copy(url: &str, rows: u64) -> Result<f64, Box<dyn std::error::Error
         let mut buf = CopyBuffer::with_capacity(n as usize);
         for k in 0..n {
             let id = ids[(k as usize) % ids.len()];
-            if k as usize % ids.len() == 0 {
+            if (k as usize).is_multiple_of(ids.len()) {
                 ts += 1000;
             }
             buf.push(id, ts, k as f64);

@@ -121,6 +121,7 @@ pub async fn range(
             from_ms,
             to_ms,
             max_points: 0,
+            ..Default::default()
         })
         .await
         .expect("range");

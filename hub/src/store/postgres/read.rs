@@ -8,7 +8,7 @@
 //! samples at query time, so a chart never misses its newest minutes.
 //! TimescaleDB's real-time aggregates do the same by themselves.
 
-use common::model::{Labels, Point, RangeQuery, SeriesKey, SeriesPoints};
+use common::model::{Agg, Labels, Point, RangeQuery, SeriesKey, SeriesPoints};
 use sqlx::Row;
 
 use super::copy::PgTime;
@@ -78,10 +78,19 @@ pub(super) async fn range(store: &PostgresStore, q: &RangeQuery) -> Result<Vec<S
     let to = PgTime(q.to_ms.clamp(MIN_QUERY_MS, MAX_QUERY_MS));
     let retention_ms = i64::try_from(store.config.retention.as_millis()).unwrap_or(i64::MAX);
     let resolution = Resolution::for_span(from.0, to.0, common::now_ms(), retention_ms);
+    // Rollups keep avg, min, max and last per bucket; the raw tail is
+    // combined the same way at query time.
+    let col = q.agg.as_str();
+    let raw_agg = match q.agg {
+        Agg::Avg => "avg(value)",
+        Agg::Min => "min(value)",
+        Agg::Max => "max(value)",
+        Agg::Last => "(array_agg(value ORDER BY time DESC))[1]",
+    };
     let sql = match (resolution.rollup(), store.flavor) {
         (None, _) => RAW.to_owned(),
         (Some((table, unit, _)), Flavor::Timescale) => format!(
-            "SELECT series_id, bucket, avg FROM {table}
+            "SELECT series_id, bucket, {col} FROM {table}
              WHERE series_id = ANY($1) AND bucket >= date_trunc('{unit}', $2) AND bucket <= $3
              ORDER BY 1, 2"
         ),
@@ -89,11 +98,11 @@ pub(super) async fn range(store: &PostgresStore, q: &RangeQuery) -> Result<Vec<S
             "WITH tail AS (
                 SELECT date_trunc('{unit}', least(now(), min(from_time))) AS t
                 FROM hostwatch.rollup_pending WHERE tier = '{tier}')
-             SELECT series_id, bucket, avg FROM {table}, tail
+             SELECT series_id, bucket, {col} FROM {table}, tail
              WHERE series_id = ANY($1) AND bucket >= date_trunc('{unit}', $2)
                AND bucket <= $3 AND bucket < tail.t
              UNION ALL
-             SELECT series_id, date_trunc('{unit}', time), avg(value) FROM hostwatch.samples, tail
+             SELECT series_id, date_trunc('{unit}', time), {raw_agg} FROM hostwatch.samples, tail
              WHERE series_id = ANY($1) AND time >= greatest(tail.t, date_trunc('{unit}', $2))
                AND time <= $3
              GROUP BY 1, 2

@@ -2,6 +2,7 @@
 //! maintenance keeps (late data included), partitions and retention, the
 //! flavour choice, and a whole hub running on it.
 
+use common::model::{Agg, RangeQuery};
 use hub::store::postgres::{Flavor, Resolution, PLAIN_WARNING};
 use sqlx::{Connection, PgConnection, Row};
 
@@ -192,6 +193,20 @@ async fn maintenance_rolls_up_closed_buckets_once_and_again_after_late_data() {
     assert_eq!(points.len(), 2);
     assert_eq!(points[1], (base + HOUR_MS, 100.0));
     assert!(points[0].0 == base && close(points[0].1, 4.4), "{points:?}");
+
+    // The other aggregations read their own rollup column.
+    for (agg, expected) in [(Agg::Min, 1.0), (Agg::Max, 10.0), (Agg::Last, 10.0)] {
+        let q = RangeQuery {
+            host: "host-a".into(),
+            name: "m".into(),
+            from_ms: from,
+            to_ms: now,
+            agg,
+            ..Default::default()
+        };
+        let got = store.range(&q).await.expect("range");
+        assert_eq!(got[0].points[0].v, expected, "{agg:?}");
+    }
     store.close().await;
 }
 
