@@ -115,6 +115,24 @@ pub struct SeriesInfo {
     pub last_value: f64,
 }
 
+impl SeriesInfo {
+    /// A series of `host` with its newest point.
+    pub fn latest(host: &str, key: &SeriesKey, p: Point) -> Self {
+        Self {
+            host: host.to_owned(),
+            name: key.name.clone(),
+            labels: key.labels.clone(),
+            last_ms: p.t,
+            last_value: p.v,
+        }
+    }
+}
+
+/// Sorts series by name, then labels: the order every listing uses.
+pub fn sort_series<T>(items: &mut [T], key: impl Fn(&T) -> (&str, &Labels)) {
+    items.sort_by(|a, b| key(a).cmp(&key(b)));
+}
+
 /// One (time, value) pair of a range answer.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Point {

@@ -7,7 +7,9 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use common::headline::Headline;
-use common::model::{HostStatus, KeyedRow, Point, RangeQuery, SeriesInfo, SeriesKey, SeriesPoints};
+use common::model::{
+    sort_series, HostStatus, KeyedRow, Point, RangeQuery, SeriesInfo, SeriesKey, SeriesPoints,
+};
 use tokio::sync::broadcast;
 
 const LIVE_CAPACITY: usize = 4096;
@@ -151,17 +153,9 @@ impl Fleet {
         let mut out: Vec<_> = e
             .series
             .iter()
-            .filter_map(|(k, pts)| {
-                pts.back().map(|p| SeriesInfo {
-                    host: host.to_owned(),
-                    name: k.name.clone(),
-                    labels: k.labels.clone(),
-                    last_ms: p.t,
-                    last_value: p.v,
-                })
-            })
+            .filter_map(|(k, pts)| pts.back().map(|p| SeriesInfo::latest(host, k, *p)))
             .collect();
-        out.sort_by(|a, b| (&a.name, &a.labels).cmp(&(&b.name, &b.labels)));
+        sort_series(&mut out, |s| (&s.name, &s.labels));
         Some(out)
     }
 
@@ -197,7 +191,7 @@ impl Fleet {
                     .collect(),
             })
             .collect();
-        out.sort_by(|a, b| (&a.name, &a.labels).cmp(&(&b.name, &b.labels)));
+        sort_series(&mut out, |s| (&s.name, &s.labels));
         out
     }
 

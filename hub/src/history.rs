@@ -20,6 +20,6 @@ pub async fn range(store: &dyn HistoryStore, q: &RangeQuery) -> Result<Vec<Serie
     for s in &mut out {
         s.points = common::thin::thin(std::mem::take(&mut s.points), cap, q.agg);
     }
-    out.sort_by(|a, b| (&a.name, &a.labels).cmp(&(&b.name, &b.labels)));
+    common::model::sort_series(&mut out, |s| (&s.name, &s.labels));
     Ok(out)
 }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use common::headline::Headline;
-use common::model::{HostFacts, HostStatus, KeyedRow, Point, SeriesInfo, SeriesKey};
+use common::model::{sort_series, HostFacts, HostStatus, KeyedRow, Point, SeriesInfo, SeriesKey};
 use tokio::sync::broadcast;
 
 /// Updates buffered per live watcher before it starts skipping.
@@ -139,15 +139,9 @@ impl State {
         let mut out: Vec<_> = e
             .latest
             .iter()
-            .map(|(k, p)| SeriesInfo {
-                host: host.to_owned(),
-                name: k.name.clone(),
-                labels: k.labels.clone(),
-                last_ms: p.t,
-                last_value: p.v,
-            })
+            .map(|(k, p)| SeriesInfo::latest(host, k, *p))
             .collect();
-        out.sort_by(|a, b| (&a.name, &a.labels).cmp(&(&b.name, &b.labels)));
+        sort_series(&mut out, |s| (&s.name, &s.labels));
         out
     }
 
