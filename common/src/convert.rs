@@ -157,6 +157,42 @@ pub fn series_points_to_proto(s: &model::SeriesPoints) -> proto::SeriesPoints {
     }
 }
 
+pub fn event_to_proto(e: &model::AnomalyEvent) -> proto::AnomalyEvent {
+    proto::AnomalyEvent {
+        id: e.id,
+        host: e.host.clone(),
+        site: e.site.clone(),
+        name: e.name.clone(),
+        labels: labels_to_proto(&e.labels),
+        start_ms: e.start_ms,
+        last_ms: e.last_ms,
+        end_ms: e.end_ms.unwrap_or(0),
+        severity: e.severity.clone(),
+        score: e.score,
+        actual: e.actual,
+        expected: e.expected,
+        evidence: e.evidence.clone(),
+    }
+}
+
+pub fn event_from_proto(e: &proto::AnomalyEvent) -> model::AnomalyEvent {
+    model::AnomalyEvent {
+        id: e.id,
+        host: e.host.clone(),
+        site: e.site.clone(),
+        name: e.name.clone(),
+        labels: labels_from_proto(&e.labels),
+        start_ms: e.start_ms,
+        last_ms: e.last_ms,
+        end_ms: (e.end_ms != 0).then_some(e.end_ms),
+        severity: e.severity.clone(),
+        score: e.score,
+        actual: e.actual,
+        expected: e.expected,
+        evidence: e.evidence.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -133,6 +133,27 @@ pub fn sort_series<T>(items: &mut [T], key: impl Fn(&T) -> (&str, &Labels)) {
     items.sort_by(|a, b| key(a).cmp(&key(b)));
 }
 
+/// An incident found by detection on one series (`GET /api/v1/events`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnomalyEvent {
+    pub id: u64,
+    pub host: String,
+    pub site: String,
+    pub name: String,
+    pub labels: Labels,
+    pub start_ms: i64,
+    pub last_ms: i64,
+    /// None while the incident is open.
+    pub end_ms: Option<i64>,
+    /// low, medium, high or critical: the worst during the incident.
+    pub severity: String,
+    /// Highest score seen, in [0, 1].
+    pub score: f64,
+    pub actual: f64,
+    pub expected: Option<f64>,
+    pub evidence: Vec<String>,
+}
+
 /// One (time, value) pair of a range answer.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Point {

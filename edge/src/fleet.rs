@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use common::headline::Headline;
 use common::model::{
-    sort_series, HostStatus, KeyedRow, Point, RangeQuery, SeriesInfo, SeriesKey, SeriesPoints,
+    sort_series, AnomalyEvent, HostStatus, KeyedRow, Point, RangeQuery, SeriesInfo, SeriesKey,
+    SeriesPoints,
 };
 use tokio::sync::broadcast;
 
@@ -48,7 +49,13 @@ pub struct Fleet {
     hosts: RwLock<HashMap<String, HostEntry>>,
     cursors: RwLock<HashMap<String, HubCursor>>,
     live: broadcast::Sender<HostStatus>,
+    /// Recent anomaly events of every hub, keyed by (hub, event id).
+    events: RwLock<VecDeque<(String, AnomalyEvent)>>,
+    event_live: broadcast::Sender<AnomalyEvent>,
 }
+
+/// Anomaly events kept for `GET /api/v1/events`.
+pub const EVENTS_KEPT: usize = 5000;
 
 impl Fleet {
     pub fn new(hot_window: Duration, max_points: usize) -> Self {
@@ -58,6 +65,8 @@ impl Fleet {
             hosts: RwLock::new(HashMap::new()),
             cursors: RwLock::new(HashMap::new()),
             live: broadcast::channel(LIVE_CAPACITY).0,
+            events: RwLock::new(VecDeque::new()),
+            event_live: broadcast::channel(LIVE_CAPACITY).0,
         }
     }
 
@@ -198,6 +207,57 @@ impl Fleet {
     pub fn subscribe(&self) -> broadcast::Receiver<HostStatus> {
         self.live.subscribe()
     }
+
+    /// Records an event from `hub_id` (new, or a newer state of a known one).
+    pub fn apply_event(&self, hub_id: &str, ev: AnomalyEvent) {
+        let changed = {
+            let mut events = self.events.write().unwrap_or_else(|p| p.into_inner());
+            match events
+                .iter_mut()
+                .find(|(h, e)| h == hub_id && e.id == ev.id)
+            {
+                Some((_, e)) if *e == ev => false,
+                Some((_, e)) => {
+                    *e = ev.clone();
+                    true
+                }
+                None => {
+                    events.push_back((hub_id.to_owned(), ev.clone()));
+                    while events.len() > EVENTS_KEPT {
+                        events.pop_front();
+                    }
+                    true
+                }
+            }
+        };
+        // A replay after a reconnect repeats known events; browsers hear only news.
+        if changed {
+            let _ = self.event_live.send(ev);
+        }
+    }
+
+    /// Recent events, newest first, filtered by host and site when given.
+    pub fn events(
+        &self,
+        host: Option<&str>,
+        site: Option<&str>,
+        limit: usize,
+    ) -> Vec<AnomalyEvent> {
+        let events = self.events.read().unwrap_or_else(|p| p.into_inner());
+        let mut out: Vec<AnomalyEvent> = events
+            .iter()
+            .map(|(_, e)| e)
+            .filter(|e| host.is_none_or(|h| e.host == h) && site.is_none_or(|s| e.site == s))
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| b.start_ms.cmp(&a.start_ms));
+        out.truncate(limit);
+        out
+    }
+
+    pub fn subscribe_events(&self) -> broadcast::Receiver<AnomalyEvent> {
+        self.event_live.subscribe()
+    }
 }
 
 #[cfg(test)]
@@ -213,6 +273,40 @@ mod tests {
         assert!(!f.advance("hub", 2));
         assert_eq!(f.cursor_for("hub", 7), 2);
         assert_eq!(f.cursor_for("hub", 8), 0);
+    }
+
+    #[test]
+    fn events_are_kept_by_hub_and_id_and_repeats_are_not_news() {
+        let f = Fleet::new(Duration::from_secs(60), 100);
+        let mut rx = f.subscribe_events();
+        let ev = |id, host: &str, start, end| AnomalyEvent {
+            id,
+            host: host.into(),
+            site: "s".into(),
+            name: "m".into(),
+            labels: Default::default(),
+            start_ms: start,
+            last_ms: start,
+            end_ms: end,
+            severity: "high".into(),
+            score: 0.9,
+            actual: 1.0,
+            expected: None,
+            evidence: Vec::new(),
+        };
+        f.apply_event("hub-a", ev(1, "h1", 10, None));
+        f.apply_event("hub-b", ev(1, "h2", 20, None));
+        f.apply_event("hub-a", ev(1, "h1", 10, None));
+        f.apply_event("hub-a", ev(1, "h1", 10, Some(30)));
+        let all = f.events(None, None, 10);
+        assert_eq!(all.len(), 2, "same id from two hubs are two events");
+        assert_eq!(all[0].host, "h2", "newest first");
+        assert_eq!(f.events(Some("h1"), None, 10)[0].end_ms, Some(30));
+        let mut news = 0;
+        while rx.try_recv().is_ok() {
+            news += 1;
+        }
+        assert_eq!(news, 3, "the unchanged repeat is not sent to browsers");
     }
 
     #[test]

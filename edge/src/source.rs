@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use common::model::{HostStatus, RangeQuery, SeriesInfo, SeriesPoints};
+use common::model::{AnomalyEvent, HostStatus, RangeQuery, SeriesInfo, SeriesPoints};
+use gateway::source::EventQuery;
 use gateway::{DataSource, Error, Result};
 use tokio::sync::broadcast;
 
@@ -70,5 +71,16 @@ impl DataSource for EdgeSource {
 
     fn subscribe(&self) -> broadcast::Receiver<HostStatus> {
         self.0.fleet.subscribe()
+    }
+
+    async fn events(&self, q: &EventQuery) -> Result<Vec<AnomalyEvent>> {
+        Ok(self
+            .0
+            .fleet
+            .events(q.host.as_deref(), q.site.as_deref(), q.limit))
+    }
+
+    fn subscribe_events(&self) -> broadcast::Receiver<AnomalyEvent> {
+        self.0.fleet.subscribe_events()
     }
 }

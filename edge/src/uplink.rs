@@ -125,6 +125,11 @@ async fn session(socket: WebSocket, edge: Arc<Edge>) {
                         .set_status(&recv_hub, common::convert::status_from_proto(&st));
                 }
                 uplink_frame::Msg::Response(r) => recv_link.resolve(r),
+                uplink_frame::Msg::Event(ev) => {
+                    recv_edge
+                        .fleet
+                        .apply_event(&recv_hub, common::convert::event_from_proto(&ev));
+                }
                 uplink_frame::Msg::Hello(_) => {
                     recv_edge.metrics.uplink_error("second_hello");
                     return;

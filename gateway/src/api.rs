@@ -4,9 +4,10 @@ use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
 use axum::Json;
-use common::model::{Agg, HostStatus, Labels, RangeQuery, SeriesInfo, SeriesPoints};
+use common::model::{Agg, AnomalyEvent, HostStatus, Labels, RangeQuery, SeriesInfo, SeriesPoints};
 use serde::Deserialize;
 
+use crate::source::EventQuery;
 use crate::{AppState, Error, Result};
 
 /// Default range when `from` is not given: the last 15 minutes.
@@ -25,6 +26,28 @@ pub async fn host_series(
     Path(host): Path<String>,
 ) -> Result<Json<Vec<SeriesInfo>>> {
     Ok(Json(app.source.series(&host).await?))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EventParams {
+    host: Option<String>,
+    site: Option<String>,
+    limit: Option<usize>,
+}
+
+/// Most events one request returns.
+const MAX_EVENTS: usize = 1000;
+
+pub async fn events(
+    State(app): State<Arc<AppState>>,
+    Query(p): Query<EventParams>,
+) -> Result<Json<Vec<AnomalyEvent>>> {
+    let q = EventQuery {
+        host: p.host.filter(|h| !h.is_empty()),
+        site: p.site.filter(|s| !s.is_empty()),
+        limit: p.limit.unwrap_or(100).min(MAX_EVENTS),
+    };
+    Ok(Json(app.source.events(&q).await?))
 }
 
 #[derive(Debug, Deserialize)]

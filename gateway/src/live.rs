@@ -1,5 +1,6 @@
 //! `GET /api/v1/live`: WebSocket of JSON messages. First a snapshot of every
-//! host, then one `host` message each time a host's new data is stored. A
+//! host, then one `host` message each time a host's new data is stored, and an
+//! `event` message each time an anomaly event opens, worsens or closes. A
 //! client may narrow it with `{"type":"subscribe","hosts":[..],"sites":[..]}`
 //! (empty lists = everything). No polling anywhere.
 
@@ -9,7 +10,7 @@ use std::sync::Arc;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
-use common::model::HostStatus;
+use common::model::{AnomalyEvent, HostStatus};
 use futures::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, watch};
@@ -21,6 +22,7 @@ use crate::AppState;
 enum Outgoing<'a> {
     Snapshot { hosts: &'a [HostStatus] },
     Host { host: &'a HostStatus },
+    Event { event: &'a AnomalyEvent },
 }
 
 #[derive(Deserialize, Default, Debug, Clone)]
@@ -32,9 +34,9 @@ struct Filter {
 }
 
 impl Filter {
-    fn wants(&self, h: &HostStatus) -> bool {
-        (self.hosts.is_empty() || self.hosts.contains(&h.host))
-            && (self.sites.is_empty() || self.sites.contains(&h.site))
+    fn wants(&self, host: &str, site: &str) -> bool {
+        (self.hosts.is_empty() || self.hosts.contains(host))
+            && (self.sites.is_empty() || self.sites.contains(site))
     }
 }
 
@@ -52,6 +54,7 @@ async fn session(socket: WebSocket, app: Arc<AppState>) {
     app.metrics.live_clients.add(1.0);
     // Subscribe before the snapshot so no update falls between the two.
     let mut rx = app.source.subscribe();
+    let mut events = app.source.subscribe_events();
     let (mut sink, mut stream) = socket.split();
     let (filter_tx, filter_rx) = watch::channel(Filter::default());
 
@@ -69,22 +72,29 @@ async fn session(socket: WebSocket, app: Arc<AppState>) {
             return;
         }
         loop {
-            match rx.recv().await {
-                Ok(h) => {
-                    if !filter_rx.borrow().wants(&h) {
+            let text = tokio::select! {
+                h = rx.recv() => match h {
+                    Ok(h) if filter_rx.borrow().wants(&h.host, &h.site) => {
+                        serde_json::to_string(&Outgoing::Host { host: &h }).unwrap_or_default()
+                    }
+                    Ok(_) => continue,
+                    // A slow browser skips updates; each carries the host's full state.
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::debug!(skipped = n, "live client lagging");
                         continue;
                     }
-                    let text =
-                        serde_json::to_string(&Outgoing::Host { host: &h }).unwrap_or_default();
-                    if sink.send(Message::Text(text.into())).await.is_err() {
-                        return;
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                e = events.recv() => match e {
+                    Ok(e) if filter_rx.borrow().wants(&e.host, &e.site) => {
+                        serde_json::to_string(&Outgoing::Event { event: &e }).unwrap_or_default()
                     }
-                }
-                // A slow browser skips updates; each carries the host's full state.
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::debug!(skipped = n, "live client lagging");
-                }
-                Err(broadcast::error::RecvError::Closed) => return,
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+            };
+            if sink.send(Message::Text(text.into())).await.is_err() {
+                return;
             }
         }
     });

@@ -5,7 +5,7 @@
 pub mod grpc;
 
 use async_trait::async_trait;
-use common::model::{HostStatus, RangeQuery, SeriesInfo, SeriesPoints};
+use common::model::{AnomalyEvent, HostStatus, RangeQuery, SeriesInfo, SeriesPoints};
 use tokio::sync::broadcast;
 
 use crate::Result;
@@ -20,4 +20,16 @@ pub trait DataSource: Send + Sync + 'static {
     async fn range(&self, q: &RangeQuery) -> Result<Vec<SeriesPoints>>;
     /// One `HostStatus` each time a host's new data is stored.
     fn subscribe(&self) -> broadcast::Receiver<HostStatus>;
+    /// Recent anomaly events, newest first.
+    async fn events(&self, q: &EventQuery) -> Result<Vec<AnomalyEvent>>;
+    /// Each event as it opens, worsens or closes.
+    fn subscribe_events(&self) -> broadcast::Receiver<AnomalyEvent>;
+}
+
+/// Which events `GET /api/v1/events` wants.
+#[derive(Debug, Clone, Default)]
+pub struct EventQuery {
+    pub host: Option<String>,
+    pub site: Option<String>,
+    pub limit: usize,
 }

@@ -52,6 +52,8 @@ pub struct Config {
     /// Collection interval to ask agents for; 0 lets each agent keep its own.
     #[serde(with = "common::config::duration_str")]
     pub agent_interval: Duration,
+    /// Run anomaly detection on every stored row.
+    pub detect_anomalies: bool,
     pub limits: Limits,
     pub uplink: UplinkConfig,
     pub redis: RedisConfig,
@@ -145,6 +147,7 @@ impl Default for Config {
             site: DEFAULT_SITE.to_owned(),
             hub_id: String::new(),
             agent_interval: Duration::ZERO,
+            detect_anomalies: true,
             limits: Limits::default(),
             uplink: UplinkConfig::default(),
             redis: RedisConfig::default(),

@@ -3,6 +3,8 @@
 //! - [`ingest`]: the `Ingest.Stream` gRPC service (hello/welcome, validation, acks).
 //! - [`buffer`]: where accepted batches wait for history (direct, or a Redis stream).
 //! - [`writer`]: the single history-writer actor (group commit, ledger check).
+//! - [`detection`]: runs [`detect`] on every stored row beside the write path
+//!   and turns alarms into anomaly events.
 //! - [`store`]: history storage (embedded SQLite, or PostgreSQL/TimescaleDB).
 //! - [`state`]: latest value of every series per host, live watchers.
 //! - [`query`]: the gRPC `Query` service; [`history`]: range reads.
@@ -16,6 +18,7 @@
 pub mod buffer;
 pub mod config;
 pub mod detect;
+pub mod detection;
 pub mod error;
 pub mod history;
 pub mod http;
@@ -89,10 +92,17 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
 
     let outbox = (!config.uplink.edge_url.is_empty())
         .then(|| Arc::new(Outbox::new(config.uplink.outbox_frames, metrics.clone())));
+    let (detection, detection_task) = if config.detect_anomalies {
+        let (d, t) = detection::Detection::spawn(state.clone(), metrics.clone());
+        (Some(d), Some(t))
+    } else {
+        (None, None)
+    };
     let (writer, writer_task) = Writer::spawn(
         store.clone(),
         state.clone(),
         outbox.clone(),
+        detection,
         metrics.clone(),
     );
     let (buffer, consumer_task) = if config.redis.url.is_empty() {
@@ -171,6 +181,9 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
         .is_err()
     {
         tracing::warn!("writer did not drain within {DRAIN_TIMEOUT:?}");
+    }
+    if let Some(t) = detection_task {
+        let _ = tokio::time::timeout(DRAIN_TIMEOUT, t).await;
     }
     if let Some(t) = uplink_task {
         let _ = tokio::time::timeout(DRAIN_TIMEOUT, t).await;

@@ -20,6 +20,9 @@ pub struct HubMetrics {
     pub uplink_connects: Counter,
     pub buffer_backlog: Gauge,
     pub buffer_errors: Counter,
+    pub detection_rows: Counter,
+    pub detection_skipped: Counter,
+    pub detection_events: Counter,
     pub ledger_missing: Gauge,
     pub ledger_agents: Gauge,
     pub ledger_agents_complete: Gauge,
@@ -96,6 +99,21 @@ impl HubMetrics {
             buffer_errors: r.counter(
                 "hostwatch_hub_buffer_errors_total",
                 "Failed rounds moving batches from Redis to history (retried).",
+                &[],
+            ),
+            detection_rows: r.counter(
+                "hostwatch_hub_detection_rows_total",
+                "Rows analysed by detection.",
+                &[],
+            ),
+            detection_skipped: r.counter(
+                "hostwatch_hub_detection_skipped_rows_total",
+                "Rows not analysed: detection fell behind, or the series cap was reached.",
+                &[],
+            ),
+            detection_events: r.counter(
+                "hostwatch_hub_anomaly_events_total",
+                "Incidents opened by detection.",
                 &[],
             ),
             ledger_missing: r.gauge(

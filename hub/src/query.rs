@@ -94,6 +94,26 @@ impl Query for QueryService {
         Ok(Response::new(proto::LedgerResponse { agents }))
     }
 
+    async fn events(
+        &self,
+        req: Request<proto::EventsRequest>,
+    ) -> Result<Response<proto::EventsResponse>, Status> {
+        let req = req.into_inner();
+        let limit = match req.limit {
+            0 => 100,
+            n => (n as usize).min(crate::state::EVENTS_KEPT),
+        };
+        let host = (!req.host.is_empty()).then_some(req.host.as_str());
+        let events = self
+            .ctx
+            .state
+            .events(host, limit)
+            .iter()
+            .map(convert::event_to_proto)
+            .collect();
+        Ok(Response::new(proto::EventsResponse { events }))
+    }
+
     type WatchStream = WatchStream;
 
     async fn watch(

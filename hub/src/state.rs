@@ -3,11 +3,13 @@
 //! API. Live watchers get a `HostStatus` per stored batch over a broadcast channel
 //! (a slow watcher lags and skips, it never slows ingest).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, RwLock};
 
 use common::headline::Headline;
-use common::model::{sort_series, HostFacts, HostStatus, KeyedRow, Point, SeriesInfo, SeriesKey};
+use common::model::{
+    sort_series, AnomalyEvent, HostFacts, HostStatus, KeyedRow, Point, SeriesInfo, SeriesKey,
+};
 use tokio::sync::broadcast;
 
 /// Updates buffered per live watcher before it starts skipping.
@@ -44,10 +46,15 @@ impl HostEntry {
     }
 }
 
+/// Recent anomaly events kept for the query API.
+pub const EVENTS_KEPT: usize = 1000;
+
 pub struct State {
     // std RwLock: critical sections are short map updates and never await.
     hosts: RwLock<HashMap<String, HostEntry>>,
     live: broadcast::Sender<HostStatus>,
+    events: RwLock<VecDeque<AnomalyEvent>>,
+    event_live: broadcast::Sender<AnomalyEvent>,
 }
 
 impl Default for State {
@@ -61,6 +68,8 @@ impl State {
         Self {
             hosts: RwLock::new(HashMap::new()),
             live: broadcast::channel(LIVE_CAPACITY).0,
+            events: RwLock::new(VecDeque::new()),
+            event_live: broadcast::channel(LIVE_CAPACITY).0,
         }
     }
 
@@ -147,6 +156,39 @@ impl State {
 
     pub fn subscribe(&self) -> broadcast::Receiver<HostStatus> {
         self.live.subscribe()
+    }
+
+    /// Records an opened, worsened or closed incident and tells watchers.
+    pub fn publish_event(&self, ev: AnomalyEvent) {
+        {
+            let mut events = self.events.write().unwrap_or_else(|p| p.into_inner());
+            match events.iter_mut().find(|e| e.id == ev.id) {
+                Some(e) => *e = ev.clone(),
+                None => {
+                    events.push_back(ev.clone());
+                    while events.len() > EVENTS_KEPT {
+                        events.pop_front();
+                    }
+                }
+            }
+        }
+        let _ = self.event_live.send(ev);
+    }
+
+    /// Recent events, newest first, optionally of one host.
+    pub fn events(&self, host: Option<&str>, limit: usize) -> Vec<AnomalyEvent> {
+        let events = self.events.read().unwrap_or_else(|p| p.into_inner());
+        events
+            .iter()
+            .rev()
+            .filter(|e| host.is_none_or(|h| e.host == h))
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+
+    pub fn subscribe_events(&self) -> broadcast::Receiver<AnomalyEvent> {
+        self.event_live.subscribe()
     }
 }
 

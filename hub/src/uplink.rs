@@ -93,6 +93,17 @@ async fn session(
     let mut sent = acked;
     let mut symbols = Symbols::default();
     send_statuses(ctx, &mut sink).await?;
+    // Subscribe before replaying, so an event between the two is not missed;
+    // the edge keeps events by id, so one seen twice is harmless.
+    let mut events = ctx.state.subscribe_events();
+    for ev in ctx
+        .state
+        .events(None, crate::state::EVENTS_KEPT)
+        .into_iter()
+        .rev()
+    {
+        send(&mut sink, &event_frame(&ev)).await?;
+    }
 
     let (resp_tx, mut resp_rx) = mpsc::channel::<UplinkFrame>(RESPONSE_CAPACITY);
     let limiter = Arc::new(Semaphore::new(MAX_CONCURRENT_REQUESTS));
@@ -125,6 +136,13 @@ async fn session(
             _ = outbox.notified() => {}
             _ = status_tick.tick() => send_statuses(ctx, &mut sink).await?,
             Some(resp) = resp_rx.recv() => send(&mut sink, &resp).await?,
+            ev = events.recv() => match ev {
+                Ok(ev) => send(&mut sink, &event_frame(&ev)).await?,
+                // Skipped updates are recent ones; the next update or the
+                // replay after a reconnect carries each event's latest state.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),
+            },
             frame = next_frame(&mut stream) => match frame? {
                 None => return Ok(()),
                 Some(edge_frame::Msg::Ack(a)) => {
@@ -179,6 +197,15 @@ where
         send(sink, &status_frame(&st)).await?;
     }
     Ok(())
+}
+
+fn event_frame(ev: &common::model::AnomalyEvent) -> UplinkFrame {
+    UplinkFrame {
+        seq: 0,
+        msg: Some(uplink_frame::Msg::Event(common::convert::event_to_proto(
+            ev,
+        ))),
+    }
 }
 
 fn status_frame(st: &common::model::HostStatus) -> UplinkFrame {

@@ -10,6 +10,7 @@ use common::model::StoredRows;
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
+use crate::detection::Detection;
 use crate::metrics::HubMetrics;
 use crate::state::State;
 use crate::store::{HistoryStore, Outcome, WriteBatch};
@@ -39,6 +40,7 @@ impl Writer {
         store: Arc<dyn HistoryStore>,
         state: Arc<State>,
         outbox: Option<Arc<Outbox>>,
+        detection: Option<Detection>,
         metrics: HubMetrics,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(WRITE_QUEUE_CAPACITY);
@@ -46,6 +48,7 @@ impl Writer {
             store,
             state,
             outbox,
+            detection,
             metrics,
         };
         let handle = tokio::spawn(actor.run(rx).instrument(tracing::info_span!("writer")));
@@ -88,6 +91,7 @@ struct WriterActor {
     store: Arc<dyn HistoryStore>,
     state: Arc<State>,
     outbox: Option<Arc<Outbox>>,
+    detection: Option<Detection>,
     metrics: HubMetrics,
 }
 
@@ -124,9 +128,14 @@ impl WriterActor {
                     // and the agent learns that from Welcome on reconnect.
                     let _ = req.reply.send(Ok(outcome));
                 }
-                if let Some(outbox) = &self.outbox {
-                    if !uplink.is_empty() {
-                        outbox.push(uplink);
+                if !uplink.is_empty() {
+                    // One shared frame for the uplink and detection: no copies.
+                    let frame = Arc::new(uplink);
+                    if let Some(outbox) = &self.outbox {
+                        outbox.push(frame.clone());
+                    }
+                    if let Some(detection) = &self.detection {
+                        detection.offer(frame);
                     }
                 }
             }

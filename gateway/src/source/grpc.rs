@@ -5,14 +5,14 @@
 use async_trait::async_trait;
 use common::backoff::Backoff;
 use common::convert;
-use common::model::{HostStatus, RangeQuery, SeriesInfo, SeriesPoints};
+use common::model::{AnomalyEvent, HostStatus, RangeQuery, SeriesInfo, SeriesPoints};
 use proto::query_client::QueryClient;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Channel, Endpoint};
 use tracing::Instrument;
 
-use super::DataSource;
+use super::{DataSource, EventQuery};
 use crate::{Error, Result};
 
 const LIVE_CAPACITY: usize = 4096;
@@ -20,6 +20,9 @@ const LIVE_CAPACITY: usize = 4096;
 pub struct HubSource {
     client: QueryClient<Channel>,
     live: broadcast::Sender<HostStatus>,
+    /// The hub's Query API has no event stream yet: nothing is ever sent here,
+    /// and the LAN dashboard shows events from its first fetch only.
+    events_live: broadcast::Sender<AnomalyEvent>,
 }
 
 impl HubSource {
@@ -36,7 +39,11 @@ impl HubSource {
             watch(client.clone(), live.clone(), token)
                 .instrument(tracing::info_span!("hub_watch", %url)),
         );
-        Ok(Self { client, live })
+        Ok(Self {
+            client,
+            live,
+            events_live: broadcast::channel(1).0,
+        })
     }
 }
 
@@ -129,5 +136,24 @@ impl DataSource for HubSource {
 
     fn subscribe(&self) -> broadcast::Receiver<HostStatus> {
         self.live.subscribe()
+    }
+
+    async fn events(&self, q: &EventQuery) -> Result<Vec<AnomalyEvent>> {
+        let req = proto::EventsRequest {
+            host: q.host.clone().unwrap_or_default(),
+            limit: u32::try_from(q.limit).unwrap_or(u32::MAX),
+        };
+        let resp = self.client.clone().events(req).await?;
+        Ok(resp
+            .into_inner()
+            .events
+            .iter()
+            .map(convert::event_from_proto)
+            .filter(|e| q.site.as_ref().is_none_or(|s| &e.site == s))
+            .collect())
+    }
+
+    fn subscribe_events(&self) -> broadcast::Receiver<AnomalyEvent> {
+        self.events_live.subscribe()
     }
 }

@@ -110,6 +110,9 @@ async fn demo_serves_hosts_live_updates_and_history() {
         "{metrics}"
     );
 
+    let events = get_json(&format!("{base}/api/v1/events?limit=10")).await;
+    assert!(events.is_array(), "{events}");
+
     let bad = reqwest::get(format!("{base}/api/v1/hosts/no-such-host/series"))
         .await
         .expect("request");

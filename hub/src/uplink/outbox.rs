@@ -48,12 +48,12 @@ impl Outbox {
     }
 
     /// Appends one frame and wakes the uplink.
-    pub fn push(&self, rows: Vec<StoredRows>) -> u64 {
+    pub fn push(&self, frame: Frame) -> u64 {
         let seq = {
             let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
             let seq = inner.next_seq;
             inner.next_seq += 1;
-            inner.frames.push_back((seq, Arc::new(rows)));
+            inner.frames.push_back((seq, frame));
             while inner.frames.len() > self.capacity {
                 inner.frames.pop_front();
                 self.metrics.uplink_outbox_dropped.inc();
@@ -112,7 +112,7 @@ mod tests {
         let m = HubMetrics::new();
         let o = Outbox::new(3, m.clone());
         for _ in 0..5 {
-            o.push(Vec::new());
+            o.push(Arc::new(Vec::new()));
         }
         assert_eq!(o.len(), 3);
         assert_eq!(m.uplink_outbox_dropped.get(), 2);

@@ -203,3 +203,60 @@ async fn ledger_reports_resends_and_batches_that_never_arrived() {
     );
     hub.stop().await;
 }
+
+#[tokio::test]
+async fn detection_turns_a_spike_into_one_event_in_the_query_api() {
+    let hub = TestHub::start(Default::default()).await;
+    let (mut a, _) = RawAgent::connect(&hub, "spiky").await;
+    // 20 minutes of a steady series at 1 s, one value far outside it.
+    let start = common::now_ms() - 1_200_000;
+    let rows: Vec<proto::Row> = (0..1200i64)
+        .map(|i| proto::Row {
+            series_id: 1,
+            timestamp_ms: start + i * 1000,
+            value: if i == 1000 {
+                0.99
+            } else {
+                0.2 + 0.01 * ((i % 5) as f64)
+            },
+        })
+        .collect();
+    a.send(proto::Batch {
+        seq: 1,
+        new_series: vec![def(1, "system.cpu.utilization")],
+        rows,
+    })
+    .await;
+    assert_eq!(a.reply().await.expect("ack"), 1);
+
+    let mut q = hub.query().await;
+    let mut events = Vec::new();
+    for _ in 0..100 {
+        events = q
+            .events(proto::EventsRequest {
+                host: "spiky".into(),
+                limit: 10,
+            })
+            .await
+            .expect("events")
+            .into_inner()
+            .events;
+        if !events.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(events.len(), 1, "{events:?}");
+    let e = &events[0];
+    assert_eq!(
+        (e.name.as_str(), e.start_ms, e.actual),
+        ("system.cpu.utilization", start + 1_000_000, 0.99)
+    );
+    assert!(
+        e.end_ms > e.start_ms,
+        "closed once the series was quiet again"
+    );
+    assert!(!e.evidence.is_empty());
+    assert_eq!(hub.metric("hostwatch_hub_anomaly_events_total").await, 1.0);
+    hub.stop().await;
+}
