@@ -6,7 +6,9 @@
 //
 // Loads the page and checks, in order: it loads; at least N host cards are visible;
 // a displayed live value (a card's CPU/memory/disk text) changes within 15 s, which
-// only happens if the WebSocket delivers data; a uPlot chart canvas has been drawn.
+// only happens if the WebSocket delivers data; a uPlot chart canvas has been drawn;
+// the anomaly feed is visible and shows either events or its empty state (whether
+// the demo produced an anomaly is up to the simulated data, so neither is required).
 // Any console error or uncaught page error during the run fails the check. Prints one
 // line per check and a closing `browser-check: N passed, M failed`; exits 1 on failure.
 //
@@ -17,6 +19,7 @@ import { chromium } from "playwright-core";
 const LIVE_TIMEOUT_MS = 15_000;
 const CARDS_TIMEOUT_MS = 15_000;
 const CHART_TIMEOUT_MS = 10_000;
+const EVENTS_TIMEOUT_MS = 10_000;
 const LAUNCH_ARGS = [
   "--headless",
   "--no-sandbox",
@@ -70,6 +73,19 @@ function readLiveValues() {
     out[`${el.closest("[data-host]").dataset.host}/${el.dataset.metric}`] = el.textContent;
   }
   return out;
+}
+
+/**
+ * "N event(s)" or "empty state", once the feed panel is visible and has settled into
+ * one of the two; false while it is missing, hidden or shows neither.
+ */
+function eventsPanelState() {
+  const panel = document.querySelector('[data-panel="events"]');
+  if (!panel || !panel.checkVisibility()) return false;
+  const items = panel.querySelectorAll("[data-event][data-severity]").length;
+  if (items > 0) return `${items} event(s)`;
+  const empty = panel.querySelector("[data-events-empty]");
+  return empty && empty.checkVisibility() && /no anomalies/i.test(empty.textContent) ? "empty state" : false;
 }
 
 /** True when some uPlot canvas has a non-zero size and at least one painted pixel. */
@@ -144,6 +160,15 @@ async function main() {
         .waitForFunction(someChartDrawn, null, { timeout: CHART_TIMEOUT_MS, polling: 250 })
         .then(() => true, () => false);
       record(drawn, "a uPlot chart canvas is drawn", `${await page.locator(".uplot canvas").count()} chart canvas(es)`);
+
+      const feed = await page
+        .waitForFunction(eventsPanelState, null, { timeout: EVENTS_TIMEOUT_MS, polling: 250 })
+        .then((h) => h.jsonValue(), () => null);
+      record(
+        feed !== null,
+        "events panel shows events or its empty state",
+        feed ?? `${await page.locator('[data-panel="events"]').count()} panel(s), neither items nor "No anomalies so far"`,
+      );
 
       if (opts.screenshot) {
         await page.screenshot({ path: opts.screenshot });

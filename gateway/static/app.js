@@ -1,8 +1,9 @@
 // hostwatch dashboard entry point: wires the REST API, the live socket, the fleet
 // view and the header together. Plain ES modules, no build step.
 
-import { ApiError, fetchCpuHistory, fetchHosts, fetchInfo } from "./js/api.js";
+import { ApiError, fetchCpuHistory, fetchEvents, fetchHosts, fetchInfo } from "./js/api.js";
 import { ChartPool, WINDOW_S } from "./js/cpuchart.js";
+import { EventFeed } from "./js/events.js";
 import { FleetView } from "./js/fleet.js";
 import { LiveConnection, liveUrl } from "./js/live.js";
 
@@ -17,6 +18,7 @@ const RESEED_AFTER_GAP_MS = 5000;
 
 const pool = new ChartPool(requestSeed);
 const fleet = new FleetView($("fleet"), pool);
+const feed = new EventFeed($("events"), { onOpenChange: (worst) => fleet.markEvents(worst) });
 let live = null;
 let snapshots = 0;
 let lastMessageAt = 0;
@@ -55,6 +57,27 @@ async function seedOne(chart) {
     // Not fatal: the chart still fills from live data. Try again when next visible.
     chart.needsSeed = true;
     console.warn(`hostwatch: no CPU history for ${chart.host}: ${err.message}`);
+  }
+}
+
+// --- Anomaly feed ---
+
+/** The first page of events; the feed keeps up to 200 as live ones arrive. */
+const EVENTS_LIMIT = 100;
+
+/**
+ * Called at start and after every reconnect, since events that opened or closed
+ * while the socket was down were never pushed. Merged, so it cannot undo a live
+ * update that arrived while the request was in flight.
+ */
+async function loadEvents() {
+  try {
+    feed.load(await fetchEvents(EVENTS_LIMIT));
+    feed.showLoadError("");
+  } catch (err) {
+    // Not fatal: live events still fill the feed.
+    console.warn(`hostwatch: no event history: ${err.message}`);
+    feed.showLoadError(explain(err, "recent anomalies"));
   }
 }
 
@@ -104,12 +127,17 @@ function onMessage(msg) {
       // A later snapshot means the socket was down: refill the charts' gap from
       // history, unless it was so short that a missing point or two does not show.
       if (snapshots > 1 && gapMs > RESEED_AFTER_GAP_MS) pool.reseedAll();
+      // Events have no such shortcut: one missed close would leave a host marked.
+      if (snapshots > 1) loadEvents();
       showError("");
       renderCounts();
       break;
     }
     case "host":
       if (fleet.upsert(msg.host)) renderCounts();
+      break;
+    case "event":
+      feed.apply(msg.event);
       break;
     default:
       // Newer servers may send more message types; an older page ignores them.
@@ -131,6 +159,7 @@ async function main() {
     showError(explain(hosts.reason, "hosts"));
   }
   renderCounts();
+  loadEvents();
 
   live = new LiveConnection(liveUrl(), {
     onMessage,
@@ -142,6 +171,7 @@ async function main() {
   // this reads no server data.
   setInterval(() => {
     fleet.tick(Date.now());
+    feed.tick(Date.now());
     renderConnection();
   }, 1000);
 }

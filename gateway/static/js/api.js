@@ -28,6 +28,10 @@ export const fetchInfo = () => getJson("/api/v1/info");
 /** → [host object] */
 export const fetchHosts = () => getJson("/api/v1/hosts");
 
+/** → [event], newest first. The feed shows at most 200, so a bounded first page. */
+export const fetchEvents = (limit = 100) =>
+  getJson(`/api/v1/events?${new URLSearchParams({ limit: String(limit) })}`);
+
 /**
  * CPU % history of one host as `[seconds[], percent[]]` (uPlot's column layout).
  * `toMs` is passed in rather than taken from Date.now() so the window can follow the

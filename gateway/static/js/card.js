@@ -73,6 +73,10 @@ export class HostCard {
       text: "sim",
     });
     this.simEl.hidden = true;
+    // Worst severity of this host's open anomalies; set by the feed, not by host data.
+    this.eventEl = h("span", { class: "sev-badge event-mark" });
+    this.eventEl.hidden = true;
+    this.eventSeverity = null;
     this.freshEl = h("span", { class: "fresh", text: "never" });
     this.factsEl = h("p", { class: "facts" });
     this.metrics = METRICS.map((m) => ({ ...m, ...buildMetric(m) }));
@@ -81,7 +85,7 @@ export class HostCard {
     this.el = h(
       "article",
       { class: "card", "data-host": this.name },
-      h("header", { class: "card-head" }, this.nameEl, this.simEl, this.freshEl),
+      h("header", { class: "card-head" }, this.nameEl, this.simEl, this.eventEl, this.freshEl),
       this.factsEl,
       h("div", { class: "metrics" }, ...this.metrics.map((m) => m.row)),
       h("div", { class: "chart-caption", text: "CPU % · last 5 min" }),
@@ -118,6 +122,21 @@ export class HostCard {
       if (host.cpu_percent != null) this.chart.append(this.lastSeenMs / 1000, host.cpu_percent);
     }
     this.tick(Date.now());
+  }
+
+  /** `severity` is the worst open anomaly's ("low" … "critical"), or null for none. */
+  setEventSeverity(severity) {
+    if (severity === this.eventSeverity) return;
+    this.eventSeverity = severity;
+    this.eventEl.hidden = !severity;
+    if (!severity) {
+      delete this.el.dataset.openEvent;
+      return;
+    }
+    this.el.dataset.openEvent = severity;
+    this.eventEl.dataset.severity = severity;
+    this.eventEl.textContent = severity;
+    this.eventEl.title = `Open anomaly on this host (worst: ${severity}); see the feed`;
   }
 
   /** Re-render the relative time; called every second, writes only on change. */

@@ -26,6 +26,7 @@ export class FleetView {
     this.cards = new Map(); // host name → HostCard
     this.sites = new Map(); // site name → {el, grid, countEl, names}
     this.siteNames = []; // sorted
+    this.openEvents = new Map(); // host name → worst open event severity
     this.emptyEl = h("p", { class: "empty", text: "No hosts have reported yet." });
     this.root.append(this.emptyEl);
   }
@@ -53,6 +54,8 @@ export class FleetView {
       return false;
     }
     card = new HostCard(host, this.pool);
+    // An event may name a host before its first report (or after a site move).
+    card.setEventSeverity(this.openEvents.get(host.host) ?? null);
     this.cards.set(host.host, card);
     this.place(card, site);
     return true;
@@ -93,6 +96,12 @@ export class FleetView {
       }
     }
     this.emptyEl.hidden = this.cards.size > 0;
+  }
+
+  /** Mark the cards of hosts with an open anomaly; `worst` is host → severity. */
+  markEvents(worst) {
+    this.openEvents = worst;
+    for (const [name, card] of this.cards) card.setEventSeverity(worst.get(name) ?? null);
   }
 
   tick(nowMs) {

@@ -43,6 +43,29 @@ export function formatAgo(ageMs) {
   return `${Math.floor(h / 24)} d ago`;
 }
 
+/** An event's length: "12 s", "4 min", "3 h 5 min"; never negative. */
+export function formatDuration(ms) {
+  if (ms == null || !Number.isFinite(ms)) return "?";
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s} s`;
+  const min = Math.floor(s / 60);
+  if (min < 60) return `${min} min`;
+  const h = Math.floor(min / 60);
+  return min % 60 ? `${h} h ${min % 60} min` : `${h} h`;
+}
+
+/**
+ * A raw metric value of unknown unit (a 0..1 ratio, bytes, a load average), so four
+ * significant digits rather than a fixed number of decimals: 0.9712, 31.4, 1.2e+9.
+ */
+export function formatValue(v) {
+  if (v == null || !Number.isFinite(v)) return "—";
+  if (v === 0) return "0";
+  const abs = Math.abs(v);
+  if (abs >= 1e6 || abs < 1e-3) return v.toExponential(2);
+  return String(Number(v.toPrecision(4)));
+}
+
 /** Binary units, because memory sizes are powers of two: 17179869184 → "16 GiB". */
 export function formatBytes(bytes) {
   if (bytes == null || !Number.isFinite(bytes)) return "";
