@@ -1,18 +1,22 @@
 //! Moves batches from the Redis stream into history: read with a consumer
 //! group, hand to the writer (which groups them into one transaction), and
-//! XACK + XDEL only what was committed. After a crash, entries delivered but
+//! XACK + XDEL only what was committed — in the same atomic step as updating
+//! the per-host hashes of latest values (`hostwatch:latest:<host>`). After a crash, entries delivered but
 //! not acked are read again first; the ledger makes the replay harmless.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use common::backoff::Backoff;
+use common::model::SeriesKey;
 use redis::aio::ConnectionManager;
 use redis::streams::{StreamReadOptions, StreamReadReply};
 use tokio_util::sync::CancellationToken;
 
-use super::redis::{decode, redis_err, RedisBuffer, GROUP, STREAM_KEY};
+use super::redis::{decode, redis_err, RedisBuffer, GROUP, LATEST_KEY_PREFIX, STREAM_KEY};
 use crate::metrics::HubMetrics;
+use crate::store::WriteBatch;
 use crate::writer::Writer;
 use crate::Result;
 
@@ -98,14 +102,22 @@ async fn round(
         return Ok(0);
     }
     let n = writes.len();
+    let latest = latest_of(&writes);
     // In stream order, which is each agent's seq order.
     for result in writer.write_all(writes).await {
         // One failed commit fails the round; nothing is acked and all is re-read.
         result?;
     }
-    redis::pipe()
-        .atomic()
-        .cmd("XACK")
+    let mut pipe = redis::pipe();
+    pipe.atomic();
+    for (host, fields) in &latest {
+        pipe.cmd("HSET").arg(format!("{LATEST_KEY_PREFIX}{host}"));
+        for (key, value) in fields {
+            pipe.arg(key).arg(value);
+        }
+        pipe.ignore();
+    }
+    pipe.cmd("XACK")
         .arg(STREAM_KEY)
         .arg(GROUP)
         .arg(&ids)
@@ -118,6 +130,30 @@ async fn round(
         .await
         .map_err(redis_err)?;
     Ok(n)
+}
+
+/// Newest value per series of each host in a round, as Redis hash fields:
+/// field = the series key as JSON, value = "<unix ms> <value>".
+fn latest_of(writes: &[(WriteBatch, String)]) -> HashMap<String, Vec<(String, String)>> {
+    let mut newest: HashMap<(&str, &SeriesKey), (i64, f64)> = HashMap::new();
+    for (batch, _) in writes {
+        for (key, t, v) in &batch.rows {
+            let e = newest
+                .entry((batch.host.as_str(), key.as_ref()))
+                .or_insert((*t, *v));
+            if *t >= e.0 {
+                *e = (*t, *v);
+            }
+        }
+    }
+    let mut out: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    for ((host, key), (t, v)) in newest {
+        let field = serde_json::to_string(key).unwrap_or_default();
+        out.entry(host.to_owned())
+            .or_default()
+            .push((field, format!("{t} {v}")));
+    }
+    out
 }
 
 async fn read(conn: &mut ConnectionManager, from: &str, block: bool) -> Result<StreamReadReply> {

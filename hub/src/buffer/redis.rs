@@ -22,6 +22,9 @@ use crate::{Error, Result};
 pub const STREAM_KEY: &str = "hostwatch:ingest";
 pub const GROUP: &str = "history";
 const SEQ_KEY_PREFIX: &str = "hostwatch:seq:";
+/// Hash per host: field = series key (JSON), value = "<unix ms> <value>" of
+/// the newest row in history, for tools that read Redis directly.
+pub const LATEST_KEY_PREFIX: &str = "hostwatch:latest:";
 
 const ACCEPT_LUA: &str = r"
 local cur = tonumber(redis.call('GET', KEYS[1]) or '0')

@@ -260,3 +260,54 @@ async fn detection_turns_a_spike_into_one_event_in_the_query_api() {
     assert_eq!(hub.metric("hostwatch_hub_anomaly_events_total").await, 1.0);
     hub.stop().await;
 }
+
+#[tokio::test]
+async fn with_redis_the_latest_values_are_kept_in_per_host_hashes() {
+    let redis = testkit::Redis::start().await;
+    let url = redis.url().to_owned();
+    let hub = TestHub::start_with(|c| c.redis.url = url.clone()).await;
+    let (mut a, _) = RawAgent::connect(&hub, "cached").await;
+    let t = common::now_ms();
+    let rows = vec![
+        proto::Row {
+            series_id: 1,
+            timestamp_ms: t - 1000,
+            value: 1.0,
+        },
+        proto::Row {
+            series_id: 1,
+            timestamp_ms: t,
+            value: 2.0,
+        },
+    ];
+    a.send(proto::Batch {
+        seq: 1,
+        new_series: vec![def(1, "m")],
+        rows,
+    })
+    .await;
+    assert_eq!(a.reply().await.expect("ack"), 1);
+
+    let client = redis::Client::open(url.as_str()).expect("client");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    let mut latest: std::collections::HashMap<String, String> = Default::default();
+    for _ in 0..100 {
+        latest = redis::cmd("HGETALL")
+            .arg("hostwatch:latest:cached")
+            .query_async(&mut conn)
+            .await
+            .expect("hgetall");
+        if !latest.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        latest.get(r#"{"name":"m","labels":{}}"#),
+        Some(&format!("{t} 2"))
+    );
+    hub.stop().await;
+}
