@@ -33,6 +33,9 @@ pub struct Flags {
     /// Seed of the simulator (same seed, same data).
     #[arg(long, env = "HOSTWATCH_AGENT_SEED")]
     pub seed: Option<u64>,
+    /// Directory of the on-disk spool of unacked batches (none: memory only).
+    #[arg(long, env = "HOSTWATCH_AGENT_SPOOL_DIR")]
+    pub spool_dir: Option<PathBuf>,
     /// Only simulated hosts; do not collect this machine.
     #[arg(long)]
     pub no_local: bool,
@@ -62,6 +65,9 @@ impl Flags {
         }
         if let Some(v) = self.seed {
             c.seed = v;
+        }
+        if let Some(v) = &self.spool_dir {
+            c.spool_dir = Some(v.clone());
         }
         if self.no_local {
             c.collect_local = false;

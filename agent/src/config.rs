@@ -1,5 +1,6 @@
 //! The agent's `Config`: defaults < TOML file < `HOSTWATCH_AGENT_*` env < flags.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -11,6 +12,10 @@ pub const DEFAULT_SEED: u64 = 42;
 /// Unacked batches kept per host while the hub is away (1 h at 1 s); beyond
 /// it the oldest are dropped and counted.
 pub const DEFAULT_QUEUE_BATCHES: usize = 3600;
+/// On-disk spool budget per host when `spool_dir` is set.
+pub const DEFAULT_SPOOL_BYTES: u64 = 64 << 20;
+/// Below this a spool holds too few batches to be worth a directory.
+pub const MIN_SPOOL_BYTES: u64 = 64 << 10;
 pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
 
 #[derive(Debug, Clone, Deserialize)]
@@ -33,7 +38,14 @@ pub struct Config {
     /// Sites the simulated hosts are spread over.
     pub sites: usize,
     pub seed: u64,
+    /// Unacked batches kept in memory per host when there is no spool.
     pub queue_batches: usize,
+    /// Directory of the on-disk spool (one subdirectory per host). None keeps
+    /// unacked batches in memory only, lost on a crash.
+    pub spool_dir: Option<PathBuf>,
+    /// Spool budget per host in bytes; beyond it the oldest batches are
+    /// dropped and counted.
+    pub spool_bytes: u64,
 }
 
 impl Default for Config {
@@ -49,6 +61,8 @@ impl Default for Config {
             sites: DEFAULT_SITES,
             seed: DEFAULT_SEED,
             queue_batches: DEFAULT_QUEUE_BATCHES,
+            spool_dir: None,
+            spool_bytes: DEFAULT_SPOOL_BYTES,
         }
     }
 }
@@ -69,6 +83,9 @@ impl Config {
         }
         if self.queue_batches == 0 {
             return Err("queue_batches must be at least 1".into());
+        }
+        if self.spool_bytes < MIN_SPOOL_BYTES {
+            return Err(format!("spool_bytes must be at least {MIN_SPOOL_BYTES}"));
         }
         if !self.collect_local && self.simulate == 0 {
             return Err("nothing to do: collect_local is off and simulate is 0".into());

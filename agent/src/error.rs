@@ -4,6 +4,11 @@
 pub enum Error {
     #[error("invalid config: {0}")]
     Config(String),
+    #[error("opening the spool {path}: {source}")]
+    Spool {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error("writing output: {0}")]
     Output(#[from] std::io::Error),
 }

@@ -4,7 +4,8 @@
 //! - [`simulate`]: virtual hosts (role profiles, daily cycle, noise) for demos and tests.
 //! - [`source`]: one reporting host, real or simulated.
 //! - [`transport`]: the ingest stream (hello/welcome, per-stream symbol table,
-//!   unacked [`transport::Queue`], resend after reconnect, backoff with full jitter).
+//!   unacked [`transport::Queue`], optionally backed by the on-disk
+//!   [`transport::spool`], resend after reconnect, backoff with full jitter).
 //! - [`config`]: the agent's `Config`; [`cli`]: its flags, shared with `hostwatch agent`.
 //!
 //! Each host gets two tasks: a collector that pushes one batch per interval into
@@ -67,6 +68,9 @@ impl Agent {
             hosts: Vec::new(),
             tasks: Vec::new(),
         };
+        // Every spool is opened before any task starts, so a failure leaves
+        // nothing running.
+        let mut hosts = Vec::with_capacity(sources.len());
         for src in sources {
             let id = Identity {
                 agent_id: src.agent_id(),
@@ -74,7 +78,17 @@ impl Agent {
                 credentials: config.credentials.clone(),
                 facts: src.facts(),
             };
-            let queue = Arc::new(Queue::new(config.queue_batches));
+            let queue = Arc::new(match &config.spool_dir {
+                None => Queue::new(config.queue_batches),
+                Some(root) => {
+                    let dir = transport::spool::host_dir(root, &id.agent_id);
+                    Queue::with_spool(&dir, config.spool_bytes)
+                        .map_err(|source| Error::Spool { path: dir, source })?
+                }
+            });
+            hosts.push((src, id, queue));
+        }
+        for (src, id, queue) in hosts {
             let (interval_tx, interval_rx) = watch::channel(config.interval);
             let span = tracing::info_span!("host", agent = %id.agent_id);
             agent.tasks.push(tokio::spawn(
@@ -159,7 +173,7 @@ async fn collect_loop(
 
 async fn collect_until_cancelled(
     source: Source,
-    queue: &Queue,
+    queue: &Arc<Queue>,
     mut interval: watch::Receiver<Duration>,
     token: CancellationToken,
 ) {
@@ -217,7 +231,13 @@ async fn collect_until_cancelled(
             rows.push((k, now, s.value));
         }
         if !rows.is_empty() {
-            queue.push(rows);
+            // With a spool a push writes and fsyncs, so it runs off the async
+            // worker threads.
+            let queue = queue.clone();
+            if let Err(e) = tokio::task::spawn_blocking(move || queue.push(rows)).await {
+                tracing::error!(error = %e, "queueing a batch panicked; this host stops reporting");
+                return;
+            }
         }
     }
 }

@@ -2,9 +2,11 @@
 //! [`Queue`] are sent (at most [`WINDOW`] unacked) and popped on Ack. On any
 //! failure the stream is dropped and re-opened with exponential backoff and
 //! full jitter; everything unacked is resent on the new stream, where the hub
-//! de-duplicates by (agent, seq).
+//! de-duplicates by (agent, seq). With a [`spool`] the queue survives
+//! restarts: the Hello's `last_seq` then covers batches of earlier runs.
 
 pub mod queue;
+pub mod spool;
 
 use std::collections::HashMap;
 use std::sync::Arc;

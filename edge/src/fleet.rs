@@ -250,7 +250,7 @@ impl Fleet {
             .filter(|e| host.is_none_or(|h| e.host == h) && site.is_none_or(|s| e.site == s))
             .cloned()
             .collect();
-        out.sort_by(|a, b| b.start_ms.cmp(&a.start_ms));
+        out.sort_by_key(|e| std::cmp::Reverse(e.start_ms));
         out.truncate(limit);
         out
     }

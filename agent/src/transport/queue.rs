@@ -1,13 +1,23 @@
 //! Batches of one host waiting for the hub's ack. Collection pushes, the
 //! stream sends and acks pop. Bounded: when the hub is away longer than the
-//! queue holds, the oldest batches are dropped and counted (the on-disk spool
-//! of a later release removes that limit).
+//! queue holds, the oldest batches are dropped and counted.
+//!
+//! Without a spool every pending batch lives in memory (`capacity` batches).
+//! With a [`Spool`] the disk holds them all (within its byte budget) and
+//! memory keeps only the newest few as a cache, so a caught-up stream never
+//! reads the disk; a replay after an outage or a restart does.
 
 use std::collections::VecDeque;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use common::model::KeyedRow;
 use tokio::sync::Notify;
+
+use super::spool::Spool;
+
+/// Newest batches kept in memory beside the spool: two send windows.
+const SPOOL_CACHE_BATCHES: usize = 2 * super::WINDOW;
 
 /// (key, unix ms, value)
 pub type Rows = Vec<KeyedRow>;
@@ -34,7 +44,10 @@ struct Inner {
     /// Set when the collector stopped: nothing more will be pushed.
     closed: bool,
     next_seq: u64,
+    /// Every pending batch, or with a spool the newest ones (a contiguous
+    /// tail of what the spool holds).
     pending: VecDeque<(u64, Arc<Rows>)>,
+    spool: Option<Spool>,
     stats: QueueStats,
 }
 
@@ -45,6 +58,7 @@ impl Queue {
                 closed: false,
                 next_seq: 1,
                 pending: VecDeque::new(),
+                spool: None,
                 stats: QueueStats::default(),
             }),
             notify: Notify::new(),
@@ -52,23 +66,59 @@ impl Queue {
         }
     }
 
+    /// A queue backed by the spool in `dir` (at most `max_bytes`): reloads
+    /// every unacked batch and continues numbering after the highest seq found.
+    pub fn with_spool(dir: &Path, max_bytes: u64) -> std::io::Result<Self> {
+        let (spool, last_seq) = Spool::open(dir, max_bytes)?;
+        if spool.pending() > 0 {
+            tracing::info!(dir = %dir.display(), pending = spool.pending(), last_seq, "reloaded unacked batches from the spool");
+        }
+        let q = Self::new(SPOOL_CACHE_BATCHES);
+        {
+            let mut inner = q.lock();
+            inner.next_seq = last_seq + 1;
+            inner.stats.last_seq = last_seq;
+            inner.stats.acked_seq = spool.first_seq().map_or(last_seq, |s| s - 1);
+            inner.spool = Some(spool);
+        }
+        Ok(q)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Appends a batch under the next seq and wakes the sender.
+    /// Appends a batch under the next seq and wakes the sender. With a spool
+    /// this writes and fsyncs: call it off the async worker threads.
     pub fn push(&self, rows: Rows) -> u64 {
         let seq = {
-            let mut q = self.lock();
+            let mut guard = self.lock();
+            let q = &mut *guard;
             let seq = q.next_seq;
             q.next_seq += 1;
             q.stats.produced_batches += 1;
             q.stats.produced_rows += rows.len() as u64;
             q.stats.last_seq = seq;
-            q.pending.push_back((seq, Arc::new(rows)));
-            while q.pending.len() > self.capacity {
-                q.pending.pop_front();
-                q.stats.dropped_batches += 1;
+            if let Some(spool) = q.spool.as_mut() {
+                match spool.append(seq, &rows) {
+                    Ok(dropped) => {
+                        q.stats.dropped_batches += dropped as u64;
+                        q.pending.push_back((seq, Arc::new(rows)));
+                    }
+                    Err(e) => {
+                        // Counted like an overflow: what is missing downstream
+                        // still equals the dropped count.
+                        tracing::error!(seq, error = %e, "could not write the batch to the spool; dropped");
+                        q.stats.dropped_batches += 1;
+                    }
+                }
+                Self::trim_cache(q);
+            } else {
+                q.pending.push_back((seq, Arc::new(rows)));
+                while q.pending.len() > self.capacity {
+                    q.pending.pop_front();
+                    q.stats.dropped_batches += 1;
+                }
             }
             seq
         };
@@ -82,10 +132,25 @@ impl Queue {
         self.notify.notify_one();
     }
 
+    /// Keeps the cache a contiguous, bounded tail of what the spool holds.
+    fn trim_cache(q: &mut Inner) {
+        let Some(spool) = &q.spool else { return };
+        let first = spool.first_seq().unwrap_or(u64::MAX);
+        while q.pending.len() > SPOOL_CACHE_BATCHES
+            || q.pending.front().is_some_and(|(s, _)| *s < first)
+        {
+            q.pending.pop_front();
+        }
+    }
+
+    fn pending_len(q: &Inner) -> usize {
+        q.spool.as_ref().map_or(q.pending.len(), Spool::pending)
+    }
+
     /// Closed and everything acked: a stopping stream may end.
     pub fn finished(&self) -> bool {
         let q = self.lock();
-        q.closed && q.pending.is_empty()
+        q.closed && Self::pending_len(&q) == 0
     }
 
     /// Highest seq this agent holds (sent or not); 0 if none.
@@ -109,9 +174,15 @@ impl Queue {
     }
 
     fn ack_locked(q: &mut Inner, seq: u64) {
+        let spooled = q.spool.is_some();
         while q.pending.front().is_some_and(|(s, _)| *s <= seq) {
             q.pending.pop_front();
-            q.stats.acked_batches += 1;
+            if !spooled {
+                q.stats.acked_batches += 1;
+            }
+        }
+        if let Some(spool) = q.spool.as_mut() {
+            q.stats.acked_batches += spool.ack(seq) as u64;
         }
         q.stats.acked_seq = q.stats.acked_seq.max(seq);
     }
@@ -119,15 +190,36 @@ impl Queue {
     /// Drops the oldest pending batch: the hub refused it as invalid, and
     /// resending it forever would block everything behind it.
     pub fn reject_head(&self) -> Option<u64> {
-        let mut q = self.lock();
-        let (seq, _) = q.pending.pop_front()?;
+        let mut guard = self.lock();
+        let q = &mut *guard;
+        let seq = match q.spool.as_mut() {
+            Some(spool) => {
+                let seq = spool.skip_head()?;
+                Self::trim_cache(q);
+                seq
+            }
+            None => q.pending.pop_front()?.0,
+        };
         q.stats.rejected_batches += 1;
         Some(seq)
     }
 
     /// Up to `limit` batches with seq greater than `after`, oldest first.
     pub fn after(&self, after: u64, limit: usize) -> Vec<(u64, Arc<Rows>)> {
-        let q = self.lock();
+        let mut guard = self.lock();
+        let q = &mut *guard;
+        if let Some(spool) = q.spool.as_mut() {
+            let Some(next) = spool.next_after(after) else {
+                return Vec::new();
+            };
+            if q.pending.front().is_none_or(|(s, _)| *s > next) {
+                // Older than the cache: replay from disk.
+                let (read, lost) = spool.read_after(after, limit);
+                q.stats.dropped_batches += lost as u64;
+                Self::trim_cache(q);
+                return read.into_iter().map(|(s, r)| (s, Arc::new(r))).collect();
+            }
+        }
         q.pending
             .iter()
             .filter(|(s, _)| *s > after)
@@ -139,7 +231,7 @@ impl Queue {
     pub fn stats(&self) -> QueueStats {
         let q = self.lock();
         QueueStats {
-            pending: q.pending.len(),
+            pending: Self::pending_len(&q),
             ..q.stats.clone()
         }
     }

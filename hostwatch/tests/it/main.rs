@@ -7,5 +7,6 @@ mod exactly_once;
 mod faults;
 mod hub_process;
 mod live_api;
+mod spool;
 
 mod support;
