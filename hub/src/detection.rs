@@ -18,6 +18,7 @@ use tracing::Instrument;
 use crate::detect::{Config, Engine, Output, Severity};
 use crate::metrics::HubMetrics;
 use crate::state::State;
+use crate::store::HistoryStore;
 
 /// Committed frames waiting for detection before new ones are skipped.
 pub const QUEUE_CAPACITY: usize = 256;
@@ -37,14 +38,22 @@ pub struct Detection {
 }
 
 impl Detection {
-    pub fn spawn(state: Arc<State>, metrics: HubMetrics) -> (Self, tokio::task::JoinHandle<()>) {
+    pub fn spawn(
+        state: Arc<State>,
+        store: Option<Arc<dyn HistoryStore>>,
+        metrics: HubMetrics,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
         let runner = Runner {
             config: Config::default(),
             series: HashMap::new(),
             state,
+            store,
             metrics: metrics.clone(),
-            next_id: 1,
+            // Ids start at "now" in microseconds, so a restarted hub never
+            // reuses an id already in history (unless it opens more than a
+            // thousand incidents a millisecond).
+            next_id: (common::now_ms().max(0) as u64) * 1000,
         };
         let task = tokio::spawn(runner.run(rx).instrument(tracing::info_span!("detection")));
         (Self { tx, metrics }, task)
@@ -69,6 +78,7 @@ struct Runner {
     config: Config,
     series: HashMap<(String, Arc<SeriesKey>), Tracked>,
     state: Arc<State>,
+    store: Option<Arc<dyn HistoryStore>>,
     metrics: HubMetrics,
     next_id: u64,
 }
@@ -78,13 +88,24 @@ impl Runner {
         while let Some(frame) = rx.recv().await {
             // Pure CPU work, about a microsecond per row: small enough to run
             // here rather than on the blocking pool.
+            let mut changed = Vec::new();
             for sr in frame.iter() {
-                self.process(sr);
+                self.process(sr, &mut changed);
+            }
+            for ev in changed {
+                if let Some(store) = &self.store {
+                    // Events are rare; writing them one by one keeps this simple.
+                    if let Err(e) = store.upsert_event(&ev).await {
+                        self.metrics.storage_errors.inc();
+                        tracing::warn!(error = %e, id = ev.id, "storing an anomaly event failed");
+                    }
+                }
+                self.state.publish_event(ev);
             }
         }
     }
 
-    fn process(&mut self, sr: &StoredRows) {
+    fn process(&mut self, sr: &StoredRows, changed_events: &mut Vec<AnomalyEvent>) {
         for (key, t, v) in &sr.rows {
             let id = (sr.host.clone(), key.clone());
             if !self.series.contains_key(&id) && self.series.len() >= MAX_SERIES {
@@ -136,9 +157,7 @@ impl Runner {
                     }
                 }
             };
-            if let Some(ev) = changed {
-                self.state.publish_event(ev);
-            }
+            changed_events.extend(changed);
         }
     }
 }
@@ -207,7 +226,7 @@ mod tests {
     #[tokio::test]
     async fn a_spike_opens_one_incident_which_closes_when_quiet() {
         let state = Arc::new(State::new());
-        let (d, task) = Detection::spawn(state.clone(), HubMetrics::new());
+        let (d, task) = Detection::spawn(state.clone(), None, HubMetrics::new());
         let key = Arc::new(SeriesKey::new("system.cpu.utilization"));
         let mut rows = Vec::new();
         // A steady wave, one spike far outside anything seen, then steady again.
@@ -230,6 +249,7 @@ mod tests {
         assert_eq!(events.len(), 1, "{events:?}");
         let e = &events[0];
         assert_eq!((e.host.as_str(), e.start_ms), ("h", 900_000));
+        assert!(e.id > 1_000_000_000_000_000, "time-based id: {}", e.id);
         assert!(e.end_ms.is_some(), "closed after the quiet spell");
         assert!(e.score > 0.5 && !e.evidence.is_empty(), "{e:?}");
         assert_eq!(e.actual, 5.0);

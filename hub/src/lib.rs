@@ -93,7 +93,8 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
     let outbox = (!config.uplink.edge_url.is_empty())
         .then(|| Arc::new(Outbox::new(config.uplink.outbox_frames, metrics.clone())));
     let (detection, detection_task) = if config.detect_anomalies {
-        let (d, t) = detection::Detection::spawn(state.clone(), metrics.clone());
+        let (d, t) =
+            detection::Detection::spawn(state.clone(), Some(store.clone()), metrics.clone());
         (Some(d), Some(t))
     } else {
         (None, None)
@@ -203,6 +204,9 @@ async fn restore_state(store: &dyn HistoryStore, state: &State) -> Result<()> {
     }
     for l in store.ledger().await? {
         state.restore_ledger(&l.host, l.last_seq, l.batches, l.rows);
+    }
+    for ev in store.events(state::EVENTS_KEPT).await?.into_iter().rev() {
+        state.publish_event(ev);
     }
     for p in store.latest().await? {
         state.restore_latest(&p.host, vec![(p.key, p.point)]);

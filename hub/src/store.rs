@@ -14,7 +14,9 @@ pub mod sqlite;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use common::model::{HostFacts, KeyedRow, Point, RangeQuery, SeriesKey, SeriesPoints};
+use common::model::{
+    AnomalyEvent, HostFacts, KeyedRow, Point, RangeQuery, SeriesKey, SeriesPoints,
+};
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -99,6 +101,10 @@ pub trait HistoryStore: Send + Sync + 'static {
     async fn latest(&self) -> Result<Vec<LatestPoint>>;
     /// Rows stored for one host.
     async fn count_rows(&self, host: &str) -> Result<u64>;
+    /// Records an anomaly event: inserts it, or updates the one with its id.
+    async fn upsert_event(&self, ev: &AnomalyEvent) -> Result<()>;
+    /// The most recent events (by start), newest first.
+    async fn events(&self, limit: usize) -> Result<Vec<AnomalyEvent>>;
     /// Cheap liveness check for `/readyz`.
     async fn ping(&self) -> Result<()>;
     async fn close(&self);

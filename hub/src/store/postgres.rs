@@ -13,6 +13,7 @@
 
 mod commit;
 pub mod copy;
+mod events;
 mod maintenance;
 mod partitions;
 mod read;
@@ -24,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use common::model::{RangeQuery, SeriesKey, SeriesPoints};
+use common::model::{AnomalyEvent, RangeQuery, SeriesKey, SeriesPoints};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Row};
 use tokio_util::sync::CancellationToken;
@@ -224,6 +225,14 @@ impl HistoryStore for PostgresStore {
 
     async fn count_rows(&self, host: &str) -> Result<u64> {
         read::count_rows(self, host).await
+    }
+
+    async fn upsert_event(&self, ev: &AnomalyEvent) -> Result<()> {
+        events::upsert(self, ev).await
+    }
+
+    async fn events(&self, limit: usize) -> Result<Vec<AnomalyEvent>> {
+        events::recent(self, limit).await
     }
 
     async fn ping(&self) -> Result<()> {

@@ -8,7 +8,7 @@ use std::str::FromStr;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use common::model::{Point, RangeQuery, SeriesKey, SeriesPoints};
+use common::model::{AnomalyEvent, Point, RangeQuery, SeriesKey, SeriesPoints};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 
@@ -308,6 +308,63 @@ impl HistoryStore for SqliteStore {
         .fetch_one(&self.pool)
         .await?;
         Ok(n.max(0) as u64)
+    }
+
+    async fn upsert_event(&self, ev: &AnomalyEvent) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO events (id, host, site, name, labels, start_ms, last_ms, end_ms,
+                 severity, score, actual, expected, evidence)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET last_ms = excluded.last_ms,
+                 end_ms = excluded.end_ms, severity = excluded.severity, score = excluded.score,
+                 actual = excluded.actual, expected = excluded.expected,
+                 evidence = excluded.evidence",
+        )
+        .bind(i64::try_from(ev.id).unwrap_or(i64::MAX))
+        .bind(&ev.host)
+        .bind(&ev.site)
+        .bind(&ev.name)
+        .bind(serde_json::to_string(&ev.labels).unwrap_or_else(|_| "{}".into()))
+        .bind(ev.start_ms)
+        .bind(ev.last_ms)
+        .bind(ev.end_ms)
+        .bind(&ev.severity)
+        .bind(ev.score)
+        .bind(ev.actual)
+        .bind(ev.expected)
+        .bind(serde_json::to_string(&ev.evidence).unwrap_or_else(|_| "[]".into()))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn events(&self, limit: usize) -> Result<Vec<AnomalyEvent>> {
+        let rows = sqlx::query(
+            "SELECT id, host, site, name, labels, start_ms, last_ms, end_ms, severity, score,
+                    actual, expected, evidence
+             FROM events ORDER BY start_ms DESC, id DESC LIMIT ?",
+        )
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| AnomalyEvent {
+                id: r.get::<i64, _>(0).max(0) as u64,
+                host: r.get(1),
+                site: r.get(2),
+                name: r.get(3),
+                labels: serde_json::from_str(r.get::<&str, _>(4)).unwrap_or_default(),
+                start_ms: r.get(5),
+                last_ms: r.get(6),
+                end_ms: r.get(7),
+                severity: r.get(8),
+                score: r.get(9),
+                actual: r.get(10),
+                expected: r.get(11),
+                evidence: serde_json::from_str(r.get::<&str, _>(12)).unwrap_or_default(),
+            })
+            .collect())
     }
 
     async fn ping(&self) -> Result<()> {

@@ -206,7 +206,10 @@ async fn ledger_reports_resends_and_batches_that_never_arrived() {
 
 #[tokio::test]
 async fn detection_turns_a_spike_into_one_event_in_the_query_api() {
-    let hub = TestHub::start(Default::default()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("history.db");
+    let db2 = db.clone();
+    let hub = TestHub::start_with(move |c| c.database_path = db2).await;
     let (mut a, _) = RawAgent::connect(&hub, "spiky").await;
     // 20 minutes of a steady series at 1 s, one value far outside it.
     let start = common::now_ms() - 1_200_000;
@@ -241,7 +244,7 @@ async fn detection_turns_a_spike_into_one_event_in_the_query_api() {
             .expect("events")
             .into_inner()
             .events;
-        if !events.is_empty() {
+        if events.iter().any(|e| e.end_ms > 0) {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -258,6 +261,22 @@ async fn detection_turns_a_spike_into_one_event_in_the_query_api() {
     );
     assert!(!e.evidence.is_empty());
     assert_eq!(hub.metric("hostwatch_hub_anomaly_events_total").await, 1.0);
+    let id = e.id;
+    hub.stop().await;
+
+    // The event is in history: a restarted hub serves it again.
+    let hub = TestHub::start_with(move |c| c.database_path = db).await;
+    let mut q = hub.query().await;
+    let again = q
+        .events(proto::EventsRequest {
+            host: String::new(),
+            limit: 10,
+        })
+        .await
+        .expect("events")
+        .into_inner()
+        .events;
+    assert_eq!(again.iter().map(|e| e.id).collect::<Vec<_>>(), vec![id]);
     hub.stop().await;
 }
 

@@ -8,7 +8,9 @@ mod postgres;
 
 use std::sync::Arc;
 
-use common::model::{HostFacts, KeyedRow, Labels, RangeQuery, SeriesKey, SeriesPoints};
+use common::model::{
+    AnomalyEvent, HostFacts, KeyedRow, Labels, RangeQuery, SeriesKey, SeriesPoints,
+};
 use hub::store::{
     HistoryStore, HostRow, LedgerEntry, Outcome, PostgresStore, SqliteStore, WriteBatch,
 };
@@ -68,6 +70,7 @@ on_both!(
     latest_is_the_newest_point_of_each_series,
     hosts_are_upserted,
     rows_far_from_now_are_stored,
+    events_are_upserted_by_id_and_listed_newest_first,
 );
 
 pub fn key(name: &str, labels: &[(&str, &str)]) -> Arc<SeriesKey> {
@@ -326,6 +329,42 @@ async fn latest_is_the_newest_point_of_each_series(store: &dyn HistoryStore) {
             ),
         ]
     );
+}
+
+async fn events_are_upserted_by_id_and_listed_newest_first(store: &dyn HistoryStore) {
+    let t = t0();
+    let ev = |id: u64, start: i64| AnomalyEvent {
+        id,
+        host: "h".into(),
+        site: "s".into(),
+        name: "system.cpu.utilization".into(),
+        labels: [("cpu".to_owned(), "cpu0".to_owned())]
+            .into_iter()
+            .collect(),
+        start_ms: t + start,
+        last_ms: t + start,
+        end_ms: None,
+        severity: "medium".into(),
+        score: 0.8,
+        actual: 0.97,
+        expected: Some(0.3),
+        evidence: vec!["Novelty: 4.20".into()],
+    };
+    store.upsert_event(&ev(1, 0)).await.expect("insert");
+    store.upsert_event(&ev(2, 5_000)).await.expect("insert");
+    let mut closed = ev(1, 0);
+    closed.last_ms = t + 9_000;
+    closed.end_ms = Some(t + 9_000);
+    closed.severity = "critical".into();
+    closed.score = 0.99;
+    closed.expected = None;
+    store.upsert_event(&closed).await.expect("update");
+
+    let got = store.events(10).await.expect("events");
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0], ev(2, 5_000), "newest first, round-tripped whole");
+    assert_eq!(got[1], closed, "the update replaced the row");
+    assert_eq!(store.events(1).await.expect("events").len(), 1);
 }
 
 async fn hosts_are_upserted(store: &dyn HistoryStore) {
