@@ -47,6 +47,7 @@ impl Detection {
         let runner = Runner {
             config: Config::default(),
             series: HashMap::new(),
+            tracked: 0,
             state,
             store,
             metrics: metrics.clone(),
@@ -76,7 +77,10 @@ struct Tracked {
 
 struct Runner {
     config: Config,
-    series: HashMap<(String, Arc<SeriesKey>), Tracked>,
+    /// host → series → state; nested so a row is looked up without
+    /// allocating a (host, key) pair.
+    series: HashMap<String, HashMap<Arc<SeriesKey>, Tracked>>,
+    tracked: usize,
     state: Arc<State>,
     store: Option<Arc<dyn HistoryStore>>,
     metrics: HubMetrics,
@@ -107,17 +111,30 @@ impl Runner {
 
     fn process(&mut self, sr: &StoredRows, changed_events: &mut Vec<AnomalyEvent>) {
         for (key, t, v) in &sr.rows {
-            let id = (sr.host.clone(), key.clone());
-            if !self.series.contains_key(&id) && self.series.len() >= MAX_SERIES {
-                self.metrics.detection_skipped.inc();
-                continue;
+            if !self.series.contains_key(&sr.host) {
+                self.series.insert(sr.host.clone(), HashMap::new());
             }
-            let config = &self.config;
-            let tracked = self.series.entry(id).or_insert_with(|| Tracked {
-                engine: Engine::new(config.clone()),
-                open: None,
-                quiet: 0,
-            });
+            let Some(per_host) = self.series.get_mut(&sr.host) else {
+                continue;
+            };
+            if !per_host.contains_key(key) {
+                if self.tracked >= MAX_SERIES {
+                    self.metrics.detection_skipped.inc();
+                    continue;
+                }
+                self.tracked += 1;
+                per_host.insert(
+                    key.clone(),
+                    Tracked {
+                        engine: Engine::new(self.config.clone()),
+                        open: None,
+                        quiet: 0,
+                    },
+                );
+            }
+            let Some(tracked) = per_host.get_mut(key) else {
+                continue;
+            };
             self.metrics.detection_rows.inc();
             let out = tracked.engine.update(*t, *v);
             let changed = match tracked.open.as_mut() {

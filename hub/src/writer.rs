@@ -105,28 +105,35 @@ impl WriterActor {
     }
 
     async fn commit(&self, group: Vec<WriteRequest>) {
-        let batches: Vec<WriteBatch> = group.iter().map(|r| r.batch.clone()).collect();
+        // Split the requests instead of cloning every batch's rows for the store.
+        let mut batches = Vec::with_capacity(group.len());
+        let mut replies = Vec::with_capacity(group.len());
+        for req in group {
+            batches.push(req.batch);
+            replies.push((req.site, req.reply));
+        }
         match self.store.commit(&batches).await {
             Ok(outcomes) => {
                 self.metrics.commits.inc();
                 let mut uplink = Vec::new();
-                for (req, outcome) in group.into_iter().zip(outcomes) {
+                for ((batch, (site, reply)), outcome) in
+                    batches.into_iter().zip(replies).zip(outcomes)
+                {
                     if outcome == Outcome::Stored {
                         self.metrics.batches_stored.inc();
-                        self.metrics.rows_stored.add(req.batch.rows.len() as u64);
-                        self.state
-                            .apply(&req.batch.host, req.batch.seq, &req.batch.rows);
+                        self.metrics.rows_stored.add(batch.rows.len() as u64);
+                        self.state.apply(&batch.host, batch.seq, &batch.rows);
                         uplink.push(StoredRows {
-                            host: req.batch.host,
-                            site: req.site,
-                            rows: req.batch.rows,
+                            host: batch.host,
+                            site,
+                            rows: batch.rows,
                         });
                     } else {
                         self.metrics.batches_duplicate.inc();
                     }
                     // The stream may have gone away meanwhile; the data is stored
                     // and the agent learns that from Welcome on reconnect.
-                    let _ = req.reply.send(Ok(outcome));
+                    let _ = reply.send(Ok(outcome));
                 }
                 if !uplink.is_empty() {
                     // One shared frame for the uplink and detection: no copies.
@@ -142,10 +149,8 @@ impl WriterActor {
             Err(e) => {
                 self.metrics.storage_errors.inc();
                 tracing::error!(error = %e, batches = batches.len(), "history commit failed; batches not acked");
-                for req in group {
-                    let _ = req
-                        .reply
-                        .send(Err(Error::Server(format!("commit failed: {e}"))));
+                for (_, reply) in replies {
+                    let _ = reply.send(Err(Error::Server(format!("commit failed: {e}"))));
                 }
             }
         }
