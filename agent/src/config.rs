@@ -29,8 +29,14 @@ pub struct Config {
     pub site: String,
     /// Stable identity; defaults to the hostname.
     pub agent_id: String,
-    /// Enrolment token or per-agent credential.
+    /// Per-agent credential given directly (automation that manages its own
+    /// secrets). Usually empty: the agent enrols instead, see below.
     pub credentials: String,
+    /// One-time enrolment token issued by the hub; exchanged on first contact for
+    /// a per-agent credential, which is stored in `credential_file`.
+    pub enrolment_token: String,
+    /// Where the per-agent credential lives (written with mode 0600).
+    pub credential_file: Option<PathBuf>,
     /// Collect this machine's own metrics (off for a pure simulator).
     pub collect_local: bool,
     /// Simulated hosts to run beside the real one.
@@ -56,6 +62,8 @@ impl Default for Config {
             site: String::new(),
             agent_id: String::new(),
             credentials: String::new(),
+            enrolment_token: String::new(),
+            credential_file: None,
             collect_local: true,
             simulate: 0,
             sites: DEFAULT_SITES,

@@ -66,6 +66,22 @@ pub struct Snapshot {
     pub samples: Vec<Sample>,
 }
 
+/// One process in a host's top list (by CPU or by memory). Not history: the
+/// agent ships the current list beside its samples, the hub keeps the newest per
+/// host and attaches it to anomaly events, so "what was running" is answered at
+/// the moment it matters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProcessInfo {
+    pub pid: u32,
+    pub name: String,
+    pub user: String,
+    /// Share of one CPU over the last interval, like psutil's
+    /// `Process.cpu_percent()`/100: 2.0 is two cores busy.
+    pub cpu_utilization: f64,
+    /// Resident set size (psutil `memory_info().rss`).
+    pub memory_bytes: u64,
+}
+
 /// Facts about a host that change rarely.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct HostFacts {
