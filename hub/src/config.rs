@@ -16,6 +16,9 @@ pub const DEFAULT_MAX_LABELS_PER_SERIES: usize = 30;
 pub const DEFAULT_MAX_NAME_LEN: usize = 200;
 pub const DEFAULT_MAX_LABEL_VALUE_LEN: usize = 512;
 pub const DEFAULT_MAX_ROWS_PER_BATCH: usize = 100_000;
+/// Bytes of batches held between "received" and "durable" across all agents
+/// before ingest streams wait (and agents spool).
+pub const DEFAULT_MAX_BUFFERED_BYTES: u64 = 256 << 20;
 /// Samples further than this in the future are rejected (clock skew guard).
 pub const DEFAULT_MAX_FUTURE: Duration = Duration::from_secs(5 * 60);
 /// Samples older than this are rejected (absurd timestamps, e.g. 1970).
@@ -119,6 +122,8 @@ pub struct Limits {
     pub max_name_len: usize,
     pub max_label_value_len: usize,
     pub max_rows_per_batch: usize,
+    /// Memory bound of batches on their way to durability, all agents together.
+    pub max_buffered_bytes: u64,
     #[serde(with = "common::config::duration_str")]
     pub max_future: Duration,
     #[serde(with = "common::config::duration_str")]
@@ -165,6 +170,7 @@ impl Default for Limits {
             max_name_len: DEFAULT_MAX_NAME_LEN,
             max_label_value_len: DEFAULT_MAX_LABEL_VALUE_LEN,
             max_rows_per_batch: DEFAULT_MAX_ROWS_PER_BATCH,
+            max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
             max_future: DEFAULT_MAX_FUTURE,
             max_age: DEFAULT_MAX_AGE,
         }

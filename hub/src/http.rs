@@ -21,7 +21,10 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
 
 async fn metrics(State(ctx): State<Arc<Ctx>>) -> impl IntoResponse {
     if let Some(outbox) = &ctx.outbox {
-        ctx.metrics.uplink_outbox_frames.set(outbox.len() as f64);
+        // A Redis hiccup leaves the gauge at its last value.
+        if let Ok(n) = outbox.len().await {
+            ctx.metrics.uplink_outbox_frames.set(n as f64);
+        }
     }
     // Fleet-wide totals only: per-agent figures are in the Query API's Ledger.
     let hosts = ctx.state.hosts();

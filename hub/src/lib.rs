@@ -90,8 +90,30 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
     let state = Arc::new(State::new());
     restore_state(store.as_ref(), &state).await?;
 
-    let outbox = (!config.uplink.edge_url.is_empty())
-        .then(|| Arc::new(Outbox::new(config.uplink.outbox_frames, metrics.clone())));
+    let redis = if config.redis.url.is_empty() {
+        None
+    } else {
+        Some(Arc::new(
+            buffer::RedisBuffer::connect(&config.redis.url, config.redis.max_backlog).await?,
+        ))
+    };
+    let outbox = if config.uplink.edge_url.is_empty() {
+        None
+    } else {
+        let capacity = config.uplink.outbox_frames;
+        Some(Arc::new(match &redis {
+            None => Outbox::Memory(uplink::outbox::MemoryOutbox::new(capacity, metrics.clone())),
+            Some(r) => Outbox::Redis(
+                uplink::outbox::RedisOutbox::open(
+                    r.connection(),
+                    config.hub_id(),
+                    capacity,
+                    metrics.clone(),
+                )
+                .await?,
+            ),
+        }))
+    };
     let (detection, detection_task) = if config.detect_anomalies {
         let (d, t) =
             detection::Detection::spawn(state.clone(), Some(store.clone()), metrics.clone());
@@ -106,24 +128,28 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
         detection,
         metrics.clone(),
     );
-    let (buffer, consumer_task) = if config.redis.url.is_empty() {
-        (Buffer::Direct(writer), None)
-    } else {
-        let redis = Arc::new(
-            buffer::RedisBuffer::connect(&config.redis.url, config.redis.max_backlog).await?,
-        );
-        tracing::info!("Redis buffer connected: batches are acked once in the ingest stream");
-        let task = tokio::spawn(
-            buffer::consumer::run(
-                redis.clone(),
-                writer,
-                metrics.clone(),
-                shutdown.child_token(),
-            )
-            .instrument(tracing::info_span!("buffer_consumer")),
-        );
-        (Buffer::Redis(redis), Some(task))
+    let budget = buffer::Budget::new(
+        config.limits.max_buffered_bytes,
+        metrics.buffered_bytes.clone(),
+        metrics.buffer_waits.clone(),
+    );
+    let (sink, consumer_task) = match redis {
+        None => (buffer::Sink::Direct(writer), None),
+        Some(redis) => {
+            tracing::info!("Redis buffer connected: batches are acked once in the ingest stream");
+            let task = tokio::spawn(
+                buffer::consumer::run(
+                    redis.clone(),
+                    writer,
+                    metrics.clone(),
+                    shutdown.child_token(),
+                )
+                .instrument(tracing::info_span!("buffer_consumer")),
+            );
+            (buffer::Sink::Redis(redis), Some(task))
+        }
     };
+    let buffer = Buffer::new(sink, budget);
     let ctx = Arc::new(Ctx {
         config,
         store: store.clone(),

@@ -19,6 +19,8 @@ pub struct HubMetrics {
     pub uplink_outbox_dropped: Counter,
     pub uplink_connects: Counter,
     pub buffer_backlog: Gauge,
+    pub buffered_bytes: Gauge,
+    pub buffer_waits: Counter,
     pub buffer_errors: Counter,
     pub detection_rows: Counter,
     pub detection_skipped: Counter,
@@ -89,6 +91,16 @@ impl HubMetrics {
             uplink_connects: r.counter(
                 "hostwatch_hub_uplink_connects_total",
                 "Uplink connections established.",
+                &[],
+            ),
+            buffered_bytes: r.gauge(
+                "hostwatch_hub_buffered_bytes",
+                "Bytes of agent batches received but not yet durable (bounded by limits.max_buffered_bytes).",
+                &[],
+            ),
+            buffer_waits: r.counter(
+                "hostwatch_hub_buffer_waits_total",
+                "Batches that waited for room in limits.max_buffered_bytes (history or Redis slower than ingest).",
                 &[],
             ),
             buffer_backlog: r.gauge(

@@ -89,7 +89,7 @@ async fn session(
         Ok(Err(e)) => return Err(e),
     };
     backoff.reset();
-    outbox.ack(acked);
+    outbox.ack(acked).await.map_err(|e| e.to_string())?;
     let mut sent = acked;
     let mut symbols = Symbols::default();
     send_statuses(ctx, &mut sink).await?;
@@ -112,7 +112,12 @@ async fn session(
     loop {
         // Send what the window allows before waiting for anything.
         let room = WINDOW.saturating_sub(sent.saturating_sub(acked)) as usize;
-        for (seq, rows) in outbox.after(sent, room) {
+        let ready = if room > 0 {
+            outbox.after(sent, room).await.map_err(|e| e.to_string())?
+        } else {
+            Vec::new()
+        };
+        for (seq, rows) in ready {
             let (batch, new_hosts) = symbols.encode(&rows);
             // The edge learns a host's site and facts before its first rows.
             for host in new_hosts {
@@ -147,7 +152,7 @@ async fn session(
                 None => return Ok(()),
                 Some(edge_frame::Msg::Ack(a)) => {
                     acked = acked.max(a.seq);
-                    outbox.ack(a.seq);
+                    outbox.ack(a.seq).await.map_err(|e| e.to_string())?;
                 }
                 Some(edge_frame::Msg::Request(req)) => {
                     spawn_request(ctx.clone(), req, resp_tx.clone(), limiter.clone());

@@ -116,6 +116,7 @@ impl WriterActor {
             Ok(outcomes) => {
                 self.metrics.commits.inc();
                 let mut uplink = Vec::new();
+                let mut done = Vec::with_capacity(replies.len());
                 for ((batch, (site, reply)), outcome) in
                     batches.into_iter().zip(replies).zip(outcomes)
                 {
@@ -131,19 +132,25 @@ impl WriterActor {
                     } else {
                         self.metrics.batches_duplicate.inc();
                     }
-                    // The stream may have gone away meanwhile; the data is stored
-                    // and the agent learns that from Welcome on reconnect.
-                    let _ = reply.send(Ok(outcome));
+                    done.push((reply, outcome));
                 }
+                // Into the outbox before the replies: once a batch counts as
+                // done (and the Redis buffer forgets it), its frame is queued
+                // for the edge too.
                 if !uplink.is_empty() {
                     // One shared frame for the uplink and detection: no copies.
                     let frame = Arc::new(uplink);
                     if let Some(outbox) = &self.outbox {
-                        outbox.push(frame.clone());
+                        outbox.push(frame.clone()).await;
                     }
                     if let Some(detection) = &self.detection {
                         detection.offer(frame);
                     }
+                }
+                for (reply, outcome) in done {
+                    // The stream may have gone away meanwhile; the data is stored
+                    // and the agent learns that from Welcome on reconnect.
+                    let _ = reply.send(Ok(outcome));
                 }
             }
             Err(e) => {

@@ -49,6 +49,14 @@ struct Inner {
     pending: VecDeque<(u64, Arc<Rows>)>,
     spool: Option<Spool>,
     stats: QueueStats,
+    /// Highest seq handed to the sender since the last `welcome` (this stream).
+    handed_out: u64,
+    /// Batches dropped for room after they were handed out: they may still
+    /// arrive. The hub handles one stream in order, so an ack at or above one
+    /// of them, or a `welcome` whose stored seq reaches it, proves it stored;
+    /// a `welcome` below it proves it lost. Only then is it counted, so the
+    /// dropped count equals exactly what is missing downstream.
+    dropped_in_flight: VecDeque<u64>,
 }
 
 impl Queue {
@@ -60,6 +68,8 @@ impl Queue {
                 pending: VecDeque::new(),
                 spool: None,
                 stats: QueueStats::default(),
+                handed_out: 0,
+                dropped_in_flight: VecDeque::new(),
             }),
             notify: Notify::new(),
             capacity: capacity.max(1),
@@ -102,7 +112,9 @@ impl Queue {
             if let Some(spool) = q.spool.as_mut() {
                 match spool.append(seq, &rows) {
                     Ok(dropped) => {
-                        q.stats.dropped_batches += dropped as u64;
+                        for d in dropped {
+                            Self::drop_seq(q, d);
+                        }
                         q.pending.push_back((seq, Arc::new(rows)));
                     }
                     Err(e) => {
@@ -116,14 +128,25 @@ impl Queue {
             } else {
                 q.pending.push_back((seq, Arc::new(rows)));
                 while q.pending.len() > self.capacity {
-                    q.pending.pop_front();
-                    q.stats.dropped_batches += 1;
+                    if let Some((d, _)) = q.pending.pop_front() {
+                        Self::drop_seq(q, d);
+                    }
                 }
             }
             seq
         };
         self.notify.notify_one();
         seq
+    }
+
+    /// Counts a batch dropped for room now, or once its fate is known if the
+    /// sender already has it.
+    fn drop_seq(q: &mut Inner, seq: u64) {
+        if seq <= q.handed_out {
+            q.dropped_in_flight.push_back(seq);
+        } else {
+            q.stats.dropped_batches += 1;
+        }
     }
 
     /// The producer is done (shutdown); wakes the sender so it can finish.
@@ -166,6 +189,11 @@ impl Queue {
             q.next_seq = stored + 1;
         }
         Self::ack_locked(&mut q, stored);
+        // What the last stream carried beyond `stored` never arrived.
+        let lost = q.dropped_in_flight.len() as u64;
+        q.dropped_in_flight.clear();
+        q.stats.dropped_batches += lost;
+        q.handed_out = stored;
     }
 
     pub fn ack(&self, seq: u64) {
@@ -174,6 +202,10 @@ impl Queue {
     }
 
     fn ack_locked(q: &mut Inner, seq: u64) {
+        while q.dropped_in_flight.front().is_some_and(|d| *d <= seq) {
+            q.dropped_in_flight.pop_front();
+            q.stats.acked_batches += 1;
+        }
         let spooled = q.spool.is_some();
         while q.pending.front().is_some_and(|(s, _)| *s <= seq) {
             q.pending.pop_front();
@@ -207,7 +239,14 @@ impl Queue {
     /// Up to `limit` batches with seq greater than `after`, oldest first.
     pub fn after(&self, after: u64, limit: usize) -> Vec<(u64, Arc<Rows>)> {
         let mut guard = self.lock();
-        let q = &mut *guard;
+        let out = Self::after_locked(&mut guard, after, limit);
+        if let Some((last, _)) = out.last() {
+            guard.handed_out = guard.handed_out.max(*last);
+        }
+        out
+    }
+
+    fn after_locked(q: &mut Inner, after: u64, limit: usize) -> Vec<(u64, Arc<Rows>)> {
         if let Some(spool) = q.spool.as_mut() {
             let Some(next) = spool.next_after(after) else {
                 return Vec::new();
@@ -283,5 +322,34 @@ mod tests {
         assert_eq!(q.stats().dropped_batches, 3);
         assert_eq!(q.reject_head(), Some(4));
         assert_eq!(q.stats().rejected_batches, 1);
+    }
+
+    #[test]
+    fn a_batch_dropped_in_flight_counts_by_what_the_hub_says() {
+        // Proven stored by a later ack on the same stream.
+        let q = Queue::new(2);
+        q.push(Vec::new());
+        q.push(Vec::new());
+        assert_eq!(q.after(0, 10).len(), 2, "1 and 2 handed out");
+        q.push(Vec::new()); // drops 1, which is in flight
+        assert_eq!(q.stats().dropped_batches, 0, "fate of 1 unknown yet");
+        q.ack(2);
+        let s = q.stats();
+        assert_eq!((s.dropped_batches, s.acked_batches), (0, 2));
+
+        // Proven lost by a welcome below it.
+        let q = Queue::new(2);
+        q.push(Vec::new());
+        q.push(Vec::new());
+        q.after(0, 10);
+        q.push(Vec::new()); // drops 1 in flight
+        q.push(Vec::new()); // drops 2 in flight
+        q.welcome(1);
+        let s = q.stats();
+        assert_eq!(s.acked_batches, 1, "1 reached the hub");
+        assert_eq!(s.dropped_batches, 1, "2 did not");
+        // Not yet handed out on the new stream: counted at once.
+        q.push(Vec::new()); // drops 3
+        assert_eq!(q.stats().dropped_batches, 2);
     }
 }

@@ -175,9 +175,10 @@ impl Spool {
         })
     }
 
-    /// Writes and fsyncs one batch; returns how many old batches were dropped
-    /// to stay within the budget. On error nothing of the batch is kept.
-    pub fn append(&mut self, seq: u64, rows: &Rows) -> io::Result<usize> {
+    /// Writes and fsyncs one batch; returns the seqs of the old batches that
+    /// were dropped to stay within the budget, oldest first. On error nothing
+    /// of the batch is kept.
+    pub fn append(&mut self, seq: u64, rows: &Rows) -> io::Result<Vec<u64>> {
         let frame = record::encode(seq, rows);
         let roll = match (self.segments.back(), &self.writer) {
             (Some(s), Some(_)) => {
@@ -231,17 +232,17 @@ impl Spool {
         Ok(())
     }
 
-    fn enforce_budget(&mut self) -> usize {
-        let mut dropped = 0;
+    fn enforce_budget(&mut self) -> Vec<u64> {
+        let mut dropped = Vec::new();
         while self.total_bytes > self.max_bytes && self.segments.len() > 1 {
             if let Some(s) = self.segments.pop_front() {
-                dropped += s.records.len();
+                dropped.extend(s.records.iter().map(|(seq, _)| *seq));
                 self.pending -= s.records.len();
                 self.remove(&s);
             }
         }
-        if dropped > 0 {
-            tracing::warn!(dir = %self.dir.display(), dropped, "spool full; dropped the oldest batches");
+        if !dropped.is_empty() {
+            tracing::warn!(dir = %self.dir.display(), dropped = dropped.len(), "spool full; dropped the oldest batches");
         }
         dropped
     }

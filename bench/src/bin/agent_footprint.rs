@@ -281,7 +281,10 @@ fn main() {
         })
         .unwrap_or_default();
 
-    println!("agent-footprint: {window:.0} s window, interval {} ms", args.interval_ms);
+    println!(
+        "agent-footprint: {window:.0} s window, interval {} ms",
+        args.interval_ms
+    );
     println!("{ne_version}");
     println!(
         "node_exporter scrapes: {scrapes} ok, {scrape_errors} failed, last body {scrape_bytes} bytes"

@@ -10,3 +10,4 @@ mod live_api;
 mod spool;
 
 mod support;
+mod uplink;

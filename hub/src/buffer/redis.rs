@@ -62,6 +62,12 @@ impl RedisBuffer {
         })
     }
 
+    /// The shared (multiplexed, reconnecting) connection, for other short
+    /// commands such as the uplink outbox's.
+    pub fn connection(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
     /// A connection of its own for blocking reads: a blocked XREADGROUP on the
     /// shared connection would stall every ingest command queued behind it.
     pub async fn dedicated_connection(&self, block: Duration) -> Result<ConnectionManager> {
@@ -126,15 +132,26 @@ pub fn redis_err(e: redis::RedisError) -> Error {
 
 /// A batch as a self-contained stream entry (series defined inside).
 pub fn encode(batch: &WriteBatch, site: &str) -> proto::BufferedBatch {
+    encode_rows(&batch.agent_id, &batch.host, site, batch.seq, &batch.rows)
+}
+
+/// [`encode`] from the parts, for callers that hold rows but no `WriteBatch`.
+pub fn encode_rows(
+    agent_id: &str,
+    host: &str,
+    site: &str,
+    seq: u64,
+    rows: &[KeyedRow],
+) -> proto::BufferedBatch {
     let mut ids: HashMap<&SeriesKey, u32> = HashMap::new();
     let mut out = proto::BufferedBatch {
-        agent_id: batch.agent_id.clone(),
-        host: batch.host.clone(),
+        agent_id: agent_id.to_owned(),
+        host: host.to_owned(),
         site: site.to_owned(),
-        seq: batch.seq,
+        seq,
         ..Default::default()
     };
-    for (key, ts, v) in &batch.rows {
+    for (key, ts, v) in rows {
         let next = ids.len() as u32 + 1;
         let id = *ids.entry(key.as_ref()).or_insert_with(|| {
             out.series.push(proto::SeriesDef {
@@ -157,7 +174,11 @@ pub fn encode(batch: &WriteBatch, site: &str) -> proto::BufferedBatch {
 /// Inverse of [`encode`]; `None` for an entry that does not decode or refers to
 /// an undefined series (it could only come from a bug or a foreign writer).
 pub fn decode(bytes: &[u8]) -> Option<(WriteBatch, String)> {
-    let b = proto::BufferedBatch::decode(bytes).ok()?;
+    from_proto(proto::BufferedBatch::decode(bytes).ok()?)
+}
+
+/// [`decode`] of an already parsed entry.
+pub fn from_proto(b: proto::BufferedBatch) -> Option<(WriteBatch, String)> {
     let keys: HashMap<u32, Arc<SeriesKey>> = b
         .series
         .iter()

@@ -1,10 +1,16 @@
 //! Frames stored by the hub but not yet acknowledged by the edge.
 //!
-//! In memory for now, bounded: while the edge is away the newest
-//! `capacity` frames are kept and older ones are dropped and counted
+//! Bounded either way: while the edge is away the newest `capacity` frames are
+//! kept and older ones are dropped and counted
 //! (`hostwatch_hub_uplink_outbox_dropped_total`); history itself is unaffected.
-//! Because it does not survive a hub restart, each outbox has an `epoch` that
-//! tells the edge its numbering started over.
+//!
+//! - [`MemoryOutbox`] (embedded hub): lost on a hub restart, so each one has a
+//!   fresh `epoch` that tells the edge the numbering started over.
+//! - [`redis::RedisOutbox`] (hub with `REDIS_URL`): a Redis stream per hub, so
+//!   frames waiting for the edge survive a hub restart and keep their seqs and
+//!   epoch; the edge then misses nothing across a hub crash either.
+
+pub mod redis;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -13,10 +19,71 @@ use common::model::StoredRows;
 use tokio::sync::Notify;
 
 use crate::metrics::HubMetrics;
+use crate::Result;
+
+pub use self::redis::RedisOutbox;
 
 pub type Frame = Arc<Vec<StoredRows>>;
 
-pub struct Outbox {
+pub enum Outbox {
+    Memory(MemoryOutbox),
+    Redis(RedisOutbox),
+}
+
+impl Outbox {
+    pub fn epoch(&self) -> u64 {
+        match self {
+            Outbox::Memory(m) => m.epoch(),
+            Outbox::Redis(r) => r.epoch(),
+        }
+    }
+
+    /// Appends one frame and wakes the uplink.
+    pub async fn push(&self, frame: Frame) {
+        match self {
+            Outbox::Memory(m) => {
+                m.push(frame);
+            }
+            Outbox::Redis(r) => r.push(&frame).await,
+        }
+    }
+
+    /// Forgets every frame up to and including `seq`.
+    pub async fn ack(&self, seq: u64) -> Result<()> {
+        match self {
+            Outbox::Memory(m) => {
+                m.ack(seq);
+                Ok(())
+            }
+            Outbox::Redis(r) => r.ack(seq).await,
+        }
+    }
+
+    /// Up to `limit` frames with seq greater than `after`, oldest first.
+    pub async fn after(&self, after: u64, limit: usize) -> Result<Vec<(u64, Frame)>> {
+        match self {
+            Outbox::Memory(m) => Ok(m.after(after, limit)),
+            Outbox::Redis(r) => r.after(after, limit).await,
+        }
+    }
+
+    pub async fn len(&self) -> Result<usize> {
+        match self {
+            Outbox::Memory(m) => Ok(m.len()),
+            Outbox::Redis(r) => r.len().await,
+        }
+    }
+
+    /// Resolves after the next `push` (or at once if one happened unobserved).
+    pub async fn notified(&self) {
+        match self {
+            Outbox::Memory(m) => m.notified().await,
+            Outbox::Redis(r) => r.notified().await,
+        }
+    }
+}
+
+pub struct MemoryOutbox {
     inner: Mutex<Inner>,
     notify: Notify,
     capacity: usize,
@@ -29,7 +96,7 @@ struct Inner {
     frames: VecDeque<(u64, Frame)>,
 }
 
-impl Outbox {
+impl MemoryOutbox {
     pub fn new(capacity: usize, metrics: HubMetrics) -> Self {
         Self {
             inner: Mutex::new(Inner {
@@ -110,7 +177,7 @@ mod tests {
     #[test]
     fn ack_after_and_capacity() {
         let m = HubMetrics::new();
-        let o = Outbox::new(3, m.clone());
+        let o = MemoryOutbox::new(3, m.clone());
         for _ in 0..5 {
             o.push(Arc::new(Vec::new()));
         }

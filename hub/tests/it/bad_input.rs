@@ -330,3 +330,52 @@ async fn with_redis_the_latest_values_are_kept_in_per_host_hashes() {
     );
     hub.stop().await;
 }
+
+/// A budget smaller than one batch: batches take turns, none is lost or
+/// refused, and the wait shows on `/metrics`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tiny_memory_budget_serialises_batches_without_losing_any() {
+    const AGENTS: usize = 4;
+    const BATCHES: u64 = 20;
+    const ROWS: u32 = 100;
+    let hub = TestHub::start(hub::config::Limits {
+        max_buffered_bytes: 1,
+        ..Default::default()
+    })
+    .await;
+    let mut agents = Vec::new();
+    for a in 0..AGENTS {
+        let (agent, _) = RawAgent::connect(&hub, &format!("budget-{a}")).await;
+        agents.push(agent);
+    }
+    // Everything is sent before any ack is read, so streams compete.
+    for agent in &agents {
+        for seq in 1..=BATCHES {
+            let new_series = if seq == 1 {
+                (1..=ROWS).map(|id| def(id, &format!("m{id}"))).collect()
+            } else {
+                Vec::new()
+            };
+            agent
+                .send(proto::Batch {
+                    seq,
+                    new_series,
+                    rows: (1..=ROWS).map(|id| row(id, f64::from(id))).collect(),
+                })
+                .await;
+        }
+    }
+    for agent in &mut agents {
+        for seq in 1..=BATCHES {
+            assert_eq!(agent.reply().await.expect("ack"), seq);
+        }
+    }
+    for a in 0..AGENTS {
+        assert_eq!(
+            stored_points(&hub, &format!("budget-{a}")).await,
+            (BATCHES * u64::from(ROWS)) as usize
+        );
+    }
+    assert!(hub.metric("hostwatch_hub_buffer_waits_total").await > 0.0);
+    assert_eq!(hub.metric("hostwatch_hub_buffered_bytes").await, 0.0);
+}
