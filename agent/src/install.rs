@@ -128,12 +128,11 @@ pub fn install(args: &InstallArgs, out: &mut dyn Write) -> Result<()> {
     };
 
     if packaged {
-        report(
-            out,
-            "unit",
-            Path::new(layout::PACKAGED_UNITS[0]),
-            "from the package",
-        )?;
+        // On merged-/usr systems both paths name the same file: report one.
+        let units = layout::PACKAGED_UNITS.iter().map(|u| root.path(u));
+        if let Some(u) = units.into_iter().find(|p| p.exists()) {
+            report(out, "unit", &u, "from the package")?;
+        }
     } else {
         root.ensure_parent(layout::UNIT)?;
         let path = root.path(layout::UNIT);
