@@ -73,6 +73,19 @@ pub fn install(args: &InstallArgs, out: &mut dyn Write) -> Result<()> {
     if args.token.trim().is_empty() {
         return Err(Error::Config("--token is empty".into()));
     }
+    let settings = config_file::Settings {
+        hub_url: args.hub.clone(),
+        enrolment_token: args.token.clone(),
+        site: args.site.clone(),
+        interval: args.interval,
+        ca_file: args.ca_file.is_some(),
+    };
+    // Every refusal comes before the first write.
+    let config = config_to_write(&root, &settings, args.force)?;
+    let ca_pem = match &args.ca_file {
+        Some(ca) => Some(std::fs::read(ca).map_err(error::io("reading", ca))?),
+        None => None,
+    };
     let exe = std::env::current_exe().map_err(Error::CurrentExe)?;
     let packaged = packaged(&root, &exe);
 
@@ -84,8 +97,7 @@ pub fn install(args: &InstallArgs, out: &mut dyn Write) -> Result<()> {
     };
     let mut changed = false;
 
-    if let Some(ca) = &args.ca_file {
-        let pem = std::fs::read(ca).map_err(error::io("reading", ca))?;
+    if let Some(pem) = ca_pem {
         root.ensure_dir(layout::CONFIG_DIR, 0o755)?;
         let path = root.path(layout::CA_FILE);
         let c = files::write_atomic(&path, &pem, 0o644)?;
@@ -93,14 +105,7 @@ pub fn install(args: &InstallArgs, out: &mut dyn Write) -> Result<()> {
         report(out, "ca", &path, written(c, "0644"))?;
     }
 
-    let settings = config_file::Settings {
-        hub_url: args.hub.clone(),
-        enrolment_token: args.token.clone(),
-        site: args.site.clone(),
-        interval: args.interval,
-        ca_file: args.ca_file.is_some(),
-    };
-    changed |= write_config(&root, &settings, args.force, owner, out)?;
+    changed |= write_config(&root, config, owner, out)?;
 
     let state = root.ensure_dir(layout::STATE_DIR, 0o700)?;
     files::set_mode(&state, 0o700)?;
@@ -224,46 +229,60 @@ pub fn uninstall(args: &UninstallArgs, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
-/// Writes the config unless an equivalent one is there; refuses to replace one
-/// with other settings without `force`. Returns whether the file changed.
-fn write_config(
+/// Decides about the config before anything is written: `Some(text)` to
+/// write, `None` to keep the one there (it has these settings). Refuses an
+/// invalid config, and one with other settings without `force`.
+fn config_to_write(
     root: &Root,
     settings: &config_file::Settings,
     force: bool,
+) -> Result<Option<String>> {
+    let text = settings.render();
+    let wanted = config_file::parse(&text, Path::new(layout::CONFIG)).map_err(Error::Config)?;
+    let path = root.path(layout::CONFIG);
+    let old = match std::fs::read_to_string(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Some(text)),
+        Err(e) => return Err(error::io("reading", &path)(e)),
+        Ok(old) => old,
+    };
+    if old == text {
+        return Ok(None);
+    }
+    if force {
+        return Ok(Some(text));
+    }
+    let old = config_file::parse(&old, &path).map_err(|reason| Error::ConfigUnreadable {
+        path: path.clone(),
+        reason,
+    })?;
+    let keys = config_file::differing_keys(&old, &wanted);
+    if keys.is_empty() {
+        Ok(None)
+    } else {
+        Err(Error::ConfigDiffers {
+            path,
+            keys: keys.join(", "),
+        })
+    }
+}
+
+/// Writes (or keeps) the config, mode 0600, owned by the service user: the
+/// agent reads the token, nobody else but root can. True if it changed.
+fn write_config(
+    root: &Root,
+    text: Option<String>,
     owner: Option<(u32, u32)>,
     out: &mut dyn Write,
 ) -> Result<bool> {
-    let text = settings.render();
-    let wanted = config_file::parse(&text, Path::new(layout::CONFIG)).map_err(Error::Config)?;
     root.ensure_dir(layout::CONFIG_DIR, 0o755)?;
     let path = root.path(layout::CONFIG);
-    let kept = match std::fs::read_to_string(&path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
-        Err(e) => return Err(error::io("reading", &path)(e)),
-        Ok(old) if old == text => true,
-        Ok(_) if force => false,
-        Ok(old) => match config_file::parse(&old, &path) {
-            Ok(old) => {
-                let keys = config_file::differing_keys(&old, &wanted);
-                if !keys.is_empty() {
-                    return Err(Error::ConfigDiffers {
-                        path,
-                        keys: keys.join(", "),
-                    });
-                }
-                true
-            }
-            Err(reason) => return Err(Error::ConfigUnreadable { path, reason }),
-        },
+    let change = match text {
+        Some(text) => files::write_atomic(&path, text.as_bytes(), 0o600)?,
+        None => {
+            files::set_mode(&path, 0o600)?;
+            Change::Unchanged
+        }
     };
-    let change = if kept {
-        files::set_mode(&path, 0o600)?;
-        Change::Unchanged
-    } else {
-        files::write_atomic(&path, text.as_bytes(), 0o600)?
-    };
-    // Owned by the service user: the agent reads it (the token), nobody else
-    // but root can.
     if let Some((uid, gid)) = owner {
         files::chown(&path, uid, gid)?;
     }
