@@ -37,6 +37,10 @@ pub struct Config {
     pub enrolment_token: String,
     /// Where the per-agent credential lives (written with mode 0600).
     pub credential_file: Option<PathBuf>,
+    /// CA certificate (PEM) to trust for an `https://` hub, beside the system
+    /// roots; `hostwatch-agent install --ca-file` copies it to
+    /// `/etc/hostwatch/ca.pem` and sets this.
+    pub ca_file: Option<PathBuf>,
     /// Collect this machine's own metrics (off for a pure simulator).
     pub collect_local: bool,
     /// Simulated hosts to run beside the real one.
@@ -64,6 +68,7 @@ impl Default for Config {
             credentials: String::new(),
             enrolment_token: String::new(),
             credential_file: None,
+            ca_file: None,
             collect_local: true,
             simulate: 0,
             sites: DEFAULT_SITES,

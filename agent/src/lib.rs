@@ -7,6 +7,7 @@
 //!   unacked [`transport::Queue`], optionally backed by the on-disk
 //!   [`transport::spool`], resend after reconnect, backoff with full jitter).
 //! - [`config`]: the agent's `Config`; [`cli`]: its flags, shared with `hostwatch agent`.
+//! - [`install`]: `hostwatch-agent install`/`uninstall`, the systemd service.
 //!
 //! Each host gets two tasks: a collector that pushes one batch per interval into
 //! the host's queue (so collection never waits for the network), and a stream
@@ -16,6 +17,7 @@ pub mod cli;
 pub mod collect;
 pub mod config;
 pub mod error;
+pub mod install;
 pub mod simulate;
 pub mod source;
 pub mod transport;
