@@ -172,6 +172,32 @@ pub fn event_to_proto(e: &model::AnomalyEvent) -> proto::AnomalyEvent {
         actual: e.actual,
         expected: e.expected,
         evidence: e.evidence.clone(),
+        top_processes: e.top_processes.iter().map(process_to_proto).collect(),
+    }
+}
+
+pub fn process_to_proto(p: &model::ProcessInfo) -> proto::ProcessInfo {
+    proto::ProcessInfo {
+        pid: p.pid,
+        name: p.name.clone(),
+        user: p.user.clone(),
+        cpu_utilization: p.cpu_utilization,
+        memory_bytes: p.memory_bytes,
+    }
+}
+
+/// Non-finite CPU shares become 0: the list is for reading, not arithmetic.
+pub fn process_from_proto(p: &proto::ProcessInfo) -> model::ProcessInfo {
+    model::ProcessInfo {
+        pid: p.pid,
+        name: p.name.clone(),
+        user: p.user.clone(),
+        cpu_utilization: if p.cpu_utilization.is_finite() {
+            p.cpu_utilization
+        } else {
+            0.0
+        },
+        memory_bytes: p.memory_bytes,
     }
 }
 
@@ -190,6 +216,7 @@ pub fn event_from_proto(e: &proto::AnomalyEvent) -> model::AnomalyEvent {
         actual: e.actual,
         expected: e.expected,
         evidence: e.evidence.clone(),
+        top_processes: e.top_processes.iter().map(process_from_proto).collect(),
     }
 }
 

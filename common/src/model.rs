@@ -168,6 +168,10 @@ pub struct AnomalyEvent {
     pub actual: f64,
     pub expected: Option<f64>,
     pub evidence: Vec<String>,
+    /// The host's top processes when the incident opened (empty when the
+    /// agent sent none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub top_processes: Vec<ProcessInfo>,
 }
 
 /// One (time, value) pair of a range answer.

@@ -293,6 +293,7 @@ mod tests {
             actual: 1.0,
             expected: None,
             evidence: Vec::new(),
+            top_processes: Vec::new(),
         };
         f.apply_event("hub-a", ev(1, "h1", 10, None));
         f.apply_event("hub-b", ev(1, "h2", 20, None));

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use common::model::{AnomalyEvent, HostStatus, RangeQuery, SeriesInfo, SeriesPoints};
-use gateway::source::EventQuery;
+use gateway::source::{EventQuery, Processes};
 use gateway::{DataSource, Error, Result};
 use tokio::sync::broadcast;
 
@@ -82,5 +82,33 @@ impl DataSource for EdgeSource {
 
     fn subscribe_events(&self) -> broadcast::Receiver<AnomalyEvent> {
         self.0.fleet.subscribe_events()
+    }
+
+    /// Asked of the host's hub down its uplink: the list changes every few
+    /// seconds and only the hub's newest is worth showing.
+    async fn processes(&self, host: &str) -> Result<Processes> {
+        let edge = &self.0;
+        let hub = edge
+            .fleet
+            .hub_of(host)
+            .ok_or_else(|| Error::NotFound(format!("unknown host {host:?}")))?;
+        let query = proto::uplink_request::Query::Processes(proto::ProcessesRequest {
+            host: host.to_owned(),
+        });
+        let resp = edge
+            .hubs
+            .ask(&hub, query)
+            .await
+            .map_err(Error::Unavailable)?;
+        edge.metrics.remote_queries.inc();
+        if !resp.error.is_empty() {
+            return Err(Error::Unavailable(resp.error));
+        }
+        match resp.result {
+            Some(proto::uplink_response::Result::Processes(p)) => Ok(Processes::from_proto(&p)),
+            _ => Err(Error::Unavailable(format!(
+                "hub {hub} answered a processes request with something else"
+            ))),
+        }
     }
 }

@@ -7,7 +7,7 @@ use axum::Json;
 use common::model::{Agg, AnomalyEvent, HostStatus, Labels, RangeQuery, SeriesInfo, SeriesPoints};
 use serde::Deserialize;
 
-use crate::source::EventQuery;
+use crate::source::{EventQuery, Processes};
 use crate::{AppState, Error, Result};
 
 /// Default range when `from` is not given: the last 15 minutes.
@@ -26,6 +26,13 @@ pub async fn host_series(
     Path(host): Path<String>,
 ) -> Result<Json<Vec<SeriesInfo>>> {
     Ok(Json(app.source.series(&host).await?))
+}
+
+pub async fn host_processes(
+    State(app): State<Arc<AppState>>,
+    Path(host): Path<String>,
+) -> Result<Json<Processes>> {
+    Ok(Json(app.source.processes(&host).await?))
 }
 
 #[derive(Debug, Deserialize)]

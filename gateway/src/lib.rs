@@ -67,6 +67,7 @@ pub fn router(source: Arc<dyn DataSource>, mode: Mode, registry: &Registry) -> R
         .route("/api/v1/info", get(api::info))
         .route("/api/v1/hosts", get(api::hosts))
         .route("/api/v1/hosts/{host}/series", get(api::host_series))
+        .route("/api/v1/hosts/{host}/processes", get(api::host_processes))
         .route("/api/v1/series", get(api::series))
         .route("/api/v1/events", get(api::events))
         .route("/api/v1/live", get(live::upgrade))

@@ -6,6 +6,7 @@ pub mod grpc;
 
 use async_trait::async_trait;
 use common::model::{AnomalyEvent, HostStatus, RangeQuery, SeriesInfo, SeriesPoints};
+use serde::Serialize;
 use tokio::sync::broadcast;
 
 use crate::Result;
@@ -24,6 +25,29 @@ pub trait DataSource: Send + Sync + 'static {
     async fn events(&self, q: &EventQuery) -> Result<Vec<AnomalyEvent>>;
     /// Each event as it opens, worsens or closes.
     fn subscribe_events(&self) -> broadcast::Receiver<AnomalyEvent>;
+    /// The host's newest top-process list (`GET /api/v1/hosts/{host}/processes`).
+    async fn processes(&self, host: &str) -> Result<Processes>;
+}
+
+/// A host's top processes as its agent last read them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Processes {
+    /// Unix ms of the agent's reading; 0 when the host never sent a list.
+    pub timestamp_ms: i64,
+    pub processes: Vec<common::model::ProcessInfo>,
+}
+
+impl Processes {
+    pub fn from_proto(p: &proto::ProcessesResponse) -> Self {
+        Self {
+            timestamp_ms: p.timestamp_ms,
+            processes: p
+                .processes
+                .iter()
+                .map(common::convert::process_from_proto)
+                .collect(),
+        }
+    }
 }
 
 /// Which events `GET /api/v1/events` wants.

@@ -139,7 +139,12 @@ impl Runner {
             let out = tracked.engine.update(*t, *v);
             let changed = match tracked.open.as_mut() {
                 None if out.alarm && out.severity != Severity::None => {
-                    let ev = open_event(self.next_id, sr, key, *t, &out);
+                    let mut ev = open_event(self.next_id, sr, key, *t, &out);
+                    // What was running when it started: the answer people look
+                    // for first, and gone by the time anyone asks the host.
+                    if let Some((_, list)) = self.state.processes(&sr.host) {
+                        ev.top_processes = list.as_ref().clone();
+                    }
                     self.next_id += 1;
                     tracked.quiet = 0;
                     tracked.open = Some(ev.clone());
@@ -194,6 +199,7 @@ fn open_event(id: u64, sr: &StoredRows, key: &SeriesKey, t: i64, out: &Output) -
         actual: out.actual,
         expected: out.expected,
         evidence: evidence(out),
+        top_processes: Vec::new(),
     }
 }
 

@@ -230,16 +230,28 @@ async fn store_batch(
     }
     let rows = validate::check_rows(batch.seq, &batch.rows, table, limits, common::now_ms())
         .map_err(|r| refuse(ctx, r))?;
+    let processes =
+        validate::check_processes(&batch.top_processes, limits).map_err(|r| refuse(ctx, r))?;
     let write = WriteBatch {
         agent_id: peer.agent_id.clone(),
         host: peer.host.clone(),
         seq: batch.seq,
         rows,
     };
+    let newest_ms = write
+        .rows
+        .iter()
+        .map(|r| r.1)
+        .max()
+        .unwrap_or_else(common::now_ms);
     ctx.buffer
         .accept(write, peer.site.clone())
         .await
         .map_err(|e| e.to_status())?;
+    // An empty list is "no news": agents send one only now and then.
+    if !processes.is_empty() {
+        ctx.state.set_processes(&peer.host, newest_ms, processes);
+    }
     Ok(())
 }
 

@@ -114,6 +114,17 @@ impl Query for QueryService {
         Ok(Response::new(proto::EventsResponse { events }))
     }
 
+    async fn processes(
+        &self,
+        req: Request<proto::ProcessesRequest>,
+    ) -> Result<Response<proto::ProcessesResponse>, Status> {
+        let req = req.into_inner();
+        Ok(Response::new(processes_response(
+            &self.ctx.state,
+            &req.host,
+        )))
+    }
+
     type WatchStream = WatchStream;
 
     async fn watch(
@@ -167,5 +178,17 @@ impl QueryService {
             .iter()
             .map(convert::series_info_to_proto)
             .collect())
+    }
+}
+
+/// A host's newest top-process list; empty (timestamp 0) for a host that
+/// never sent one, so an unknown host is not an error here.
+pub fn processes_response(state: &crate::state::State, host: &str) -> proto::ProcessesResponse {
+    match state.processes(host) {
+        Some((at, list)) => proto::ProcessesResponse {
+            timestamp_ms: at,
+            processes: list.iter().map(convert::process_to_proto).collect(),
+        },
+        None => proto::ProcessesResponse::default(),
     }
 }

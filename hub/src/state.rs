@@ -8,7 +8,8 @@ use std::sync::{Arc, RwLock};
 
 use common::headline::Headline;
 use common::model::{
-    sort_series, AnomalyEvent, HostFacts, HostStatus, KeyedRow, Point, SeriesInfo, SeriesKey,
+    sort_series, AnomalyEvent, HostFacts, HostStatus, KeyedRow, Point, ProcessInfo, SeriesInfo,
+    SeriesKey,
 };
 use tokio::sync::broadcast;
 
@@ -25,6 +26,8 @@ struct HostEntry {
     rows_stored: u64,
     batches_stored: u64,
     latest: HashMap<Arc<SeriesKey>, Point>,
+    /// The newest top-process list and when the agent read it (not history).
+    processes: Option<(i64, Arc<Vec<ProcessInfo>>)>,
 }
 
 impl HostEntry {
@@ -71,6 +74,18 @@ impl State {
             events: RwLock::new(VecDeque::new()),
             event_live: broadcast::channel(LIVE_CAPACITY).0,
         }
+    }
+
+    /// Keeps the host's newest top-process list (an agent sends one now and then).
+    pub fn set_processes(&self, host: &str, at_ms: i64, list: Vec<ProcessInfo>) {
+        let mut hosts = self.hosts.write().unwrap_or_else(|p| p.into_inner());
+        hosts.entry(host.to_owned()).or_default().processes = Some((at_ms, Arc::new(list)));
+    }
+
+    /// The host's newest top-process list, if it ever sent one.
+    pub fn processes(&self, host: &str) -> Option<(i64, Arc<Vec<ProcessInfo>>)> {
+        let hosts = self.hosts.read().unwrap_or_else(|p| p.into_inner());
+        hosts.get(host)?.processes.clone()
     }
 
     /// Records who a host is (on Hello, and when reloading from history).

@@ -254,6 +254,11 @@ fn spawn_request(
                         Err(e) => resp.error = e.to_string(),
                     }
                 }
+                Some(proto::uplink_request::Query::Processes(p)) => {
+                    resp.result = Some(proto::uplink_response::Result::Processes(
+                        crate::query::processes_response(&ctx.state, &p.host),
+                    ));
+                }
                 None => resp.error = "empty request".into(),
             }
             let frame = UplinkFrame {

@@ -233,6 +233,7 @@ async fn agent(
                 seq: sent,
                 new_series,
                 rows,
+                top_processes: Vec::new(),
             };
             if tx
                 .send(AgentMessage {

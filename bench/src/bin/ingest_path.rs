@@ -36,6 +36,7 @@ fn main() {
         msg: Some(proto::agent_message::Msg::Batch(proto::Batch {
             seq: 1,
             new_series: Vec::new(),
+            top_processes: Vec::new(),
             rows: (1..=ROWS as u32)
                 .map(|id| proto::Row {
                     series_id: id,

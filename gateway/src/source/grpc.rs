@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::{Channel, Endpoint};
 use tracing::Instrument;
 
-use super::{DataSource, EventQuery};
+use super::{DataSource, EventQuery, Processes};
 use crate::{Error, Result};
 
 const LIVE_CAPACITY: usize = 4096;
@@ -155,5 +155,16 @@ impl DataSource for HubSource {
 
     fn subscribe_events(&self) -> broadcast::Receiver<AnomalyEvent> {
         self.events_live.subscribe()
+    }
+
+    async fn processes(&self, host: &str) -> Result<Processes> {
+        let resp = self
+            .client
+            .clone()
+            .processes(proto::ProcessesRequest {
+                host: host.to_owned(),
+            })
+            .await?;
+        Ok(Processes::from_proto(&resp.into_inner()))
     }
 }

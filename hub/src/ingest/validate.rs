@@ -182,6 +182,41 @@ pub fn check_rows(
     Ok(out)
 }
 
+/// Most processes one top list may hold (the agent sends 10 by CPU plus 10 by
+/// memory; room for agents configured wider).
+pub const MAX_TOP_PROCESSES: usize = 100;
+
+/// A top-process list: bounded length, bounded strings.
+pub fn check_processes(
+    list: &[proto::ProcessInfo],
+    limits: &Limits,
+) -> Result<Vec<common::model::ProcessInfo>, Rejection> {
+    if list.len() > MAX_TOP_PROCESSES {
+        return Err(reject(
+            "too_many_processes",
+            format!(
+                "{} processes in one top list; at most {MAX_TOP_PROCESSES}",
+                list.len()
+            ),
+        ));
+    }
+    for p in list {
+        if p.name.len() > limits.max_label_value_len || p.user.len() > limits.max_label_value_len {
+            return Err(reject(
+                "value_too_long",
+                format!(
+                    "process {} has a name or user longer than {} bytes",
+                    p.pid, limits.max_label_value_len
+                ),
+            ));
+        }
+    }
+    Ok(list
+        .iter()
+        .map(common::convert::process_from_proto)
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,6 +295,34 @@ mod tests {
         assert_eq!(
             check_rows(0, &[], &t, &limits, NOW).map_err(|r| r.reason),
             Err("bad_seq")
+        );
+    }
+
+    #[test]
+    fn top_process_lists_are_bounded() {
+        let limits = Limits::default();
+        let p = |name: String| proto::ProcessInfo {
+            pid: 1,
+            name,
+            user: "root".into(),
+            cpu_utilization: f64::NAN,
+            memory_bytes: 1,
+        };
+        let ok = check_processes(&[p("init".into())], &limits).expect("fine");
+        assert_eq!(ok[0].cpu_utilization, 0.0, "NaN is not passed on");
+        let long = p("x".repeat(limits.max_label_value_len + 1));
+        assert_eq!(
+            check_processes(&[long], &limits)
+                .expect_err("too long")
+                .reason,
+            "value_too_long"
+        );
+        let many: Vec<_> = (0..=MAX_TOP_PROCESSES).map(|_| p("a".into())).collect();
+        assert_eq!(
+            check_processes(&many, &limits)
+                .expect_err("too many")
+                .reason,
+            "too_many_processes"
         );
     }
 }

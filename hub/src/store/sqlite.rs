@@ -313,8 +313,8 @@ impl HistoryStore for SqliteStore {
     async fn upsert_event(&self, ev: &AnomalyEvent) -> Result<()> {
         sqlx::query(
             "INSERT INTO events (id, host, site, name, labels, start_ms, last_ms, end_ms,
-                 severity, score, actual, expected, evidence)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 severity, score, actual, expected, evidence, top_processes)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (id) DO UPDATE SET last_ms = excluded.last_ms,
                  end_ms = excluded.end_ms, severity = excluded.severity, score = excluded.score,
                  actual = excluded.actual, expected = excluded.expected,
@@ -333,6 +333,7 @@ impl HistoryStore for SqliteStore {
         .bind(ev.actual)
         .bind(ev.expected)
         .bind(serde_json::to_string(&ev.evidence).unwrap_or_else(|_| "[]".into()))
+        .bind(serde_json::to_string(&ev.top_processes).unwrap_or_else(|_| "[]".into()))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -341,7 +342,7 @@ impl HistoryStore for SqliteStore {
     async fn events(&self, limit: usize) -> Result<Vec<AnomalyEvent>> {
         let rows = sqlx::query(
             "SELECT id, host, site, name, labels, start_ms, last_ms, end_ms, severity, score,
-                    actual, expected, evidence
+                    actual, expected, evidence, top_processes
              FROM events ORDER BY start_ms DESC, id DESC LIMIT ?",
         )
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
@@ -363,6 +364,7 @@ impl HistoryStore for SqliteStore {
                 actual: r.get(10),
                 expected: r.get(11),
                 evidence: serde_json::from_str(r.get::<&str, _>(12)).unwrap_or_default(),
+                top_processes: serde_json::from_str(r.get::<&str, _>(13)).unwrap_or_default(),
             })
             .collect())
     }

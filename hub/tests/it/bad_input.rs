@@ -36,6 +36,7 @@ async fn bad_batches_are_refused_with_status_and_counter_while_good_agent_contin
         seq: 1,
         new_series: vec![def(1, "system.cpu.utilization")],
         rows: vec![row(1, 0.5)],
+        top_processes: Vec::new(),
     })
     .await;
     assert_eq!(good.reply().await.expect("ack"), 1);
@@ -46,6 +47,7 @@ async fn bad_batches_are_refused_with_status_and_counter_while_good_agent_contin
         seq: 1,
         new_series: vec![],
         rows: vec![row(9, 1.0)],
+        top_processes: Vec::new(),
     })
     .await;
     let st = a.reply().await.expect_err("refused");
@@ -58,6 +60,7 @@ async fn bad_batches_are_refused_with_status_and_counter_while_good_agent_contin
         seq: 1,
         new_series: vec![def(1, "m")],
         rows: vec![row(1, f64::NAN)],
+        top_processes: Vec::new(),
     })
     .await;
     let st = b.reply().await.expect_err("refused");
@@ -75,6 +78,7 @@ async fn bad_batches_are_refused_with_status_and_counter_while_good_agent_contin
         seq: 1,
         new_series: vec![def(1, "m")],
         rows,
+        top_processes: Vec::new(),
     })
     .await;
     let st = c.reply().await.expect_err("refused");
@@ -86,6 +90,7 @@ async fn bad_batches_are_refused_with_status_and_counter_while_good_agent_contin
         seq: 2,
         new_series: vec![],
         rows: vec![row(1, 0.6)],
+        top_processes: Vec::new(),
     })
     .await;
     assert_eq!(good.reply().await.expect("ack"), 2);
@@ -123,6 +128,7 @@ async fn resent_batch_is_acked_but_stored_once_and_welcome_reports_stored_seq() 
         seq: 1,
         new_series: vec![def(1, "m"), def(2, "n")],
         rows: vec![row(1, 1.0), row(2, 2.0)],
+        top_processes: Vec::new(),
     };
     a.send(batch.clone()).await;
     assert_eq!(a.reply().await.expect("ack"), 1);
@@ -162,6 +168,7 @@ async fn ledger_reports_resends_and_batches_that_never_arrived() {
         seq: 1,
         new_series: vec![def(1, "m")],
         rows: vec![row(1, 1.0)],
+        top_processes: Vec::new(),
     })
     .await;
     assert_eq!(a.reply().await.expect("ack"), 1);
@@ -170,6 +177,7 @@ async fn ledger_reports_resends_and_batches_that_never_arrived() {
         seq: 4,
         new_series: vec![],
         rows: vec![row(1, 2.0)],
+        top_processes: Vec::new(),
     })
     .await;
     assert_eq!(a.reply().await.expect("ack"), 4);
@@ -177,6 +185,7 @@ async fn ledger_reports_resends_and_batches_that_never_arrived() {
         seq: 4,
         new_series: vec![],
         rows: vec![row(1, 2.0)],
+        top_processes: Vec::new(),
     })
     .await;
     assert_eq!(a.reply().await.expect("resend acked"), 4);
@@ -228,6 +237,7 @@ async fn detection_turns_a_spike_into_one_event_in_the_query_api() {
         seq: 1,
         new_series: vec![def(1, "system.cpu.utilization")],
         rows,
+        top_processes: Vec::new(),
     })
     .await;
     assert_eq!(a.reply().await.expect("ack"), 1);
@@ -303,6 +313,7 @@ async fn with_redis_the_latest_values_are_kept_in_per_host_hashes() {
         seq: 1,
         new_series: vec![def(1, "m")],
         rows,
+        top_processes: Vec::new(),
     })
     .await;
     assert_eq!(a.reply().await.expect("ack"), 1);
@@ -361,6 +372,7 @@ async fn a_tiny_memory_budget_serialises_batches_without_losing_any() {
                     seq,
                     new_series,
                     rows: (1..=ROWS).map(|id| row(id, f64::from(id))).collect(),
+                    top_processes: Vec::new(),
                 })
                 .await;
         }

@@ -2,5 +2,6 @@
 //! client, so every message on the wire is under the test's control.
 
 mod bad_input;
+mod processes;
 mod storage;
 mod support;

@@ -349,6 +349,13 @@ async fn events_are_upserted_by_id_and_listed_newest_first(store: &dyn HistorySt
         actual: 0.97,
         expected: Some(0.3),
         evidence: vec!["Novelty: 4.20".into()],
+        top_processes: vec![common::model::ProcessInfo {
+            pid: 4242,
+            name: "postgres".into(),
+            user: "postgres".into(),
+            cpu_utilization: 1.5,
+            memory_bytes: 1 << 30,
+        }],
     };
     store.upsert_event(&ev(1, 0)).await.expect("insert");
     store.upsert_event(&ev(2, 5_000)).await.expect("insert");

@@ -11,10 +11,12 @@ use crate::Result;
 pub(super) async fn upsert(store: &PostgresStore, ev: &AnomalyEvent) -> Result<()> {
     let labels = serde_json::to_string(&ev.labels).unwrap_or_else(|_| "{}".into());
     let evidence = serde_json::to_string(&ev.evidence).unwrap_or_else(|_| "[]".into());
+    let processes = serde_json::to_string(&ev.top_processes).unwrap_or_else(|_| "[]".into());
     sqlx::query(
         "INSERT INTO hostwatch.events (id, host, site, name, labels, start_time, last_time,
-             end_time, severity, score, actual, expected, evidence)
-         VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11, $12, $13::jsonb)
+             end_time, severity, score, actual, expected, evidence, top_processes)
+         VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11, $12, $13::jsonb,
+                 $14::jsonb)
          ON CONFLICT (id) DO UPDATE SET last_time = excluded.last_time,
              end_time = excluded.end_time, severity = excluded.severity,
              score = excluded.score, actual = excluded.actual,
@@ -33,6 +35,7 @@ pub(super) async fn upsert(store: &PostgresStore, ev: &AnomalyEvent) -> Result<(
     .bind(ev.actual)
     .bind(ev.expected)
     .bind(evidence)
+    .bind(processes)
     .execute(&store.pool)
     .await?;
     Ok(())
@@ -41,7 +44,7 @@ pub(super) async fn upsert(store: &PostgresStore, ev: &AnomalyEvent) -> Result<(
 pub(super) async fn recent(store: &PostgresStore, limit: usize) -> Result<Vec<AnomalyEvent>> {
     let rows = sqlx::query(
         "SELECT id, host, site, name, labels::text, start_time, last_time, end_time,
-                severity, score, actual, expected, evidence::text
+                severity, score, actual, expected, evidence::text, top_processes::text
          FROM hostwatch.events ORDER BY start_time DESC, id DESC LIMIT $1",
     )
     .bind(i64::try_from(limit).unwrap_or(i64::MAX))
@@ -63,6 +66,7 @@ pub(super) async fn recent(store: &PostgresStore, limit: usize) -> Result<Vec<An
             actual: r.get(10),
             expected: r.get(11),
             evidence: serde_json::from_str(r.get::<&str, _>(12)).unwrap_or_default(),
+            top_processes: serde_json::from_str(r.get::<&str, _>(13)).unwrap_or_default(),
         })
         .collect())
 }

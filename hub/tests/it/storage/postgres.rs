@@ -325,6 +325,7 @@ async fn hub_with_database_url_ingests_into_postgres_exactly_once() {
                 def(2, "system.memory.utilization"),
             ],
             rows: rows.clone(),
+            top_processes: Vec::new(),
         })
         .await;
     assert_eq!(agent.reply().await.expect("ack"), 1);
@@ -334,6 +335,7 @@ async fn hub_with_database_url_ingests_into_postgres_exactly_once() {
             seq: 1,
             new_series: vec![],
             rows,
+            top_processes: Vec::new(),
         })
         .await;
     assert_eq!(agent.reply().await.expect("ack of the resend"), 1);

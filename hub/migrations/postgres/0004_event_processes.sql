@@ -1,0 +1,3 @@
+-- The host's top processes when an incident opened (JSON array of
+-- {pid, name, user, cpu_utilization, memory_bytes}).
+ALTER TABLE hostwatch.events ADD COLUMN top_processes jsonb NOT NULL DEFAULT '[]';
