@@ -18,6 +18,31 @@ pub const DEFAULT_SPOOL_BYTES: u64 = 64 << 20;
 pub const MIN_SPOOL_BYTES: u64 = 64 << 10;
 pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
 
+/// How batches are compressed on the wire (gRPC message compression).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    None,
+    Gzip,
+    /// The default: the smallest batches for the least CPU (see README).
+    #[default]
+    Zstd,
+}
+
+impl std::str::FromStr for Compression {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "none" => Ok(Compression::None),
+            "gzip" => Ok(Compression::Gzip),
+            "zstd" => Ok(Compression::Zstd),
+            other => Err(format!(
+                "compression must be \"zstd\", \"gzip\" or \"none\", not {other:?}"
+            )),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -52,6 +77,18 @@ pub struct Config {
     /// Spool budget per host in bytes; beyond it the oldest batches are
     /// dropped and counted.
     pub spool_bytes: u64,
+    /// PEM CA certificate(s) that an `https://` hub's certificate must chain
+    /// to; unset uses the system's trust store.
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate for a hub that requires mutual TLS.
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of `tls_cert_file`.
+    pub tls_key_file: Option<PathBuf>,
+    /// Name to verify the hub's certificate against when it differs from
+    /// the host in `hub_url` (e.g. connecting by IP address); empty = that host.
+    pub tls_server_name: String,
+    /// Compression of batches on the wire: "zstd", "gzip" or "none".
+    pub compression: Compression,
 }
 
 impl Default for Config {
@@ -71,6 +108,11 @@ impl Default for Config {
             queue_batches: DEFAULT_QUEUE_BATCHES,
             spool_dir: None,
             spool_bytes: DEFAULT_SPOOL_BYTES,
+            ca_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_server_name: String::new(),
+            compression: Compression::default(),
         }
     }
 }
@@ -94,6 +136,20 @@ impl Config {
         }
         if self.spool_bytes < MIN_SPOOL_BYTES {
             return Err(format!("spool_bytes must be at least {MIN_SPOOL_BYTES}"));
+        }
+        let https = self.hub_url.starts_with("https://");
+        if self.tls_cert_file.is_some() != self.tls_key_file.is_some() {
+            return Err("tls_cert_file and tls_key_file go together: set both or neither".into());
+        }
+        if !https
+            && (self.ca_file.is_some()
+                || self.tls_cert_file.is_some()
+                || !self.tls_server_name.is_empty())
+        {
+            return Err(format!(
+                "ca_file, tls_cert_file and tls_server_name need an https:// hub_url, not {:?}",
+                self.hub_url
+            ));
         }
         if !self.collect_local && self.simulate == 0 {
             return Err("nothing to do: collect_local is off and simulate is 0".into());

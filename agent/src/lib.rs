@@ -68,6 +68,9 @@ impl Agent {
             hosts: Vec::new(),
             tasks: Vec::new(),
         };
+        // TLS files and the credential file are read once, here: a bad one
+        // fails the start instead of every reconnect.
+        let link = transport::Link::from_config(&config)?;
         // Every spool is opened before any task starts, so a failure leaves
         // nothing running.
         let mut hosts = Vec::with_capacity(sources.len());
@@ -98,7 +101,7 @@ impl Agent {
             agent.hosts.push((id.agent_id.clone(), queue.clone()));
             agent.tasks.push(tokio::spawn(
                 transport::run(
-                    config.hub_url.clone(),
+                    link.clone(),
                     id,
                     queue,
                     interval_tx,
