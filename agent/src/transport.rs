@@ -133,11 +133,18 @@ fn ended_by(link: &Link, s: &tonic::Status, during: &str) -> End {
     if link.compression_refused(s) {
         tracing::warn!(reason = s.message(), "hub does not accept compressed batches; sending them uncompressed");
     }
-    End::Failed(format!(
-        "{during}: {:?}: {}",
-        s.code(),
-        common::tls::error_chain(s)
-    ))
+    let mut why = format!("{during}: {:?}: {}", s.code(), s.message());
+    if let Some(source) = std::error::Error::source(s) {
+        why.push_str(": ");
+        why.push_str(&common::tls::error_chain(source));
+    }
+    if link.tls() && !link.client_cert() && why.contains("connection closed") {
+        why.push_str(
+            " (the hub closed the TLS connection: if it requires client certificates, \
+             set tls_cert_file and tls_key_file)",
+        );
+    }
+    End::Failed(why)
 }
 
 async fn stream_once(

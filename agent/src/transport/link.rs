@@ -19,6 +19,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Link {
     pub hub_url: String,
     tls: Option<ClientTlsConfig>,
+    client_cert: bool,
+    tls_ca_file: bool,
     compression: Compression,
     /// Set when the hub refused compressed messages (an older hub): the
     /// agent then sends plain ones rather than fail forever.
@@ -40,6 +42,8 @@ impl Link {
         Ok(Arc::new(Self {
             hub_url: config.hub_url.clone(),
             tls,
+            client_cert: config.tls_cert_file.is_some(),
+            tls_ca_file: config.ca_file.is_some(),
             compression: config.compression,
             compression_refused: AtomicBool::new(false),
             credentials: Arc::new(Credentials::load(config)?),
@@ -48,6 +52,11 @@ impl Link {
 
     pub fn tls(&self) -> bool {
         self.tls.is_some()
+    }
+
+    /// A client certificate is configured (mutual TLS).
+    pub fn client_cert(&self) -> bool {
+        self.client_cert
     }
 
     /// Connects; the error says why in full (certificate problems included).
@@ -61,10 +70,16 @@ impl Link {
                 .tls_config(tls.clone())
                 .map_err(|e| common::tls::error_chain(&e))?;
         }
-        let channel = endpoint
-            .connect()
-            .await
-            .map_err(|e| format!("connect to {}: {}", self.hub_url, common::tls::error_chain(&e)))?;
+        let channel = endpoint.connect().await.map_err(|e| {
+            let mut why = format!("connect to {}: {}", self.hub_url, common::tls::error_chain(&e));
+            if why.contains("invalid peer certificate") {
+                why.push_str(match self.tls_ca_file {
+                    true => " (the hub's certificate does not chain to ca_file, or is not for this host name)",
+                    false => " (the hub's certificate is not trusted by the system roots: set ca_file to your CA)",
+                });
+            }
+            why
+        })?;
         let mut client = IngestClient::new(channel)
             .max_decoding_message_size(proto::MAX_MESSAGE_BYTES)
             .accept_compressed(CompressionEncoding::Gzip)
