@@ -25,8 +25,21 @@ pub async fn open(config: &Config) -> Result<Arc<dyn AuthStore>> {
                 "database_path is :memory:, which only the hub process itself can see".into(),
             ));
         }
-        let store = SqliteStore::open(&config.database_path).await?;
-        Ok(store.auth_store())
+        // SQLite migrations take no lock: beside a hub migrating the same
+        // fresh file at that moment, one side fails; trying again sees the
+        // schema finished. (PostgreSQL migrations hold an advisory lock.)
+        let mut attempt = 0;
+        loop {
+            match SqliteStore::open(&config.database_path).await {
+                Ok(store) => return Ok(store.auth_store()),
+                Err(Error::Migrate(e)) if attempt < 3 => {
+                    tracing::debug!(error = %e, "migration raced another process; retrying");
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     } else {
         let pool = PostgresStore::open_admin(&config.database_url).await?;
         Ok(Arc::new(PostgresAuth::new(pool)))
