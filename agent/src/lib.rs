@@ -100,14 +100,8 @@ impl Agent {
             ));
             agent.hosts.push((id.agent_id.clone(), queue.clone()));
             agent.tasks.push(tokio::spawn(
-                transport::run(
-                    link.clone(),
-                    id,
-                    queue,
-                    interval_tx,
-                    token.child_token(),
-                )
-                .instrument(span),
+                transport::run(link.clone(), id, queue, interval_tx, token.child_token())
+                    .instrument(span),
             ));
         }
         tracing::info!(hosts = agent.hosts.len(), hub = %config.hub_url, interval = ?config.interval, "agent started");

@@ -131,7 +131,10 @@ fn ended_by(link: &Link, s: &tonic::Status, during: &str) -> End {
         return End::Unauthenticated(s.message().to_owned());
     }
     if link.compression_refused(s) {
-        tracing::warn!(reason = s.message(), "hub does not accept compressed batches; sending them uncompressed");
+        tracing::warn!(
+            reason = s.message(),
+            "hub does not accept compressed batches; sending them uncompressed"
+        );
     }
     let mut why = format!("{during}: {:?}: {}", s.code(), s.message());
     if let Some(source) = std::error::Error::source(s) {

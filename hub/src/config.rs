@@ -80,7 +80,9 @@ impl std::str::FromStr for AuthMode {
         match s {
             "off" => Ok(AuthMode::Off),
             "required" => Ok(AuthMode::Required),
-            other => Err(format!("auth must be \"off\" or \"required\", not {other:?}")),
+            other => Err(format!(
+                "auth must be \"off\" or \"required\", not {other:?}"
+            )),
         }
     }
 }
@@ -314,15 +316,17 @@ mod tests {
         .expect("parses");
         assert_eq!(c.security.auth, AuthMode::Required);
         c.validate().expect("valid");
-        let half: Config = common::config::parse(
-            "[security]\ntls_cert_file = \"c.pem\"\n",
-            "x.toml".as_ref(),
+        let half: Config =
+            common::config::parse("[security]\ntls_cert_file = \"c.pem\"\n", "x.toml".as_ref())
+                .expect("parses");
+        assert!(half
+            .validate()
+            .expect_err("half a pair")
+            .contains("go together"));
+        assert!(common::config::parse::<Config>(
+            "[security]\nauth = \"maybe\"\n",
+            "x.toml".as_ref()
         )
-        .expect("parses");
-        assert!(half.validate().expect_err("half a pair").contains("go together"));
-        assert!(
-            common::config::parse::<Config>("[security]\nauth = \"maybe\"\n", "x.toml".as_ref())
-                .is_err()
-        );
+        .is_err());
     }
 }

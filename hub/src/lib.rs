@@ -38,9 +38,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tonic::codec::CompressionEncoding;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
+use tonic::codec::CompressionEncoding;
 use tracing::Instrument;
 
 pub use config::Config;
@@ -137,7 +137,9 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
             let (a, t) =
                 auth::Auth::start(store.auth_store(), metrics.clone(), shutdown.child_token())
                     .await?;
-            tracing::info!("agent authentication required: Hellos need a credential or an enrolment token");
+            tracing::info!(
+                "agent authentication required: Hellos need a credential or an enrolment token"
+            );
             (Some(a), Some(t))
         }
         config::AuthMode::Off => {

@@ -17,8 +17,8 @@ pub fn server_config(security: &SecurityConfig) -> Result<Option<ServerTlsConfig
     let key = common::tls::read_private_key(key, "security.tls_key_file").map_err(tls_err)?;
     let mut tls = ServerTlsConfig::new().identity(Identity::from_pem(cert, key));
     if let Some(ca) = &security.tls_client_ca_file {
-        let ca = common::tls::read_certificates(ca, "security.tls_client_ca_file")
-            .map_err(tls_err)?;
+        let ca =
+            common::tls::read_certificates(ca, "security.tls_client_ca_file").map_err(tls_err)?;
         tls = tls.client_ca_root(Certificate::from_pem(ca));
     }
     Ok(Some(tls))

@@ -225,10 +225,16 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("state/creds");
         let c = Arc::new(Credentials::load(&config(&file, "hwt_t")).expect("load"));
-        assert_eq!(c.for_hello("a", "", false), Presented::Token("hwt_t".into()));
+        assert_eq!(
+            c.for_hello("a", "", false),
+            Presented::Token("hwt_t".into())
+        );
         c.store("a", "hwc_1").await.expect("store");
         c.store("b c", "hwc_2").await.expect("store");
-        assert_eq!(c.for_hello("a", "", false), Presented::Credential("hwc_1".into()));
+        assert_eq!(
+            c.for_hello("a", "", false),
+            Presented::Credential("hwc_1".into())
+        );
         let mode = std::fs::metadata(&file).expect("file").permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         let dir_mode = std::fs::metadata(file.parent().expect("parent"))
@@ -238,13 +244,25 @@ mod tests {
         assert_eq!(dir_mode & 0o777, 0o700);
 
         let again = Credentials::load(&config(&file, "")).expect("reload");
-        assert_eq!(again.for_hello("a", "", false), Presented::Credential("hwc_1".into()));
-        assert_eq!(again.for_hello("b c", "", false), Presented::Credential("hwc_2".into()));
+        assert_eq!(
+            again.for_hello("a", "", false),
+            Presented::Credential("hwc_1".into())
+        );
+        assert_eq!(
+            again.for_hello("b c", "", false),
+            Presented::Credential("hwc_2".into())
+        );
         assert_eq!(again.for_hello("z", "", false), Presented::None);
-        assert_eq!(again.for_hello("z", "hwc_d", false), Presented::Credential("hwc_d".into()));
+        assert_eq!(
+            again.for_hello("z", "hwc_d", false),
+            Presented::Credential("hwc_d".into())
+        );
         // After a refusal the token is tried, when there is one.
         assert_eq!(c.for_hello("a", "", true), Presented::Token("hwt_t".into()));
-        assert_eq!(again.for_hello("a", "", true), Presented::Credential("hwc_1".into()));
+        assert_eq!(
+            again.for_hello("a", "", true),
+            Presented::Credential("hwc_1".into())
+        );
         let leftovers: Vec<_> = std::fs::read_dir(file.parent().expect("parent"))
             .expect("list")
             .flatten()

@@ -73,9 +73,10 @@ impl Link {
         let channel = endpoint.connect().await.map_err(|e| {
             let mut why = format!("connect to {}: {}", self.hub_url, common::tls::error_chain(&e));
             if why.contains("invalid peer certificate") {
-                why.push_str(match self.tls_ca_file {
-                    true => " (the hub's certificate does not chain to ca_file, or is not for this host name)",
-                    false => " (the hub's certificate is not trusted by the system roots: set ca_file to your CA)",
+                why.push_str(if self.tls_ca_file {
+                    " (the hub's certificate does not chain to ca_file, or is not for this host name)"
+                } else {
+                    " (the hub's certificate is not trusted by the system roots: set ca_file to your CA)"
                 });
             }
             why

@@ -200,8 +200,16 @@ async fn mutual_tls_refuses_an_agent_without_a_client_certificate() {
     let known = AgentProcess::start(
         &dir.path().join("known.log"),
         &[
-            "--hub", &url, "--ca-file", &ca, "--tls-cert", &cert, "--tls-key", &key,
-            "--simulate", "1",
+            "--hub",
+            &url,
+            "--ca-file",
+            &ca,
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+            "--simulate",
+            "1",
         ],
     );
     known.wait_for_log("connected to hub").await;
@@ -219,7 +227,11 @@ async fn enrolment_through_the_binaries(database_url: Option<&str>) {
         hub_env.push(("DATABASE_URL".to_owned(), url.to_owned()));
     }
     let hub = HubProcess::start(dir.path(), hub_env).await;
-    let token = hub_admin(&db, database_url, &["token", "create", "--uses", "1", "--ttl", "1h"]);
+    let token = hub_admin(
+        &db,
+        database_url,
+        &["token", "create", "--uses", "1", "--ttl", "1h"],
+    );
     let token = token.trim().to_owned();
     assert!(token.starts_with("hwt_"), "{token:?}");
     let url = format!("http://{}", hub.grpc);
@@ -231,18 +243,34 @@ async fn enrolment_through_the_binaries(database_url: Option<&str>) {
         &dir.path().join("stranger.log"),
         &["--hub", &url, "--simulate", "1", "--seed", "9"],
     );
-    let log = stranger.wait_for_log("hub refused this agent's credentials").await;
+    let log = stranger
+        .wait_for_log("hub refused this agent's credentials")
+        .await;
     assert!(log.contains("requires authentication"), "{log}");
     drop(stranger);
 
     let mut first = AgentProcess::start(
         &dir.path().join("first.log"),
-        &["--hub", &url, "--simulate", "1", "--enrolment-token", &token, "--credential-file", &cred],
+        &[
+            "--hub",
+            &url,
+            "--simulate",
+            "1",
+            "--enrolment-token",
+            &token,
+            "--credential-file",
+            &cred,
+        ],
     );
-    first.wait_for_log("enrolled: the hub issued a credential").await;
+    first
+        .wait_for_log("enrolled: the hub issued a credential")
+        .await;
     let rows = rows_above(&hub, 0.0).await;
     first.stop();
-    let mode = std::fs::metadata(&cred_file).expect("credential file").permissions().mode();
+    let mode = std::fs::metadata(&cred_file)
+        .expect("credential file")
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600, "credential file mode {mode:o}");
     let dir_mode = std::fs::metadata(cred_file.parent().expect("parent"))
         .expect("dir")
@@ -260,12 +288,24 @@ async fn enrolment_through_the_binaries(database_url: Option<&str>) {
     again.wait_for_log("connected to hub").await;
     rows_above(&hub, rows).await;
     assert!(!again.log().contains("enrolled"), "{}", again.log());
-    assert_eq!(metric(hub.http, "hostwatch_hub_enrolments_total").await, 1.0);
+    assert_eq!(
+        metric(hub.http, "hostwatch_hub_enrolments_total").await,
+        1.0
+    );
 
     // The spent token lets no other agent in.
     let late = AgentProcess::start(
         &dir.path().join("late.log"),
-        &["--hub", &url, "--simulate", "2", "--seed", "7", "--enrolment-token", &token],
+        &[
+            "--hub",
+            &url,
+            "--simulate",
+            "2",
+            "--seed",
+            "7",
+            "--enrolment-token",
+            &token,
+        ],
     );
     late.wait_for_log("no uses left").await;
     assert!(!late.log().contains("connected to hub"), "{}", late.log());
@@ -286,7 +326,10 @@ async fn enrolment_through_the_binaries(database_url: Option<&str>) {
     let said = hub_admin(&db, database_url, &["agents", "revoke", &agent_id]);
     assert!(said.contains("revoked"), "{said}");
     let log = again.wait_for_log("was revoked by an operator").await;
-    assert!(log.contains("hub refused this agent's credentials"), "{log}");
+    assert!(
+        log.contains("hub refused this agent's credentials"),
+        "{log}"
+    );
     eventually(Duration::from_secs(10), "stream closed", || async {
         (metric(hub.http, streams).await == 0.0).then_some(())
     })
@@ -340,7 +383,14 @@ async fn a_refused_agent_keeps_its_batches_and_delivers_them_after_enrolment() {
     let (_, before) = refused.join().await.remove(0);
     assert_eq!(before.acked_batches, 0, "{before:?}");
     assert_eq!(before.dropped_batches, 0, "{before:?}");
-    assert!(metric(hub.http, "hostwatch_hub_rejected_total{reason=\"unauthenticated\"}").await >= 1.0);
+    assert!(
+        metric(
+            hub.http,
+            "hostwatch_hub_rejected_total{reason=\"unauthenticated\"}"
+        )
+        .await
+            >= 1.0
+    );
 
     let secret = hub_admin(&db, None, &["token", "create"]);
     let token = CancellationToken::new();
@@ -358,5 +408,8 @@ async fn a_refused_agent_keeps_its_batches_and_delivers_them_after_enrolment() {
         0.0,
         "every batch of the refused run arrived"
     );
-    assert!(metric(hub.http, "hostwatch_hub_batches_total{outcome=\"stored\"}").await >= before.last_seq as f64);
+    assert!(
+        metric(hub.http, "hostwatch_hub_batches_total{outcome=\"stored\"}").await
+            >= before.last_seq as f64
+    );
 }

@@ -57,7 +57,9 @@ pub struct AgentInfo {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CredentialCheck {
     /// Valid; the agent's site as enrolled ('' = any).
-    Valid { site: String },
+    Valid {
+        site: String,
+    },
     /// No agent with this id has enrolled (or it was removed).
     UnknownAgent,
     /// The agent exists but the credential is not its own.
@@ -82,7 +84,9 @@ pub enum Refusal {
     UnknownToken,
     Expired,
     UsedUp,
-    WrongSite { token_site: String },
+    WrongSite {
+        token_site: String,
+    },
     /// The agent id was revoked; `hostwatch hub agents remove` lets it enrol again.
     Revoked,
 }
@@ -112,7 +116,10 @@ pub enum EnrolOutcome {
     /// The credential is stored; `site` is the agent's site from now on
     /// ('' = any). `reissued`: a retry of an enrolment whose Welcome never
     /// arrived, which spends no further use.
-    Enrolled { site: String, reissued: bool },
+    Enrolled {
+        site: String,
+        reissued: bool,
+    },
     Refused(Refusal),
 }
 
@@ -137,7 +144,10 @@ pub struct AgentRow {
 pub enum Decision {
     Refuse(Refusal),
     /// Store the credential; spend one use of the token when `consume`.
-    Enrol { consume: bool, site: String },
+    Enrol {
+        consume: bool,
+        site: String,
+    },
 }
 
 /// The enrolment rules, in order: the token must exist; a revoked agent id
@@ -253,13 +263,43 @@ mod tests {
     fn enrolment_rules() {
         let refuse = Decision::Refuse;
         // A fresh token with a use left enrols and spends it.
-        check(Some(token("", 2_000, 1)), None, enrolment("", "t"), enrol(true, ""));
-        check(None, None, enrolment("", "t"), refuse(Refusal::UnknownToken));
-        check(Some(token("", 1_000, 1)), None, enrolment("", "t"), refuse(Refusal::Expired));
-        check(Some(token("", 2_000, 0)), None, enrolment("", "t"), refuse(Refusal::UsedUp));
+        check(
+            Some(token("", 2_000, 1)),
+            None,
+            enrolment("", "t"),
+            enrol(true, ""),
+        );
+        check(
+            None,
+            None,
+            enrolment("", "t"),
+            refuse(Refusal::UnknownToken),
+        );
+        check(
+            Some(token("", 1_000, 1)),
+            None,
+            enrolment("", "t"),
+            refuse(Refusal::Expired),
+        );
+        check(
+            Some(token("", 2_000, 0)),
+            None,
+            enrolment("", "t"),
+            refuse(Refusal::UsedUp),
+        );
         // A site-bound token gives its site, and refuses an agent of another.
-        check(Some(token("eu", 2_000, 1)), None, enrolment("", "t"), enrol(true, "eu"));
-        check(Some(token("eu", 2_000, 1)), None, enrolment("eu", "t"), enrol(true, "eu"));
+        check(
+            Some(token("eu", 2_000, 1)),
+            None,
+            enrolment("", "t"),
+            enrol(true, "eu"),
+        );
+        check(
+            Some(token("eu", 2_000, 1)),
+            None,
+            enrolment("eu", "t"),
+            enrol(true, "eu"),
+        );
         check(
             Some(token("eu", 2_000, 1)),
             None,

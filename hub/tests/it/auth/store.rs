@@ -92,7 +92,10 @@ async fn a_token_is_spent_once_per_agent_and_the_credential_is_bound_to_its_agen
         CredentialCheck::Valid { site: "eu".into() }
     );
     // Bound to its agent id: the same secret under another id is nothing.
-    assert_eq!(check(store, "b", &cred_a2).await, CredentialCheck::UnknownAgent);
+    assert_eq!(
+        check(store, "b", &cred_a2).await,
+        CredentialCheck::UnknownAgent
+    );
 
     let (e, _) = enrolment("b", "", &token);
     assert!(matches!(
@@ -131,11 +134,16 @@ async fn revocation_and_removal_move_the_epoch_and_gate_enrolment(store: &dyn Au
 
     let before = store.epoch().await.expect("epoch");
     assert!(store.revoke("a", common::now_ms()).await.expect("revoke"));
-    assert!(!store.revoke("nobody", common::now_ms()).await.expect("revoke"));
+    assert!(!store
+        .revoke("nobody", common::now_ms())
+        .await
+        .expect("revoke"));
     assert!(store.epoch().await.expect("epoch") > before);
     assert_eq!(check(store, "a", &cred).await, CredentialCheck::Revoked);
     assert!(!store.active().await.expect("active").contains_key("a"));
-    assert!(store.agents().await.expect("agents")[0].revoked_ms.is_some());
+    assert!(store.agents().await.expect("agents")[0]
+        .revoked_ms
+        .is_some());
     // A revoked id cannot enrol again, whatever the token...
     let (e, _) = enrolment("a", "", &token);
     assert_eq!(
@@ -146,7 +154,10 @@ async fn revocation_and_removal_move_the_epoch_and_gate_enrolment(store: &dyn Au
     let before = store.epoch().await.expect("epoch");
     assert!(store.remove("a").await.expect("remove"));
     assert!(store.epoch().await.expect("epoch") > before);
-    assert_eq!(check(store, "a", &cred).await, CredentialCheck::UnknownAgent);
+    assert_eq!(
+        check(store, "a", &cred).await,
+        CredentialCheck::UnknownAgent
+    );
     let (e, cred2) = enrolment("a", "", &token);
     assert!(matches!(
         store.enrol(&e).await.expect("enrol again"),
@@ -181,8 +192,12 @@ async fn expired_and_unknown_tokens_and_wrong_sites_are_refused(store: &dyn Auth
         EnrolOutcome::Refused(Refusal::UnknownToken)
     );
     assert!(store.agents().await.expect("agents").is_empty());
-    assert!(admin::create_token(store, Duration::ZERO, 1, "").await.is_err());
-    assert!(admin::create_token(store, Duration::from_secs(60), 0, "").await.is_err());
+    assert!(admin::create_token(store, Duration::ZERO, 1, "")
+        .await
+        .is_err());
+    assert!(admin::create_token(store, Duration::from_secs(60), 0, "")
+        .await
+        .is_err());
 }
 
 #[tokio::test]

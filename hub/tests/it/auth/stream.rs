@@ -116,7 +116,11 @@ fn unauthenticated(r: Result<Stream, tonic::Status>, contains: &str) {
         Ok(_) => panic!("expected UNAUTHENTICATED ({contains}), got a welcome"),
         Err(s) => {
             assert_eq!(s.code(), tonic::Code::Unauthenticated, "{s:?}");
-            assert!(s.message().contains(contains), "{:?} lacks {contains:?}", s.message());
+            assert!(
+                s.message().contains(contains),
+                "{:?} lacks {contains:?}",
+                s.message()
+            );
         }
     }
 }
@@ -177,7 +181,9 @@ async fn with_auth_off_credentials_are_ignored_and_none_is_issued() {
     assert!(s.welcome.credential.is_empty());
     s.send(1, true).await;
     assert_eq!(s.reply(Duration::from_secs(10)).await.expect("ack"), 1);
-    let s2 = hello(&hub, "b", "").await.expect("welcome without credentials");
+    let s2 = hello(&hub, "b", "")
+        .await
+        .expect("welcome without credentials");
     drop((s, s2));
     hub.stop().await;
 }
