@@ -58,7 +58,7 @@ pub struct Flags {
     /// Name in the hub's certificate, when it differs from the URL's host.
     #[arg(long, env = "HOSTWATCH_AGENT_TLS_SERVER_NAME")]
     pub tls_server_name: Option<String>,
-    /// Batch compression on the wire: zstd, gzip or none.
+    /// Batch compression on the wire: gzip (default), zstd or none.
     #[arg(long, env = "HOSTWATCH_AGENT_COMPRESSION")]
     pub compression: Option<crate::config::Compression>,
 }

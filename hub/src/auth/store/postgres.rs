@@ -153,11 +153,11 @@ impl AuthStore for PostgresAuth {
             .await?;
         }
         sqlx::query(
-            "INSERT INTO hostwatch.agent_credentials (agent_id, credential_hash, site, token_hash, enrolled, confirmed)
-             VALUES ($1, $2, $3, $4, to_timestamp($5::float8 / 1000), false)
+            "INSERT INTO hostwatch.agent_credentials (agent_id, credential_hash, site, token_hash, enrolled, confirmed, last_hello)
+             VALUES ($1, $2, $3, $4, to_timestamp($5::float8 / 1000), false, to_timestamp($5::float8 / 1000))
              ON CONFLICT (agent_id) DO UPDATE SET credential_hash = excluded.credential_hash,
                site = excluded.site, token_hash = excluded.token_hash,
-               enrolled = excluded.enrolled, confirmed = false",
+               enrolled = excluded.enrolled, confirmed = false, last_hello = excluded.last_hello",
         )
         .bind(&e.agent_id)
         .bind(&e.credential_hash)

@@ -147,11 +147,11 @@ impl AuthStore for SqliteAuth {
             .await?;
         }
         sqlx::query(
-            "INSERT INTO agent_credentials (agent_id, credential_hash, site, token_hash, enrolled_ms, confirmed)
-             VALUES ($1, $2, $3, $4, $5, 0)
+            "INSERT INTO agent_credentials (agent_id, credential_hash, site, token_hash, enrolled_ms, confirmed, last_hello_ms)
+             VALUES ($1, $2, $3, $4, $5, 0, $5)
              ON CONFLICT (agent_id) DO UPDATE SET credential_hash = excluded.credential_hash,
                site = excluded.site, token_hash = excluded.token_hash,
-               enrolled_ms = excluded.enrolled_ms, confirmed = 0",
+               enrolled_ms = excluded.enrolled_ms, confirmed = 0, last_hello_ms = excluded.last_hello_ms",
         )
         .bind(&e.agent_id)
         .bind(&e.credential_hash)
