@@ -39,6 +39,28 @@ pub struct Flags {
     /// Only simulated hosts; do not collect this machine.
     #[arg(long)]
     pub no_local: bool,
+    /// One-time enrolment token from `hostwatch hub token create`.
+    #[arg(long, env = "HOSTWATCH_AGENT_ENROLMENT_TOKEN", hide_env_values = true)]
+    pub enrolment_token: Option<String>,
+    /// Where the credential issued by the hub is kept (mode 0600).
+    #[arg(long, env = "HOSTWATCH_AGENT_CREDENTIAL_FILE")]
+    pub credential_file: Option<PathBuf>,
+    /// PEM CA certificate the https:// hub's certificate must chain to
+    /// (default: the system's trust store).
+    #[arg(long, env = "HOSTWATCH_AGENT_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate, for a hub that requires mutual TLS.
+    #[arg(long, env = "HOSTWATCH_AGENT_TLS_CERT_FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "HOSTWATCH_AGENT_TLS_KEY_FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Name in the hub's certificate, when it differs from the URL's host.
+    #[arg(long, env = "HOSTWATCH_AGENT_TLS_SERVER_NAME")]
+    pub tls_server_name: Option<String>,
+    /// Batch compression on the wire: gzip (default), zstd or none.
+    #[arg(long, env = "HOSTWATCH_AGENT_COMPRESSION")]
+    pub compression: Option<crate::config::Compression>,
 }
 
 impl Flags {
@@ -71,6 +93,27 @@ impl Flags {
         }
         if self.no_local {
             c.collect_local = false;
+        }
+        if let Some(v) = &self.enrolment_token {
+            c.enrolment_token = v.clone();
+        }
+        if let Some(v) = &self.credential_file {
+            c.credential_file = Some(v.clone());
+        }
+        if let Some(v) = &self.ca_file {
+            c.ca_file = Some(v.clone());
+        }
+        if let Some(v) = &self.tls_cert {
+            c.tls_cert_file = Some(v.clone());
+        }
+        if let Some(v) = &self.tls_key {
+            c.tls_key_file = Some(v.clone());
+        }
+        if let Some(v) = &self.tls_server_name {
+            c.tls_server_name = v.clone();
+        }
+        if let Some(v) = self.compression {
+            c.compression = v;
         }
         Ok(c)
     }

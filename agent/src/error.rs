@@ -9,6 +9,13 @@ pub enum Error {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("reading the credential file {path}: {source}")]
+    Credential {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error("writing output: {0}")]
     Output(#[from] std::io::Error),
 }

@@ -70,6 +70,9 @@ impl Agent {
             hosts: Vec::new(),
             tasks: Vec::new(),
         };
+        // TLS files and the credential file are read once, here: a bad one
+        // fails the start instead of every reconnect.
+        let link = transport::Link::from_config(&config)?;
         // Every spool is opened before any task starts, so a failure leaves
         // nothing running.
         let mut hosts = Vec::with_capacity(sources.len());
@@ -99,14 +102,8 @@ impl Agent {
             ));
             agent.hosts.push((id.agent_id.clone(), queue.clone()));
             agent.tasks.push(tokio::spawn(
-                transport::run(
-                    config.hub_url.clone(),
-                    id,
-                    queue,
-                    interval_tx,
-                    token.child_token(),
-                )
-                .instrument(span),
+                transport::run(link.clone(), id, queue, interval_tx, token.child_token())
+                    .instrument(span),
             ));
         }
         tracing::info!(hosts = agent.hosts.len(), hub = %config.hub_url, interval = ?config.interval, "agent started");

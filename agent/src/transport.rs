@@ -4,9 +4,18 @@
 //! full jitter; everything unacked is resent on the new stream, where the hub
 //! de-duplicates by (agent, seq). With a [`spool`] the queue survives
 //! restarts: the Hello's `last_seq` then covers batches of earlier runs.
+//!
+//! The [`Link`] says how to reach the hub (TLS, compression) and what each
+//! Hello presents ([`credential`]). A hub that refuses our credentials
+//! (`UNAUTHENTICATED`) is retried only after [`AUTH_RETRY_MIN`] or more:
+//! an operator has to act, hammering would not help, and collection goes on
+//! into the queue (and spool) meanwhile, so nothing is lost while waiting.
 
+pub mod credential;
+pub mod link;
 pub mod queue;
 pub mod spool;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,28 +23,34 @@ use std::time::Duration;
 
 use common::backoff::Backoff;
 use common::model::{HostFacts, KeyedRow, SeriesKey};
-use proto::ingest_client::IngestClient;
 use proto::{agent_message, hub_message, AgentMessage};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Endpoint;
 
+pub use link::Link;
 pub use queue::Queue;
+
+use credential::Presented;
 
 /// Batches in flight on one stream before waiting for acks.
 pub const WINDOW: usize = 64;
 const OUTBOUND_CAPACITY: usize = 16;
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const WELCOME_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long a stopping agent keeps shipping what it holds.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// Least wait after the hub refused our credentials; a jittered extra that
+/// doubles per refusal up to [`AUTH_RETRY_CAP`] comes on top.
+pub const AUTH_RETRY_MIN: Duration = Duration::from_secs(30);
+pub const AUTH_RETRY_CAP: Duration = Duration::from_secs(600);
 
 /// Who this stream speaks for.
 #[derive(Debug, Clone)]
 pub struct Identity {
     pub agent_id: String,
     pub site: String,
+    /// The `credentials` of the config (a credential given directly, or a
+    /// token); see [`credential`] for what a Hello presents.
     pub credentials: String,
     pub facts: HostFacts,
 }
@@ -45,25 +60,64 @@ pub struct Identity {
 enum End {
     Shutdown,
     Failed(String),
+    /// The hub refused what we presented (or revoked it mid-stream).
+    Unauthenticated(String),
 }
 
 pub async fn run(
-    hub_url: String,
+    link: Arc<Link>,
     id: Identity,
     queue: Arc<Queue>,
     interval: watch::Sender<Duration>,
     token: CancellationToken,
 ) {
     let mut backoff = Backoff::default();
+    let mut auth_backoff = Backoff::new(AUTH_RETRY_MIN, AUTH_RETRY_CAP);
+    let mut prefer_token = false;
     loop {
-        match stream_once(&hub_url, &id, &queue, &interval, &token, &mut backoff).await {
+        let presented = link
+            .credentials
+            .for_hello(&id.agent_id, &id.credentials, prefer_token);
+        let mut welcomed = false;
+        let end = stream_once(
+            &link,
+            &id,
+            &presented,
+            &queue,
+            &interval,
+            &token,
+            &mut welcomed,
+        )
+        .await;
+        if welcomed {
+            backoff.reset();
+            auth_backoff.reset();
+        }
+        let delay = match end {
             End::Shutdown => return,
-            End::Failed(_) if token.is_cancelled() => return,
+            _ if token.is_cancelled() => return,
             End::Failed(why) => {
                 tracing::warn!(agent = %id.agent_id, reason = %why, "ingest stream ended; reconnecting");
+                prefer_token = false;
+                backoff.next_delay()
             }
-        }
-        let delay = backoff.next_delay();
+            End::Unauthenticated(why) => {
+                // A refused credential may be stale (the hub's database was
+                // reset): the token, if configured, goes next.
+                prefer_token = matches!(presented, Presented::Credential(_));
+                let delay = AUTH_RETRY_MIN + auth_backoff.next_delay();
+                tracing::error!(
+                    agent = %id.agent_id,
+                    presented = presented.kind(),
+                    reason = %why,
+                    retry_in = ?delay,
+                    pending = queue.stats().pending,
+                    "hub refused this agent's credentials; batches are kept meanwhile. \
+                     Give it an enrolment token (`hostwatch hub token create`)"
+                );
+                delay
+            }
+        };
         tokio::select! {
             _ = token.cancelled() => return,
             _ = tokio::time::sleep(delay) => {}
@@ -71,33 +125,54 @@ pub async fn run(
     }
 }
 
+/// Ends the stream for an error status from the hub.
+fn ended_by(link: &Link, s: &tonic::Status, during: &str) -> End {
+    if s.code() == tonic::Code::Unauthenticated {
+        return End::Unauthenticated(s.message().to_owned());
+    }
+    if link.compression_refused(s) {
+        tracing::warn!(
+            reason = s.message(),
+            "hub does not accept compressed batches; sending them uncompressed"
+        );
+    }
+    let mut why = format!("{during}: {:?}: {}", s.code(), s.message());
+    if let Some(source) = std::error::Error::source(s) {
+        why.push_str(": ");
+        why.push_str(&common::tls::error_chain(source));
+    }
+    if link.tls() && !link.client_cert() && why.contains("connection closed") {
+        why.push_str(
+            " (the hub closed the TLS connection: if it requires client certificates, \
+             set tls_cert_file and tls_key_file)",
+        );
+    }
+    End::Failed(why)
+}
+
 async fn stream_once(
-    hub_url: &str,
+    link: &Arc<Link>,
     id: &Identity,
+    presented: &Presented,
     queue: &Queue,
     interval: &watch::Sender<Duration>,
     token: &CancellationToken,
-    backoff: &mut Backoff,
+    welcomed: &mut bool,
 ) -> End {
-    let endpoint = match Endpoint::from_shared(hub_url.to_owned()) {
-        Ok(e) => e.connect_timeout(CONNECT_TIMEOUT).tcp_nodelay(true),
-        Err(e) => return End::Failed(format!("bad hub url {hub_url:?}: {e}")),
-    };
-    let channel = tokio::select! {
+    let mut client = tokio::select! {
         _ = token.cancelled() => return End::Shutdown,
-        c = endpoint.connect() => match c {
+        c = link.connect() => match c {
             Ok(c) => c,
-            Err(e) => return End::Failed(format!("connect: {e}")),
+            Err(e) => return End::Failed(e),
         },
     };
-    let mut client = IngestClient::new(channel).max_decoding_message_size(proto::MAX_MESSAGE_BYTES);
     let (tx, rx) = mpsc::channel::<AgentMessage>(OUTBOUND_CAPACITY);
     let hello = AgentMessage {
         msg: Some(agent_message::Msg::Hello(proto::Hello {
             agent_id: id.agent_id.clone(),
             host: Some(common::convert::facts_to_proto(&id.facts)),
             site: id.site.clone(),
-            credentials: id.credentials.clone(),
+            credentials: presented.secret().to_owned(),
             last_seq: queue.last_seq(),
         })),
     };
@@ -108,7 +183,7 @@ async fn stream_once(
         _ = token.cancelled() => return End::Shutdown,
         r = client.stream(ReceiverStream::new(rx)) => match r {
             Ok(r) => r.into_inner(),
-            Err(s) => return End::Failed(format!("open stream: {s}")),
+            Err(s) => return ended_by(link, &s, "open stream"),
         },
     };
     let welcome = tokio::select! {
@@ -125,15 +200,16 @@ async fn stream_once(
                     Duration::from_millis(w.interval_ms.into()).max(crate::config::MIN_INTERVAL);
                 interval.send_if_modified(|cur| std::mem::replace(cur, wanted) != wanted);
             }
-            tracing::info!(agent = %id.agent_id, stored_seq = w.stored_seq, "connected to hub");
+            if !w.credential.is_empty() {
+                keep_credential(link, &id.agent_id, &w.credential).await;
+            }
+            tracing::info!(agent = %id.agent_id, stored_seq = w.stored_seq, tls = link.tls(), "connected to hub");
         }
         Ok(Ok(_)) => return End::Failed("hub did not welcome us".into()),
-        Ok(Err(s)) => {
-            return End::Failed(format!("hello refused: {} ({:?})", s.message(), s.code()))
-        }
+        Ok(Err(s)) => return ended_by(link, &s, "hello refused"),
         Err(_) => return End::Failed("no welcome in time".into()),
     }
-    backoff.reset();
+    *welcomed = true;
 
     let mut symbols: HashMap<Arc<SeriesKey>, u32> = HashMap::new();
     let mut sent = queue.stats().acked_seq;
@@ -184,9 +260,30 @@ async fn stream_once(
                     tracing::error!(agent = %id.agent_id, seq = ?dropped, reason = s.message(), "hub rejected a batch; dropped it");
                     return End::Failed("batch rejected".into());
                 }
-                Err(s) => return End::Failed(format!("{:?}: {}", s.code(), s.message())),
+                Err(s) => return ended_by(link, &s, "stream"),
             },
         }
+    }
+}
+
+/// Stores the credential the hub issued for our enrolment token. A failed
+/// write is loud but not fatal: the credential still works for this run.
+async fn keep_credential(link: &Link, agent_id: &str, credential: &str) {
+    let creds = &link.credentials;
+    match (creds.store(agent_id, credential).await, creds.file()) {
+        (Ok(()), Some(path)) => {
+            tracing::info!(agent = agent_id, file = %path.display(), "enrolled: the hub issued a credential, stored; the token is no longer needed")
+        }
+        (Ok(()), None) => tracing::warn!(
+            agent = agent_id,
+            "enrolled, but credential_file is not set: the credential lives in memory only and a restart needs a new token"
+        ),
+        (Err(e), path) => tracing::error!(
+            agent = agent_id,
+            file = ?path,
+            error = %e,
+            "enrolled, but writing the credential file failed: it lives in memory only until the next restart"
+        ),
     }
 }
 

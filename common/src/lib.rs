@@ -10,6 +10,7 @@
 //! - [`shutdown`]: SIGINT/SIGTERM → `CancellationToken`.
 //! - [`backoff`]: exponential backoff with full jitter for reconnect loops.
 //! - [`thin`]: reduce a range to a point budget by time-bucket averages.
+//! - [`tls`]: reading PEM certificates and keys with clear errors.
 
 pub mod backoff;
 pub mod config;
@@ -21,6 +22,7 @@ pub mod model;
 pub mod shutdown;
 pub mod telemetry;
 pub mod thin;
+pub mod tls;
 
 pub use error::{Error, Result};
 

@@ -43,6 +43,64 @@ enum Command {
     Agent(agent::cli::Flags),
     /// Score NAB-style CSVs (`timestamp,value`) with the hub's detection engine.
     Detect(DetectArgs),
+    /// TLS helpers.
+    #[command(subcommand)]
+    Tls(TlsCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum TlsCommand {
+    /// Write a throwaway CA, a server and a client certificate (FOR TESTING ONLY).
+    MakeDevCerts {
+        /// Directory to write ca.pem, server.pem/.key and client.pem/.key into.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Another name or IP the server certificate is for (besides
+        /// localhost, 127.0.0.1 and ::1); repeatable.
+        #[arg(long = "name")]
+        names: Vec<String>,
+    },
+}
+
+/// Admin commands on the hub's database (the same --config, --database-path
+/// or DATABASE_URL as the hub), usable while the hub runs.
+#[derive(Subcommand, Debug)]
+enum HubAdmin {
+    /// Enrolment tokens: what a new agent presents once to get its credential.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Enrolled agents and their credentials.
+    #[command(subcommand)]
+    Agents(AgentsCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum TokenCommand {
+    /// Create a token and print it (only now) on stdout.
+    Create {
+        /// How long the token can be used, e.g. 1h, 24h, 7d.
+        #[arg(long, default_value = "24h", value_parser = common::config::parse_duration)]
+        ttl: Duration,
+        /// How many agents may enrol with it.
+        #[arg(long, default_value_t = 1)]
+        uses: u32,
+        /// Only agents of this site may enrol with it (and get this site).
+        #[arg(long, default_value = "")]
+        site: String,
+    },
+    /// List tokens (by id: the start of their hash).
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+enum AgentsCommand {
+    /// List enrolled agents.
+    List,
+    /// Revoke an agent's credential: its stream ends within seconds and it is
+    /// refused from then on.
+    Revoke { agent_id: String },
+    /// Forget an agent (revoked or not) so it can enrol again with a new token.
+    Remove { agent_id: String },
 }
 
 #[derive(Args, Debug)]
@@ -79,7 +137,10 @@ struct DemoArgs {
 
 #[derive(Args, Debug)]
 struct HubArgs {
-    #[arg(long, env = "HOSTWATCH_HUB_CONFIG")]
+    /// Token and agent administration instead of running the hub.
+    #[command(subcommand)]
+    admin: Option<HubAdmin>,
+    #[arg(long, env = "HOSTWATCH_HUB_CONFIG", global = true)]
     config: Option<PathBuf>,
     /// gRPC ingest and query address.
     #[arg(long, env = "HOSTWATCH_HUB_GRPC")]
@@ -97,14 +158,26 @@ struct HubArgs {
     #[arg(long, env = "HOSTWATCH_HUB_SITE")]
     site: Option<String>,
     /// Embedded SQLite history file.
-    #[arg(long, env = "HOSTWATCH_HUB_DATABASE_PATH")]
+    #[arg(long, env = "HOSTWATCH_HUB_DATABASE_PATH", global = true)]
     database_path: Option<PathBuf>,
     /// Redis buffer (`redis://HOST:PORT`); unset keeps the in-process buffer.
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     redis_url: Option<String>,
     /// PostgreSQL history (`postgres://USER@HOST/DB`); unset keeps the SQLite file.
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
     database_url: Option<String>,
+    /// PEM certificate chain: serve gRPC over TLS (with --tls-key).
+    #[arg(long, env = "HOSTWATCH_HUB_TLS_CERT_FILE")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "HOSTWATCH_HUB_TLS_KEY_FILE")]
+    tls_key: Option<PathBuf>,
+    /// PEM CA: require client certificates signed by it (mutual TLS).
+    #[arg(long, env = "HOSTWATCH_HUB_TLS_CLIENT_CA_FILE")]
+    tls_client_ca: Option<PathBuf>,
+    /// Agent authentication: off or required.
+    #[arg(long, env = "HOSTWATCH_HUB_AUTH")]
+    auth: Option<hub::config::AuthMode>,
 }
 
 #[derive(Args, Debug)]
@@ -153,34 +226,14 @@ async fn main() -> anyhow::Result<()> {
             done.await.context("demo task")??;
         }
         Command::Hub(a) => {
-            let mut c: hub::Config = common::config::load(a.config.as_deref())?;
-            if let Some(v) = a.grpc {
-                c.grpc_addr = v;
+            let c = hub_config(&a)?;
+            match a.admin {
+                Some(cmd) => hub_admin(&c, cmd).await?,
+                None => {
+                    let listeners = hub::Listeners::bind(&c).await?;
+                    hub::run(c, listeners, token).await?;
+                }
             }
-            if let Some(v) = a.http {
-                c.http_addr = v;
-            }
-            if let Some(v) = a.edge {
-                c.uplink.edge_url = v;
-            }
-            if let Some(v) = a.edge_credentials {
-                c.uplink.credentials = v;
-            }
-            if let Some(v) = a.site {
-                c.site = v;
-            }
-            if let Some(v) = a.redis_url {
-                c.redis.url = v;
-            }
-            if let Some(v) = a.database_path {
-                c.database_path = v;
-            }
-            if let Some(v) = a.database_url {
-                c.database_url = v;
-            }
-            c.validate().map_err(anyhow::Error::msg)?;
-            let listeners = hub::Listeners::bind(&c).await?;
-            hub::run(c, listeners, token).await?;
         }
         Command::Edge(a) => {
             let mut c: edge::Config = common::config::load(a.config.as_deref())?;
@@ -215,6 +268,88 @@ async fn main() -> anyhow::Result<()> {
             agent::run(flags.load()?, token).await?;
         }
         Command::Detect(a) => detect(a)?,
+        Command::Tls(TlsCommand::MakeDevCerts { dir, names }) => {
+            let c = hostwatch::dev_certs::make(&dir, &names)?;
+            println!(
+                "wrote a throwaway CA and certificates (FOR TESTING ONLY) to {}:",
+                dir.display()
+            );
+            for (what, path) in [
+                ("CA (agents: --ca-file)", &c.ca_cert),
+                ("CA key", &c.ca_key),
+                ("hub certificate (--tls-cert)", &c.server_cert),
+                ("hub key (--tls-key)", &c.server_key),
+                ("agent certificate (--tls-cert, mutual TLS)", &c.client_cert),
+                ("agent key (--tls-key)", &c.client_key),
+            ] {
+                println!("  {:<44} {}", what, path.display());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The hub's config: file < env < flags, validated.
+fn hub_config(a: &HubArgs) -> anyhow::Result<hub::Config> {
+    let mut c: hub::Config = common::config::load(a.config.as_deref())?;
+    if let Some(v) = a.grpc {
+        c.grpc_addr = v;
+    }
+    if let Some(v) = a.http {
+        c.http_addr = v;
+    }
+    if let Some(v) = &a.edge {
+        c.uplink.edge_url = v.clone();
+    }
+    if let Some(v) = &a.edge_credentials {
+        c.uplink.credentials = v.clone();
+    }
+    if let Some(v) = &a.site {
+        c.site = v.clone();
+    }
+    if let Some(v) = &a.redis_url {
+        c.redis.url = v.clone();
+    }
+    if let Some(v) = &a.database_path {
+        c.database_path = v.clone();
+    }
+    if let Some(v) = &a.database_url {
+        c.database_url = v.clone();
+    }
+    if let Some(v) = &a.tls_cert {
+        c.security.tls_cert_file = Some(v.clone());
+    }
+    if let Some(v) = &a.tls_key {
+        c.security.tls_key_file = Some(v.clone());
+    }
+    if let Some(v) = &a.tls_client_ca {
+        c.security.tls_client_ca_file = Some(v.clone());
+    }
+    if let Some(v) = a.auth {
+        c.security.auth = v;
+    }
+    c.validate().map_err(anyhow::Error::msg)?;
+    Ok(c)
+}
+
+/// `hostwatch hub token|agents …`: the secret goes to stdout, the rest to
+/// stderr or stdout as a table.
+async fn hub_admin(c: &hub::Config, cmd: HubAdmin) -> anyhow::Result<()> {
+    use hostwatch::admin;
+    match cmd {
+        HubAdmin::Token(TokenCommand::Create { ttl, uses, site }) => {
+            let (token, note) = admin::token_create(c, ttl, uses, &site).await?;
+            println!("{token}");
+            eprintln!("{note}");
+        }
+        HubAdmin::Token(TokenCommand::List) => print!("{}", admin::token_list(c).await?),
+        HubAdmin::Agents(AgentsCommand::List) => print!("{}", admin::agents_list(c).await?),
+        HubAdmin::Agents(AgentsCommand::Revoke { agent_id }) => {
+            println!("{}", admin::agents_revoke(c, &agent_id).await?)
+        }
+        HubAdmin::Agents(AgentsCommand::Remove { agent_id }) => {
+            println!("{}", admin::agents_remove(c, &agent_id).await?)
+        }
     }
     Ok(())
 }

@@ -61,6 +61,54 @@ pub struct Config {
     pub uplink: UplinkConfig,
     pub redis: RedisConfig,
     pub postgres: PostgresConfig,
+    pub security: SecurityConfig,
+}
+
+/// Whether agents must authenticate on the ingest stream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// Any agent that reaches the gRPC port is accepted (the demo, tests, a
+    /// trusted LAN); credentials in a Hello are ignored.
+    #[default]
+    Off,
+    /// Every Hello must carry this agent's credential or a valid enrolment
+    /// token (see `hub::auth`).
+    Required,
+}
+
+impl std::str::FromStr for AuthMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "off" => Ok(AuthMode::Off),
+            "required" => Ok(AuthMode::Required),
+            other => Err(format!(
+                "auth must be \"off\" or \"required\", not {other:?}"
+            )),
+        }
+    }
+}
+
+/// TLS on the gRPC port and agent authentication.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecurityConfig {
+    pub auth: AuthMode,
+    /// PEM certificate chain served on the gRPC port; with `tls_key_file`
+    /// turns TLS on (agents then use `https://`).
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of `tls_cert_file`.
+    pub tls_key_file: Option<PathBuf>,
+    /// PEM CA certificate(s): when set, clients must present a certificate
+    /// signed by one of them (mutual TLS).
+    pub tls_client_ca_file: Option<PathBuf>,
+}
+
+impl SecurityConfig {
+    pub fn tls_enabled(&self) -> bool {
+        self.tls_cert_file.is_some()
+    }
 }
 
 /// History in PostgreSQL (used when `database_url` is set).
@@ -157,6 +205,7 @@ impl Default for Config {
             uplink: UplinkConfig::default(),
             redis: RedisConfig::default(),
             postgres: PostgresConfig::default(),
+            security: SecurityConfig::default(),
         }
     }
 }
@@ -214,6 +263,19 @@ impl Config {
         if pg.retention < Duration::from_secs(86_400) {
             return Err("postgres.retention must be at least 1d".into());
         }
+        let sec = &self.security;
+        if sec.tls_cert_file.is_some() != sec.tls_key_file.is_some() {
+            return Err(
+                "security.tls_cert_file and security.tls_key_file go together: set both or neither"
+                    .into(),
+            );
+        }
+        if sec.tls_client_ca_file.is_some() && !sec.tls_enabled() {
+            return Err(
+                "security.tls_client_ca_file (mutual TLS) needs tls_cert_file and tls_key_file"
+                    .into(),
+            );
+        }
         Ok(())
     }
 
@@ -249,5 +311,28 @@ mod tests {
         .expect("parses");
         assert_eq!(c.limits.max_future, Duration::from_secs(60));
         assert_eq!(c.hub_id(), "eu");
+    }
+
+    #[test]
+    fn security_section_parses_and_half_a_tls_pair_is_refused() {
+        let c: Config = common::config::parse(
+            "[security]\nauth = \"required\"\ntls_cert_file = \"c.pem\"\ntls_key_file = \"k.pem\"\n",
+            "x.toml".as_ref(),
+        )
+        .expect("parses");
+        assert_eq!(c.security.auth, AuthMode::Required);
+        c.validate().expect("valid");
+        let half: Config =
+            common::config::parse("[security]\ntls_cert_file = \"c.pem\"\n", "x.toml".as_ref())
+                .expect("parses");
+        assert!(half
+            .validate()
+            .expect_err("half a pair")
+            .contains("go together"));
+        assert!(common::config::parse::<Config>(
+            "[security]\nauth = \"maybe\"\n",
+            "x.toml".as_ref()
+        )
+        .is_err());
     }
 }

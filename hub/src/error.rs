@@ -24,6 +24,8 @@ pub enum Error {
     },
     #[error("server: {0}")]
     Server(String),
+    #[error("TLS set-up: {0}")]
+    Tls(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

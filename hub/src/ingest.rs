@@ -4,6 +4,10 @@
 //! series, hand to the writer, and Ack only once it is committed. A bad batch
 //! ends the stream with a clear status (and a counter); other agents' streams
 //! are separate tasks and are unaffected.
+//!
+//! With `security.auth = "required"` the Hello is checked by [`crate::auth`]
+//! first (a credential issued for an enrolment token rides in the Welcome),
+//! and the stream ends with `UNAUTHENTICATED` once its credential is revoked.
 
 pub mod validate;
 
@@ -18,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::Instrument;
 
+use crate::auth;
 use crate::store::{HostRow, WriteBatch};
 use crate::Ctx;
 use validate::{Rejection, SymbolTable};
@@ -106,13 +111,14 @@ async fn serve_stream(
             ))
         }
     };
-    let peer = welcome(ctx, hello, tx).await?;
+    let (peer, mut revocation) = welcome(ctx, hello, tx).await?;
     tracing::info!(agent = %peer.agent_id, host = %peer.host, site = %peer.site, "agent connected");
 
     let mut table = SymbolTable::default();
     loop {
         let msg = tokio::select! {
             _ = token.cancelled() => return Err(Status::unavailable("hub is shutting down")),
+            status = revoked(&mut revocation) => return Err(status),
             m = inbound.message() => m,
         };
         let batch = match msg {
@@ -147,7 +153,19 @@ async fn serve_stream(
     }
 }
 
-async fn welcome(ctx: &Ctx, hello: proto::Hello, tx: &Outbound) -> Result<Peer, Status> {
+/// Resolves when the stream's credential is revoked; never without auth.
+async fn revoked(watch: &mut Option<auth::Watch>) -> Status {
+    match watch {
+        Some(w) => w.revoked().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn welcome(
+    ctx: &Ctx,
+    hello: proto::Hello,
+    tx: &Outbound,
+) -> Result<(Peer, Option<auth::Watch>), Status> {
     let facts = hello
         .host
         .as_ref()
@@ -172,10 +190,20 @@ async fn welcome(ctx: &Ctx, hello: proto::Hello, tx: &Outbound) -> Result<Peer, 
             format!("hostname and site must be at most {MAX_ID_LEN} bytes"),
         ));
     }
-    let site = if hello.site.is_empty() {
-        ctx.config.site.clone()
-    } else {
+    let admitted = match &ctx.auth {
+        Some(a) => Some(
+            a.admit(&hello.agent_id, &hello.site, &hello.credentials)
+                .await?,
+        ),
+        None => None,
+    };
+    let bound_site = admitted.as_ref().map(|a| a.site.as_str()).unwrap_or("");
+    let site = if !hello.site.is_empty() {
         hello.site.clone()
+    } else if !bound_site.is_empty() {
+        bound_site.to_owned()
+    } else {
+        ctx.config.site.clone()
     };
     let peer = Peer {
         agent_id: hello.agent_id,
@@ -190,16 +218,24 @@ async fn welcome(ctx: &Ctx, hello: proto::Hello, tx: &Outbound) -> Result<Peer, 
         .stored_seq(ctx.store.as_ref(), &peer.agent_id)
         .await
         .map_err(|e| e.to_status())?;
+    let (credential, watch) = match (admitted, &ctx.auth) {
+        (Some(a), Some(auth)) => (
+            a.issued.unwrap_or_default(),
+            Some(auth.watch(&peer.agent_id, a.credential_hash)),
+        ),
+        _ => (String::new(), None),
+    };
     let welcome = proto::Welcome {
         stored_seq,
         interval_ms: u32::try_from(ctx.config.agent_interval.as_millis()).unwrap_or(u32::MAX),
+        credential,
     };
     tx.send(Ok(HubMessage {
         msg: Some(hub_message::Msg::Welcome(welcome)),
     }))
     .await
     .map_err(|_| Status::cancelled("agent went away"))?;
-    Ok(peer)
+    Ok((peer, watch))
 }
 
 async fn register(ctx: &Ctx, peer: &Peer, facts: HostFacts) -> crate::Result<()> {

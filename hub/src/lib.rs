@@ -1,6 +1,8 @@
 //! The hostwatch hub of one site.
 //!
 //! - [`ingest`]: the `Ingest.Stream` gRPC service (hello/welcome, validation, acks).
+//! - [`auth`]: agent enrolment tokens, per-agent credentials, revocation;
+//!   [`tls`]: the gRPC port's TLS (optionally mutual).
 //! - [`buffer`]: where accepted batches wait for history (direct, or a Redis stream).
 //! - [`writer`]: the single history-writer actor (group commit, ledger check).
 //! - [`detection`]: runs [`detect`] on every stored row beside the write path
@@ -15,6 +17,7 @@
 //! Invariant: an agent's batch is acked only after the transaction holding its
 //! rows and its ledger entry committed; only the writer writes history.
 
+pub mod auth;
 pub mod buffer;
 pub mod config;
 pub mod detect;
@@ -27,6 +30,7 @@ pub mod metrics;
 pub mod query;
 pub mod state;
 pub mod store;
+pub mod tls;
 pub mod uplink;
 pub mod writer;
 
@@ -36,6 +40,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
+use tonic::codec::CompressionEncoding;
 use tracing::Instrument;
 
 pub use config::Config;
@@ -59,6 +64,8 @@ pub struct Ctx {
     pub buffer: Buffer,
     pub metrics: HubMetrics,
     pub outbox: Option<Arc<Outbox>>,
+    /// Set when `security.auth = "required"`.
+    pub auth: Option<Arc<auth::Auth>>,
 }
 
 /// Sockets the hub serves on, bound by the caller (tests bind port 0).
@@ -150,6 +157,22 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
         }
     };
     let buffer = Buffer::new(sink, budget);
+    let server_tls = tls::server_config(&config.security)?;
+    let (auth, auth_task) = match config.security.auth {
+        config::AuthMode::Required => {
+            let (a, t) =
+                auth::Auth::start(store.auth_store(), metrics.clone(), shutdown.child_token())
+                    .await?;
+            tracing::info!(
+                "agent authentication required: Hellos need a credential or an enrolment token"
+            );
+            (Some(a), Some(t))
+        }
+        config::AuthMode::Off => {
+            tracing::info!("agent authentication is off (security.auth = \"off\"): any agent reaching the gRPC port is accepted");
+            (None, None)
+        }
+    };
     let ctx = Arc::new(Ctx {
         config,
         store: store.clone(),
@@ -157,6 +180,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
         buffer,
         metrics,
         outbox: outbox.clone(),
+        auth,
     });
 
     let uplink_task = outbox.map(|o| {
@@ -168,19 +192,29 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
 
     let grpc_addr = listeners.grpc.local_addr().ok();
     let http_addr = listeners.http.local_addr().ok();
-    tracing::info!(grpc = ?grpc_addr, http = ?http_addr, site = %ctx.config.site, "hub listening");
+    tracing::info!(grpc = ?grpc_addr, http = ?http_addr, site = %ctx.config.site, tls = server_tls.is_some(), "hub listening");
 
     let limit = ctx.config.limits.max_message_bytes;
     let ingest = proto::ingest_server::IngestServer::new(ingest::IngestService::new(
         ctx.clone(),
         shutdown.child_token(),
     ))
-    .max_decoding_message_size(limit);
+    .max_decoding_message_size(limit)
+    // Agents compress their batches (gzip or zstd, their choice); acks are
+    // a few bytes, so they go back uncompressed.
+    .accept_compressed(CompressionEncoding::Gzip)
+    .accept_compressed(CompressionEncoding::Zstd);
     let query = proto::query_server::QueryServer::new(query::QueryService::new(ctx.clone()))
         .max_decoding_message_size(limit)
         .max_encoding_message_size(64 * 1024 * 1024);
     let grpc_token = shutdown.clone();
-    let grpc = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = server_tls {
+        builder = builder
+            .tls_config(tls)
+            .map_err(|e| Error::Tls(common::tls::error_chain(&e)))?;
+    }
+    let grpc = builder
         .add_service(ingest)
         .add_service(query)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listeners.grpc), async move {
@@ -210,6 +244,9 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
         tracing::warn!("writer did not drain within {DRAIN_TIMEOUT:?}");
     }
     if let Some(t) = detection_task {
+        let _ = tokio::time::timeout(DRAIN_TIMEOUT, t).await;
+    }
+    if let Some(t) = auth_task {
         let _ = tokio::time::timeout(DRAIN_TIMEOUT, t).await;
     }
     if let Some(t) = uplink_task {

@@ -105,6 +105,9 @@ pub trait HistoryStore: Send + Sync + 'static {
     async fn upsert_event(&self, ev: &AnomalyEvent) -> Result<()>;
     /// The most recent events (by start), newest first.
     async fn events(&self, limit: usize) -> Result<Vec<AnomalyEvent>>;
+    /// Enrolment tokens and agent credentials, kept in the same database
+    /// (`crate::auth`).
+    fn auth_store(&self) -> Arc<dyn crate::auth::store::AuthStore>;
     /// Cheap liveness check for `/readyz`.
     async fn ping(&self) -> Result<()>;
     async fn close(&self);

@@ -115,6 +115,22 @@ impl PostgresStore {
         })
     }
 
+    /// A small pool on a migrated schema and nothing else (no partitions,
+    /// no maintenance task): for admin commands such as `hostwatch hub token
+    /// create`, which may run beside a live hub.
+    pub async fn open_admin(url: &str) -> Result<PgPool> {
+        let options = PgConnectOptions::from_str(url)?
+            .options([("timezone", "UTC"), ("client_min_messages", "warning")])
+            .application_name("hostwatch-admin");
+        let pool = PgPoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await?;
+        schema::migrate(&pool).await?;
+        Ok(pool)
+    }
+
     pub fn flavor(&self) -> Flavor {
         self.flavor
     }
@@ -233,6 +249,10 @@ impl HistoryStore for PostgresStore {
 
     async fn events(&self, limit: usize) -> Result<Vec<AnomalyEvent>> {
         events::recent(self, limit).await
+    }
+
+    fn auth_store(&self) -> Arc<dyn crate::auth::store::AuthStore> {
+        Arc::new(crate::auth::store::PostgresAuth::new(self.pool.clone()))
     }
 
     async fn ping(&self) -> Result<()> {

@@ -369,6 +369,10 @@ impl HistoryStore for SqliteStore {
             .collect())
     }
 
+    fn auth_store(&self) -> std::sync::Arc<dyn crate::auth::store::AuthStore> {
+        std::sync::Arc::new(crate::auth::store::SqliteAuth::new(self.pool.clone()))
+    }
+
     async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())

@@ -1,6 +1,7 @@
 //! Hub integration tests: a real hub on ephemeral ports driven by a raw gRPC
 //! client, so every message on the wire is under the test's control.
 
+mod auth;
 mod bad_input;
 mod processes;
 mod storage;
