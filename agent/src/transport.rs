@@ -212,6 +212,8 @@ async fn stream_once(
     *welcomed = true;
 
     let mut symbols: HashMap<Arc<SeriesKey>, u32> = HashMap::new();
+    let mut top_version = 0u64;
+    let mut top_sent_at: Option<tokio::time::Instant> = None;
     let mut sent = queue.stats().acked_seq;
     // On shutdown the collector stops; the stream keeps going until the queue is
     // empty or DRAIN_TIMEOUT passes, so a clean stop loses nothing in flight.
@@ -226,7 +228,20 @@ async fn stream_once(
         }
         let inflight = sent.saturating_sub(queue.stats().acked_seq) as usize;
         for (seq, rows) in queue.after(sent, WINDOW.saturating_sub(inflight)) {
-            let batch = encode(seq, &rows, &mut symbols);
+            let mut batch = encode(seq, &rows, &mut symbols);
+            // The first batch of a stream carries the current top list, later
+            // ones a changed list at most every TOP_EVERY_MS.
+            let due = top_sent_at.is_none_or(|at: tokio::time::Instant| {
+                at.elapsed() >= Duration::from_millis(queue::TOP_EVERY_MS as u64)
+            });
+            if due {
+                if let Some((version, list)) = queue.top_since(top_version) {
+                    batch.top_processes =
+                        list.iter().map(common::convert::process_to_proto).collect();
+                    top_version = version;
+                    top_sent_at = Some(tokio::time::Instant::now());
+                }
+            }
             if tx
                 .send(AgentMessage {
                     msg: Some(agent_message::Msg::Batch(batch)),

@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use common::model::KeyedRow;
+use common::model::{KeyedRow, ProcessInfo};
 use tokio::sync::Notify;
 
 use super::spool::Spool;
@@ -38,7 +38,14 @@ pub struct Queue {
     inner: Mutex<Inner>,
     notify: Notify,
     capacity: usize,
+    /// Beside the batches, the host's newest top-process list with a version
+    /// number. Not queued and not spooled: only the newest list is worth
+    /// sending, so the sender attaches it to its next batch when it changed.
+    top: Mutex<(u64, Arc<Vec<ProcessInfo>>)>,
 }
+
+/// The sender attaches the top list at most this often per stream.
+pub const TOP_EVERY_MS: i64 = 10_000;
 
 struct Inner {
     /// Set when the collector stopped: nothing more will be pushed.
@@ -73,6 +80,7 @@ impl Queue {
             }),
             notify: Notify::new(),
             capacity: capacity.max(1),
+            top: Mutex::new((0, Arc::new(Vec::new()))),
         }
     }
 
@@ -147,6 +155,21 @@ impl Queue {
         } else {
             q.stats.dropped_batches += 1;
         }
+    }
+
+    /// Replaces the host's top-process list (an empty list is ignored).
+    pub fn set_top(&self, list: Vec<ProcessInfo>) {
+        if list.is_empty() {
+            return;
+        }
+        let mut top = self.top.lock().unwrap_or_else(|p| p.into_inner());
+        *top = (top.0 + 1, Arc::new(list));
+    }
+
+    /// The top list if it is newer than version `seen` (0 = never sent).
+    pub fn top_since(&self, seen: u64) -> Option<(u64, Arc<Vec<ProcessInfo>>)> {
+        let top = self.top.lock().unwrap_or_else(|p| p.into_inner());
+        (top.0 > seen).then(|| (top.0, top.1.clone()))
     }
 
     /// The producer is done (shutdown); wakes the sender so it can finish.
