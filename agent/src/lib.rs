@@ -7,14 +7,18 @@
 //!   unacked [`transport::Queue`], optionally backed by the on-disk
 //!   [`transport::spool`], resend after reconnect, backoff with full jitter).
 //! - [`config`]: the agent's `Config`; [`cli`]: its flags, shared with `hostwatch agent`.
+//! - [`backfill`]: history for simulated hosts before they go live, paced by
+//!   the hub's acks; [`dump`]: simulated batches to a file instead of a hub.
 //!
 //! Each host gets two tasks: a collector that pushes one batch per interval into
 //! the host's queue (so collection never waits for the network), and a stream
 //! that ships the queue. The agent never links a database or Redis client.
 
+pub mod backfill;
 pub mod cli;
 pub mod collect;
 pub mod config;
+pub mod dump;
 pub mod error;
 pub mod simulate;
 pub mod source;
@@ -24,7 +28,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::model::{SeriesKey, Snapshot};
+use common::model::{Sample, SeriesKey, Snapshot};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -61,9 +65,10 @@ impl Agent {
                 site: config.site.clone(),
             });
         }
-        for sim in simulate::fleet(config.simulate, config.sites, config.seed) {
+        for sim in simulated_fleet(&config)? {
             sources.push(Source::Simulated(Box::new(sim)));
         }
+        let backfill = backfill_plan(&config)?;
         let mut agent = Agent {
             hosts: Vec::new(),
             tasks: Vec::new(),
@@ -88,12 +93,37 @@ impl Agent {
             });
             hosts.push((src, id, queue));
         }
+        let backfill = backfill.map(|plan| {
+            let progress = backfill::Progress::new(config.simulate, &plan);
+            tracing::info!(
+                hosts = config.simulate,
+                from = %simulate::calendar::iso8601(plan.first_ms),
+                to = %simulate::calendar::iso8601(plan.last_ms()),
+                steps = plan.steps,
+                "backfill starting"
+            );
+            agent.tasks.push(tokio::spawn(
+                backfill::report(progress.clone(), token.child_token())
+                    .instrument(tracing::info_span!("backfill")),
+            ));
+            Backfill {
+                plan,
+                progress,
+                bound: backfill::MAX_PENDING.min(config.queue_batches / 2).max(1),
+            }
+        });
         for (src, id, queue) in hosts {
             let (interval_tx, interval_rx) = watch::channel(config.interval);
             let span = tracing::info_span!("host", agent = %id.agent_id);
             agent.tasks.push(tokio::spawn(
-                collect_loop(src, queue.clone(), interval_rx, token.child_token())
-                    .instrument(span.clone()),
+                collect_loop(
+                    src,
+                    queue.clone(),
+                    interval_rx,
+                    token.child_token(),
+                    backfill.clone(),
+                )
+                .instrument(span.clone()),
             ));
             agent.hosts.push((id.agent_id.clone(), queue.clone()));
             agent.tasks.push(tokio::spawn(
@@ -132,8 +162,12 @@ impl Agent {
     }
 }
 
-/// Runs the agent until `shutdown`.
+/// Runs the agent until `shutdown` (with `dump`, until the backfill is written).
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<()> {
+    if config.dump.is_some() {
+        config.validate().map_err(Error::Config)?;
+        return dump::run(&config, shutdown).await;
+    }
     for (agent, s) in Agent::start(config, shutdown)?.join().await {
         if s.pending > 0 || s.dropped_batches > 0 {
             tracing::warn!(%agent, pending = s.pending, dropped = s.dropped_batches, "stopped with undelivered batches");
@@ -161,14 +195,152 @@ pub async fn snapshot_once(interval: Duration) -> Result<Snapshot> {
     .map_err(|e| Error::Output(std::io::Error::other(e.to_string())))
 }
 
+/// The simulated hosts of `config`, writing to its ground-truth file if any.
+pub(crate) fn simulated_fleet(config: &Config) -> Result<Vec<simulate::SimHost>> {
+    let scenario = simulate::Scenario::parse(&config.scenario).map_err(Error::Config)?;
+    let mut hosts = simulate::fleet_with(&simulate::FleetConfig {
+        hosts: config.simulate,
+        sites: config.sites,
+        seed: config.seed,
+        scenario,
+    });
+    if let Some(path) = &config.ground_truth {
+        let sink =
+            Arc::new(
+                simulate::GroundTruth::create(path).map_err(|source| Error::Create {
+                    path: path.clone(),
+                    source,
+                })?,
+            );
+        for host in &mut hosts {
+            host.set_ground_truth(sink.clone());
+        }
+    }
+    Ok(hosts)
+}
+
+/// The backfill `config` asks for, ending at its pinned start or now.
+pub(crate) fn backfill_plan(config: &Config) -> Result<Option<backfill::Plan>> {
+    let end = config.start_ms().map_err(Error::Config)?;
+    Ok(backfill::Plan::new(
+        end.unwrap_or_else(common::now_ms),
+        config.backfill,
+        config.interval,
+    ))
+}
+
+/// One host's part of a backfill.
+#[derive(Clone)]
+struct Backfill {
+    plan: backfill::Plan,
+    progress: Arc<backfill::Progress>,
+    /// Pending batches above which the host waits for acks.
+    bound: usize,
+}
+
 async fn collect_loop(
     source: Source,
     queue: Arc<Queue>,
     interval: watch::Receiver<Duration>,
     token: CancellationToken,
+    backfill: Option<Backfill>,
 ) {
-    collect_until_cancelled(source, &queue, interval, token).await;
+    let mut rows = RowBuilder::default();
+    let mut source = Some(source);
+    if let Some(b) = backfill {
+        if let Some(src @ Source::Simulated(_)) = source.take() {
+            source = backfill_host(src, &queue, &b, &mut rows, &token).await;
+        } else {
+            tracing::info!("not simulated: no backfill, live at once");
+        }
+    }
+    if let Some(source) = source {
+        collect_until_cancelled(source, &queue, interval, token, rows).await;
+    }
     queue.close();
+}
+
+/// Collects the backfill's steps into the queue, waiting for acks whenever
+/// `bound` batches are pending. Returns the source to go live with, or `None`
+/// when cancelled (or when the collector panicked).
+async fn backfill_host(
+    mut source: Source,
+    queue: &Arc<Queue>,
+    b: &Backfill,
+    rows: &mut RowBuilder,
+    token: &CancellationToken,
+) -> Option<Source> {
+    let mut builder = std::mem::take(rows);
+    let mut next = 0;
+    while next < b.plan.steps {
+        tokio::select! {
+            _ = token.cancelled() => return None,
+            _ = queue.wait_for_room(b.bound) => {}
+        }
+        let room = b.bound.saturating_sub(queue.stats().pending).max(1);
+        let count = (room.min(backfill::CHUNK) as u64).min(b.plan.steps - next);
+        let (plan, q) = (b.plan, queue.clone());
+        let joined = tokio::task::spawn_blocking(move || {
+            let (mut batches, mut total_rows) = (0, 0);
+            for step in next..next + count {
+                let at = plan.at(step);
+                let batch = builder.rows(source.collect(at), at);
+                if !batch.is_empty() {
+                    batches += 1;
+                    total_rows += batch.len() as u64;
+                    q.push(batch);
+                }
+            }
+            (source, builder, batches, total_rows)
+        })
+        .await;
+        let (src, bld, batches, total_rows) = match joined {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "backfill collector panicked; this host stops reporting");
+                return None;
+            }
+        };
+        (source, builder) = (src, bld);
+        b.progress.add(count, batches, total_rows);
+        next += count;
+    }
+    *rows = builder;
+    Some(source)
+}
+
+/// Turns samples into queue rows: non-finite values skipped (warned once),
+/// keys interned so every row of a series shares one allocation.
+#[derive(Default)]
+struct RowBuilder {
+    keys: HashMap<SeriesKey, Arc<SeriesKey>>,
+    non_finite_warned: bool,
+}
+
+impl RowBuilder {
+    fn rows(&mut self, samples: Vec<Sample>, at_ms: i64) -> Rows {
+        let mut rows: Rows = Vec::with_capacity(samples.len());
+        for s in samples {
+            if !s.value.is_finite() {
+                if !self.non_finite_warned {
+                    tracing::warn!(metric = %s.name, "collector produced a non-finite value; skipped");
+                    self.non_finite_warned = true;
+                }
+                continue;
+            }
+            let key = s.key();
+            let k = match self.keys.get(&key) {
+                Some(k) => k.clone(),
+                None => {
+                    let k = Arc::new(key.clone());
+                    self.keys.insert(key, k.clone());
+                    k
+                }
+            };
+            rows.push((k, at_ms, s.value));
+        }
+        rows
+    }
 }
 
 async fn collect_until_cancelled(
@@ -176,13 +348,11 @@ async fn collect_until_cancelled(
     queue: &Arc<Queue>,
     mut interval: watch::Receiver<Duration>,
     token: CancellationToken,
+    mut builder: RowBuilder,
 ) {
     let mut source = Some(source);
-    // Keys are interned so every row of a series shares one allocation.
-    let mut keys: HashMap<SeriesKey, Arc<SeriesKey>> = HashMap::new();
-    let mut ticker = tokio::time::interval(*interval.borrow());
+    let mut ticker = tokio::time::interval(*interval.borrow_and_update());
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut non_finite_warned = false;
     loop {
         tokio::select! {
             _ = token.cancelled() => return,
@@ -210,26 +380,7 @@ async fn collect_until_cancelled(
             }
         };
         source = Some(src);
-        let mut rows: Rows = Vec::with_capacity(samples.len());
-        for s in samples {
-            if !s.value.is_finite() {
-                if !non_finite_warned {
-                    tracing::warn!(metric = %s.name, "collector produced a non-finite value; skipped");
-                    non_finite_warned = true;
-                }
-                continue;
-            }
-            let key = s.key();
-            let k = match keys.get(&key) {
-                Some(k) => k.clone(),
-                None => {
-                    let k = Arc::new(key.clone());
-                    keys.insert(key, k.clone());
-                    k
-                }
-            };
-            rows.push((k, now, s.value));
-        }
+        let rows = builder.rows(samples, now);
         if !rows.is_empty() {
             // With a spool a push writes and fsyncs, so it runs off the async
             // worker threads.
