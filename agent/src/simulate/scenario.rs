@@ -20,7 +20,8 @@ pub enum Scenario {
     Network,
     /// Every kind, frequent, short and small.
     Dev,
-    /// What `hostwatch demo` runs: a few incidents an hour across a small fleet.
+    /// What `hostwatch demo` runs: about six incidents per host and day, so
+    /// ten hosts show two or three an hour, each over in minutes.
     Demo,
 }
 
@@ -86,7 +87,7 @@ impl Scenario {
             Scenario::Temperature => ([0.0, 0.0, 4.0, 0.0, 0.5, 0.0, 0.0, 0.0], 1.0, (0.5, 1.0)),
             Scenario::Network => ([0.0, 0.0, 0.0, 4.0, 0.0, 0.0, 0.0, 0.0], 1.0, (0.5, 1.0)),
             Scenario::Dev => ([2.0; 8], 0.15, (0.15, 0.45)),
-            Scenario::Demo => ([1.0, 0.3, 0.3, 0.5, 0.3, 1.0, 0.6, 0.15], 0.4, (0.5, 1.0)),
+            Scenario::Demo => ([2.0, 0.5, 0.6, 1.0, 0.6, 2.0, 1.2, 0.3], 0.4, (0.5, 1.0)),
         }
     }
 

@@ -7,6 +7,7 @@ mod exactly_once;
 mod faults;
 mod hub_process;
 mod live_api;
+mod simulate;
 mod spool;
 
 mod support;
