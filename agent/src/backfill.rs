@@ -127,7 +127,8 @@ pub async fn report(progress: Arc<Progress>, token: CancellationToken) {
     let mut ticker = tokio::time::interval(PROGRESS_EVERY);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticker.tick().await;
-    let mut previous = (Instant::now(), 0u64);
+    // (when, steps, batches) at the previous line.
+    let mut previous = (Instant::now(), 0u64, 0u64);
     loop {
         tokio::select! {
             _ = token.cancelled() => {
@@ -153,17 +154,18 @@ pub async fn report(progress: Arc<Progress>, token: CancellationToken) {
         }
         let now = Instant::now();
         let window = now.duration_since(previous.0).as_secs_f64().max(1e-3);
-        let rate = (s.steps - previous.1) as f64 / window;
-        previous = (now, s.steps);
-        let eta = if rate > 0.0 {
-            format!("{:.0}s", (s.total - s.steps) as f64 / rate)
+        let steps_per_s = (s.steps - previous.1) as f64 / window;
+        let batches_per_s = (s.batches - previous.2) as f64 / window;
+        previous = (now, s.steps, s.batches);
+        let eta = if steps_per_s > 0.0 {
+            format!("{:.0}s", (s.total - s.steps) as f64 / steps_per_s)
         } else {
             "unknown".to_owned()
         };
         tracing::info!(
             percent = %percent(&s),
             batches = s.batches,
-            batches_per_s = format!("{rate:.0}"),
+            batches_per_s = format!("{batches_per_s:.0}"),
             eta = %eta,
             "backfill"
         );

@@ -8,7 +8,8 @@
 //! is a pure function of (seed, scenario, host index, the times `collect` was
 //! called with): the same inputs replay the same data, byte for byte.
 //!
-//! - [`profile`]: what each role looks like; [`calendar`]: local time, formats.
+//! - [`fleet`]: hosts spread over sites; [`profile`]: what each role looks
+//!   like; [`calendar`]: local time, formats.
 //! - [`scenario`], [`anomaly`], [`effects`]: which incidents happen, when, and
 //!   what they do to a host; [`ground_truth`]: the file that lists them.
 //! - The families, each a small state machine: [`cpu`], [`memory`], [`disk`],
@@ -25,6 +26,7 @@ mod counter;
 mod cpu;
 mod disk;
 mod effects;
+mod fleet;
 mod ground_truth;
 mod hardware;
 mod memory;
@@ -44,6 +46,7 @@ use common::model::{HostFacts, ProcessInfo, Sample};
 use self::anomaly::Schedule;
 pub use self::anomaly::{Incident, Kind};
 use self::effects::Effects;
+pub use self::fleet::{fleet, fleet_with, FleetConfig};
 pub use self::ground_truth::{GroundTruth, Record};
 pub use self::profile::Role;
 use self::rng::{Drift, Rng};
@@ -53,70 +56,12 @@ use crate::collect::{host, memory as mem_names, network, sample};
 /// Simulated hosts booted up to 90 days before this instant (2025-01-01T00:00Z);
 /// a fixed anchor keeps `facts()` and uptime pure functions of the seed.
 const BOOT_ANCHOR_MS: i64 = 1_735_689_600_000;
-/// Keeps the site streams of the PRNG apart from the host streams.
-const SITE_STREAM_SALT: u64 = 0x5173_0000_0000_0000;
 /// Keeps process tables apart from everything else.
 const PROCESS_SALT: u64 = 0x7072_6f63;
 /// Keeps reboots apart from everything else.
 const REBOOT_SALT: u64 = 0x7265_626f_6f74;
 /// A crashed host boots this long before it reports again.
 const BOOT_SECS: i64 = 45;
-
-/// What a fleet is made of.
-#[derive(Debug, Clone, Default)]
-pub struct FleetConfig {
-    pub hosts: usize,
-    /// Sites the hosts are spread over (0 counts as 1).
-    pub sites: usize,
-    pub seed: u64,
-    pub scenario: Scenario,
-}
-
-/// `n` virtual hosts without anomalies; host `i` belongs to site `i % sites`.
-pub fn fleet(n: usize, sites: usize, seed: u64) -> Vec<SimHost> {
-    fleet_with(&FleetConfig {
-        hosts: n,
-        sites,
-        seed,
-        scenario: Scenario::Normal,
-    })
-}
-
-/// A fleet running `config.scenario`. Hosts depend on (seed, index) only, so a
-/// host of one scenario is the twin of the same host in another.
-pub fn fleet_with(config: &FleetConfig) -> Vec<SimHost> {
-    let sites = config.sites.max(1);
-    let offsets: Vec<f64> = (0..sites)
-        .map(|site| {
-            let mut rng = Rng::derive(config.seed ^ SITE_STREAM_SALT, site as u64);
-            rng.pick(&[-8.0, -5.0, 0.0, 1.0, 2.0, 5.5, 8.0, 9.0])
-        })
-        .collect();
-    (0..config.hosts)
-        .map(|index| {
-            SimHost::new(
-                config.seed,
-                config.scenario,
-                index,
-                site_name(index % sites),
-                offsets[index % sites],
-            )
-        })
-        .collect()
-}
-
-/// `site-a` … `site-z`, then `site-aa`, `site-ab` …
-fn site_name(index: usize) -> String {
-    let mut letters = Vec::new();
-    let mut n = index + 1;
-    while n > 0 {
-        n -= 1;
-        letters.push(char::from(b'a' + (n % 26) as u8));
-        n /= 26;
-    }
-    letters.reverse();
-    format!("site-{}", letters.into_iter().collect::<String>())
-}
 
 /// The instant a reading is for, as every family sees it.
 pub(crate) struct Tick {
@@ -170,7 +115,7 @@ pub struct SimHost {
 }
 
 impl SimHost {
-    fn new(
+    pub(crate) fn new(
         seed: u64,
         scenario: Scenario,
         index: usize,

@@ -296,9 +296,9 @@ fn fleet_spreads_hosts_round_robin_over_sites() {
 
 #[test]
 fn site_names_continue_past_z() {
-    assert_eq!(site_name(0), "site-a");
-    assert_eq!(site_name(25), "site-z");
-    assert_eq!(site_name(26), "site-aa");
+    assert_eq!(fleet::site_name(0), "site-a");
+    assert_eq!(fleet::site_name(25), "site-z");
+    assert_eq!(fleet::site_name(26), "site-aa");
 }
 
 #[test]
