@@ -16,6 +16,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::source::Source;
+use crate::transport::Queue;
+use crate::{Config, Error, Result, RowBuilder};
+
 /// Unacked batches a backfilling host may have before it waits: two send windows.
 pub const MAX_PENDING: usize = 2 * crate::transport::WINDOW;
 /// How often progress is logged.
@@ -174,6 +178,74 @@ pub async fn report(progress: Arc<Progress>, token: CancellationToken) {
 
 fn percent(s: &Summary) -> String {
     format!("{:.1}", 100.0 * s.steps as f64 / s.total.max(1) as f64)
+}
+
+/// The backfill `config` asks for, ending at its pinned start or now.
+pub(crate) fn plan(config: &Config) -> Result<Option<Plan>> {
+    let end = config.start_ms().map_err(Error::Config)?;
+    Ok(Plan::new(
+        end.unwrap_or_else(common::now_ms),
+        config.backfill,
+        config.interval,
+    ))
+}
+
+/// One host's part of a backfill.
+#[derive(Clone)]
+pub(crate) struct Backfill {
+    pub plan: Plan,
+    pub progress: Arc<Progress>,
+    /// Pending batches above which the host waits for acks.
+    pub bound: usize,
+}
+
+/// Collects the backfill's steps into the queue, waiting for acks whenever
+/// `bound` batches are pending. Returns the source to go live with, or `None`
+/// when cancelled (or when the collector panicked).
+pub(crate) async fn host(
+    mut source: Source,
+    queue: &Arc<Queue>,
+    b: &Backfill,
+    rows: &mut RowBuilder,
+    token: &CancellationToken,
+) -> Option<Source> {
+    let mut builder = std::mem::take(rows);
+    let mut next = 0;
+    while next < b.plan.steps {
+        tokio::select! {
+            _ = token.cancelled() => return None,
+            _ = queue.wait_for_room(b.bound) => {}
+        }
+        let room = b.bound.saturating_sub(queue.stats().pending).max(1);
+        let count = (room.min(CHUNK) as u64).min(b.plan.steps - next);
+        let (plan, q) = (b.plan, queue.clone());
+        let joined = tokio::task::spawn_blocking(move || {
+            let (mut batches, mut total_rows) = (0, 0);
+            for step in next..next + count {
+                let at = plan.at(step);
+                let batch = builder.rows(source.collect(at), at);
+                if !batch.is_empty() {
+                    batches += 1;
+                    total_rows += batch.len() as u64;
+                    q.push(batch);
+                }
+            }
+            (source, builder, batches, total_rows)
+        })
+        .await;
+        let (src, bld, batches, total_rows) = match joined {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "backfill collector panicked; this host stops reporting");
+                return None;
+            }
+        };
+        (source, builder) = (src, bld);
+        b.progress.add(count, batches, total_rows);
+        next += count;
+    }
+    *rows = builder;
+    Some(source)
 }
 
 #[cfg(test)]

@@ -40,7 +40,7 @@ pub async fn run(config: &Config, token: CancellationToken) -> Result<()> {
             }
         })?))
     };
-    if let Some(plan) = crate::backfill_plan(config)? {
+    if let Some(plan) = backfill::plan(config)? {
         let progress = backfill::Progress::new(hosts.len(), &plan);
         let reporter = tokio::spawn(
             backfill::report(progress.clone(), token.child_token())

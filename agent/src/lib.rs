@@ -68,7 +68,7 @@ impl Agent {
         for sim in simulated_fleet(&config)? {
             sources.push(Source::Simulated(Box::new(sim)));
         }
-        let backfill = backfill_plan(&config)?;
+        let backfill = backfill::plan(&config)?;
         let mut agent = Agent {
             hosts: Vec::new(),
             tasks: Vec::new(),
@@ -106,7 +106,7 @@ impl Agent {
                 backfill::report(progress.clone(), token.child_token())
                     .instrument(tracing::info_span!("backfill")),
             ));
-            Backfill {
+            backfill::Backfill {
                 plan,
                 progress,
                 bound: backfill::MAX_PENDING.min(config.queue_batches / 2).max(1),
@@ -219,37 +219,18 @@ pub(crate) fn simulated_fleet(config: &Config) -> Result<Vec<simulate::SimHost>>
     Ok(hosts)
 }
 
-/// The backfill `config` asks for, ending at its pinned start or now.
-pub(crate) fn backfill_plan(config: &Config) -> Result<Option<backfill::Plan>> {
-    let end = config.start_ms().map_err(Error::Config)?;
-    Ok(backfill::Plan::new(
-        end.unwrap_or_else(common::now_ms),
-        config.backfill,
-        config.interval,
-    ))
-}
-
-/// One host's part of a backfill.
-#[derive(Clone)]
-struct Backfill {
-    plan: backfill::Plan,
-    progress: Arc<backfill::Progress>,
-    /// Pending batches above which the host waits for acks.
-    bound: usize,
-}
-
 async fn collect_loop(
     source: Source,
     queue: Arc<Queue>,
     interval: watch::Receiver<Duration>,
     token: CancellationToken,
-    backfill: Option<Backfill>,
+    backfill: Option<backfill::Backfill>,
 ) {
     let mut rows = RowBuilder::default();
     let mut source = Some(source);
     if let Some(b) = backfill {
         if let Some(src @ Source::Simulated(_)) = source.take() {
-            source = backfill_host(src, &queue, &b, &mut rows, &token).await;
+            source = backfill::host(src, &queue, &b, &mut rows, &token).await;
         } else {
             tracing::info!("not simulated: no backfill, live at once");
         }
@@ -260,65 +241,16 @@ async fn collect_loop(
     queue.close();
 }
 
-/// Collects the backfill's steps into the queue, waiting for acks whenever
-/// `bound` batches are pending. Returns the source to go live with, or `None`
-/// when cancelled (or when the collector panicked).
-async fn backfill_host(
-    mut source: Source,
-    queue: &Arc<Queue>,
-    b: &Backfill,
-    rows: &mut RowBuilder,
-    token: &CancellationToken,
-) -> Option<Source> {
-    let mut builder = std::mem::take(rows);
-    let mut next = 0;
-    while next < b.plan.steps {
-        tokio::select! {
-            _ = token.cancelled() => return None,
-            _ = queue.wait_for_room(b.bound) => {}
-        }
-        let room = b.bound.saturating_sub(queue.stats().pending).max(1);
-        let count = (room.min(backfill::CHUNK) as u64).min(b.plan.steps - next);
-        let (plan, q) = (b.plan, queue.clone());
-        let joined = tokio::task::spawn_blocking(move || {
-            let (mut batches, mut total_rows) = (0, 0);
-            for step in next..next + count {
-                let at = plan.at(step);
-                let batch = builder.rows(source.collect(at), at);
-                if !batch.is_empty() {
-                    batches += 1;
-                    total_rows += batch.len() as u64;
-                    q.push(batch);
-                }
-            }
-            (source, builder, batches, total_rows)
-        })
-        .await;
-        let (src, bld, batches, total_rows) = match joined {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(error = %e, "backfill collector panicked; this host stops reporting");
-                return None;
-            }
-        };
-        (source, builder) = (src, bld);
-        b.progress.add(count, batches, total_rows);
-        next += count;
-    }
-    *rows = builder;
-    Some(source)
-}
-
 /// Turns samples into queue rows: non-finite values skipped (warned once),
 /// keys interned so every row of a series shares one allocation.
 #[derive(Default)]
-struct RowBuilder {
+pub(crate) struct RowBuilder {
     keys: HashMap<SeriesKey, Arc<SeriesKey>>,
     non_finite_warned: bool,
 }
 
 impl RowBuilder {
-    fn rows(&mut self, samples: Vec<Sample>, at_ms: i64) -> Rows {
+    pub(crate) fn rows(&mut self, samples: Vec<Sample>, at_ms: i64) -> Rows {
         let mut rows: Rows = Vec::with_capacity(samples.len());
         for s in samples {
             if !s.value.is_finite() {
