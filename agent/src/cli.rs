@@ -61,6 +61,22 @@ pub struct Flags {
     /// Batch compression on the wire: gzip (default), zstd or none.
     #[arg(long, env = "HOSTWATCH_AGENT_COMPRESSION")]
     pub compression: Option<crate::config::Compression>,
+    /// Anomaly scenario of the simulated hosts: normal, production, chaos,
+    /// temperature, network, dev, demo.
+    #[arg(long, env = "HOSTWATCH_AGENT_SCENARIO")]
+    pub scenario: Option<String>,
+    /// Write every injected anomaly to this file as JSON lines.
+    #[arg(long, env = "HOSTWATCH_AGENT_GROUND_TRUTH")]
+    pub ground_truth: Option<PathBuf>,
+    /// Generate this much history (e.g. 14d) at --interval steps, then go live.
+    #[arg(long, env = "HOSTWATCH_AGENT_BACKFILL", value_parser = common::config::parse_duration)]
+    pub backfill: Option<Duration>,
+    /// Pin the simulator's "now": RFC 3339 (2025-03-01T12:00:00Z) or unix ms.
+    #[arg(long, env = "HOSTWATCH_AGENT_START")]
+    pub start: Option<String>,
+    /// Write batches to this file as JSON lines instead of a hub (- = stdout).
+    #[arg(long, env = "HOSTWATCH_AGENT_DUMP")]
+    pub dump: Option<PathBuf>,
 }
 
 impl Flags {
@@ -115,6 +131,21 @@ impl Flags {
         if let Some(v) = self.compression {
             c.compression = v;
         }
+        if let Some(v) = &self.scenario {
+            c.scenario = v.clone();
+        }
+        if let Some(v) = &self.ground_truth {
+            c.ground_truth = Some(v.clone());
+        }
+        if let Some(v) = self.backfill {
+            c.backfill = v;
+        }
+        if let Some(v) = &self.start {
+            c.start = v.clone();
+        }
+        if let Some(v) = &self.dump {
+            c.dump = Some(v.clone());
+        }
         Ok(c)
     }
 }
@@ -140,5 +171,39 @@ mod tests {
         assert!(!c.collect_local);
         assert_eq!(c.hub_url, crate::config::DEFAULT_HUB_URL);
         assert!(Wrap::try_parse_from(["x", "--interval", "5"]).is_err());
+    }
+
+    #[test]
+    fn simulator_flags_reach_the_config_and_are_validated() {
+        let w = Wrap::try_parse_from([
+            "x",
+            "--no-local",
+            "--simulate",
+            "3",
+            "--scenario",
+            "chaos",
+            "--backfill",
+            "1h",
+            "--start",
+            "2025-03-01T12:00:00Z",
+            "--dump",
+            "-",
+        ])
+        .expect("parses");
+        let c = w.flags.load().expect("loads");
+        assert_eq!(c.scenario, "chaos");
+        assert_eq!(c.backfill, Duration::from_secs(3600));
+        assert_eq!(c.start_ms(), Ok(Some(1_740_830_400_000)));
+        assert_eq!(c.validate(), Ok(()));
+        let bad = |args: &[&str]| {
+            let mut all = vec!["x", "--simulate", "2"];
+            all.extend_from_slice(args);
+            let w = Wrap::try_parse_from(all).expect("parses");
+            w.flags.load().expect("loads").validate()
+        };
+        assert!(bad(&["--scenario", "nope"]).is_err_and(|e| e.contains("chaos")));
+        assert!(bad(&["--start", "yesterday"]).is_err());
+        assert!(bad(&["--dump", "out.jsonl"]).is_err_and(|e| e.contains("--no-local")));
+        assert_eq!(bad(&["--no-local", "--dump", "out.jsonl"]), Ok(()));
     }
 }

@@ -17,6 +17,8 @@ pub const DEFAULT_SPOOL_BYTES: u64 = 64 << 20;
 /// Below this a spool holds too few batches to be worth a directory.
 pub const MIN_SPOOL_BYTES: u64 = 64 << 10;
 pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
+/// Simulated hosts run without anomalies unless a scenario is named.
+pub const DEFAULT_SCENARIO: &str = "normal";
 
 /// How batches are compressed on the wire (gRPC message compression).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -92,6 +94,20 @@ pub struct Config {
     pub tls_server_name: String,
     /// Compression of batches on the wire: "gzip", "zstd" or "none".
     pub compression: Compression,
+    /// Anomaly scenario of the simulated hosts: normal, production, chaos,
+    /// temperature, network, dev or demo.
+    pub scenario: String,
+    /// Write every anomaly the simulated hosts show here, one JSON line each.
+    pub ground_truth: Option<PathBuf>,
+    /// Generate this much history for the simulated hosts before going live
+    /// (one batch per `interval`); 0 starts live at once.
+    #[serde(with = "common::config::duration_str")]
+    pub backfill: Duration,
+    /// Pins "now" for the simulator (RFC 3339 or unix ms); empty is the clock.
+    pub start: String,
+    /// Write the simulated hosts' batches to this file as JSON lines instead of
+    /// sending them (`-` is stdout); with `backfill`, exit when it is done.
+    pub dump: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -116,6 +132,11 @@ impl Default for Config {
             tls_key_file: None,
             tls_server_name: String::new(),
             compression: Compression::default(),
+            scenario: DEFAULT_SCENARIO.to_owned(),
+            ground_truth: None,
+            backfill: Duration::ZERO,
+            start: String::new(),
+            dump: None,
         }
     }
 }
@@ -157,6 +178,22 @@ impl Config {
         if !self.collect_local && self.simulate == 0 {
             return Err("nothing to do: collect_local is off and simulate is 0".into());
         }
+        crate::simulate::Scenario::parse(&self.scenario)?;
+        self.start_ms()?;
+        if !self.backfill.is_zero() && self.simulate == 0 {
+            return Err("backfill needs simulated hosts (simulate > 0)".into());
+        }
+        if self.dump.is_some() && (self.collect_local || self.simulate == 0) {
+            return Err("dump writes simulated hosts only: set simulate and turn collect_local off (--no-local)".into());
+        }
         Ok(())
+    }
+
+    /// The pinned start (`start`), or `None` to use the clock.
+    pub fn start_ms(&self) -> Result<Option<i64>, String> {
+        if self.start.trim().is_empty() {
+            return Ok(None);
+        }
+        crate::simulate::calendar::parse_time(&self.start).map(Some)
     }
 }

@@ -16,6 +16,11 @@ pub enum Error {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    #[error("creating {path}: {source}")]
+    Create {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error("writing output: {0}")]
     Output(#[from] std::io::Error),
 }

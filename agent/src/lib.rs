@@ -8,14 +8,18 @@
 //!   [`transport::spool`], resend after reconnect, backoff with full jitter).
 //! - [`config`]: the agent's `Config`; [`cli`]: its flags, shared with `hostwatch agent`.
 //! - [`install`]: `hostwatch-agent install`/`uninstall`, the systemd service.
+//! - [`backfill`]: history for simulated hosts before they go live, paced by
+//!   the hub's acks; [`dump`]: simulated batches to a file instead of a hub.
 //!
 //! Each host gets two tasks: a collector that pushes one batch per interval into
 //! the host's queue (so collection never waits for the network), and a stream
 //! that ships the queue. The agent never links a database or Redis client.
 
+pub mod backfill;
 pub mod cli;
 pub mod collect;
 pub mod config;
+pub mod dump;
 pub mod error;
 pub mod install;
 pub mod simulate;
@@ -26,7 +30,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::model::{SeriesKey, Snapshot};
+use common::model::{Sample, SeriesKey, Snapshot};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -63,9 +67,10 @@ impl Agent {
                 site: config.site.clone(),
             });
         }
-        for sim in simulate::fleet(config.simulate, config.sites, config.seed) {
+        for sim in simulated_fleet(&config)? {
             sources.push(Source::Simulated(Box::new(sim)));
         }
+        let backfill = backfill::plan(&config)?;
         let mut agent = Agent {
             hosts: Vec::new(),
             tasks: Vec::new(),
@@ -93,12 +98,37 @@ impl Agent {
             });
             hosts.push((src, id, queue));
         }
+        let backfill = backfill.map(|plan| {
+            let progress = backfill::Progress::new(config.simulate, &plan);
+            tracing::info!(
+                hosts = config.simulate,
+                from = %simulate::calendar::iso8601(plan.first_ms),
+                to = %simulate::calendar::iso8601(plan.last_ms()),
+                steps = plan.steps,
+                "backfill starting"
+            );
+            agent.tasks.push(tokio::spawn(
+                backfill::report(progress.clone(), token.child_token())
+                    .instrument(tracing::info_span!("backfill")),
+            ));
+            backfill::Backfill {
+                plan,
+                progress,
+                bound: backfill::MAX_PENDING.min(config.queue_batches / 2).max(1),
+            }
+        });
         for (src, id, queue) in hosts {
             let (interval_tx, interval_rx) = watch::channel(config.interval);
             let span = tracing::info_span!("host", agent = %id.agent_id);
             agent.tasks.push(tokio::spawn(
-                collect_loop(src, queue.clone(), interval_rx, token.child_token())
-                    .instrument(span.clone()),
+                collect_loop(
+                    src,
+                    queue.clone(),
+                    interval_rx,
+                    token.child_token(),
+                    backfill.clone(),
+                )
+                .instrument(span.clone()),
             ));
             agent.hosts.push((id.agent_id.clone(), queue.clone()));
             agent.tasks.push(tokio::spawn(
@@ -131,8 +161,12 @@ impl Agent {
     }
 }
 
-/// Runs the agent until `shutdown`.
+/// Runs the agent until `shutdown` (with `dump`, until the backfill is written).
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<()> {
+    if config.dump.is_some() {
+        config.validate().map_err(Error::Config)?;
+        return dump::run(&config, shutdown).await;
+    }
     for (agent, s) in Agent::start(config, shutdown)?.join().await {
         if s.pending > 0 || s.dropped_batches > 0 {
             tracing::warn!(%agent, pending = s.pending, dropped = s.dropped_batches, "stopped with undelivered batches");
@@ -160,14 +194,84 @@ pub async fn snapshot_once(interval: Duration) -> Result<Snapshot> {
     .map_err(|e| Error::Output(std::io::Error::other(e.to_string())))
 }
 
+/// The simulated hosts of `config`, writing to its ground-truth file if any.
+pub(crate) fn simulated_fleet(config: &Config) -> Result<Vec<simulate::SimHost>> {
+    let scenario = simulate::Scenario::parse(&config.scenario).map_err(Error::Config)?;
+    let mut hosts = simulate::fleet_with(&simulate::FleetConfig {
+        hosts: config.simulate,
+        sites: config.sites,
+        seed: config.seed,
+        scenario,
+    });
+    if let Some(path) = &config.ground_truth {
+        let sink =
+            Arc::new(
+                simulate::GroundTruth::create(path).map_err(|source| Error::Create {
+                    path: path.clone(),
+                    source,
+                })?,
+            );
+        for host in &mut hosts {
+            host.set_ground_truth(sink.clone());
+        }
+    }
+    Ok(hosts)
+}
+
 async fn collect_loop(
     source: Source,
     queue: Arc<Queue>,
     interval: watch::Receiver<Duration>,
     token: CancellationToken,
+    backfill: Option<backfill::Backfill>,
 ) {
-    collect_until_cancelled(source, &queue, interval, token).await;
+    let mut rows = RowBuilder::default();
+    let mut source = Some(source);
+    if let Some(b) = backfill {
+        if let Some(src @ Source::Simulated(_)) = source.take() {
+            source = backfill::host(src, &queue, &b, &mut rows, &token).await;
+        } else {
+            tracing::info!("not simulated: no backfill, live at once");
+        }
+    }
+    if let Some(source) = source {
+        collect_until_cancelled(source, &queue, interval, token, rows).await;
+    }
     queue.close();
+}
+
+/// Turns samples into queue rows: non-finite values skipped (warned once),
+/// keys interned so every row of a series shares one allocation.
+#[derive(Default)]
+pub(crate) struct RowBuilder {
+    keys: HashMap<SeriesKey, Arc<SeriesKey>>,
+    non_finite_warned: bool,
+}
+
+impl RowBuilder {
+    pub(crate) fn rows(&mut self, samples: Vec<Sample>, at_ms: i64) -> Rows {
+        let mut rows: Rows = Vec::with_capacity(samples.len());
+        for s in samples {
+            if !s.value.is_finite() {
+                if !self.non_finite_warned {
+                    tracing::warn!(metric = %s.name, "collector produced a non-finite value; skipped");
+                    self.non_finite_warned = true;
+                }
+                continue;
+            }
+            let key = s.key();
+            let k = match self.keys.get(&key) {
+                Some(k) => k.clone(),
+                None => {
+                    let k = Arc::new(key.clone());
+                    self.keys.insert(key, k.clone());
+                    k
+                }
+            };
+            rows.push((k, at_ms, s.value));
+        }
+        rows
+    }
 }
 
 async fn collect_until_cancelled(
@@ -175,13 +279,11 @@ async fn collect_until_cancelled(
     queue: &Arc<Queue>,
     mut interval: watch::Receiver<Duration>,
     token: CancellationToken,
+    mut builder: RowBuilder,
 ) {
     let mut source = Some(source);
-    // Keys are interned so every row of a series shares one allocation.
-    let mut keys: HashMap<SeriesKey, Arc<SeriesKey>> = HashMap::new();
-    let mut ticker = tokio::time::interval(*interval.borrow());
+    let mut ticker = tokio::time::interval(*interval.borrow_and_update());
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut non_finite_warned = false;
     loop {
         tokio::select! {
             _ = token.cancelled() => return,
@@ -209,26 +311,7 @@ async fn collect_until_cancelled(
             }
         };
         source = Some(src);
-        let mut rows: Rows = Vec::with_capacity(samples.len());
-        for s in samples {
-            if !s.value.is_finite() {
-                if !non_finite_warned {
-                    tracing::warn!(metric = %s.name, "collector produced a non-finite value; skipped");
-                    non_finite_warned = true;
-                }
-                continue;
-            }
-            let key = s.key();
-            let k = match keys.get(&key) {
-                Some(k) => k.clone(),
-                None => {
-                    let k = Arc::new(key.clone());
-                    keys.insert(key, k.clone());
-                    k
-                }
-            };
-            rows.push((k, now, s.value));
-        }
+        let rows = builder.rows(samples, now);
         if !rows.is_empty() {
             // With a spool a push writes and fsyncs, so it runs off the async
             // worker threads.

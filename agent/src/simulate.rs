@@ -1,112 +1,138 @@
 //! Virtual hosts for demos and tests, speaking the same metric names as [`crate::collect`].
 //!
-//! Each [`SimHost`] has a role (web, db, cache, batch) that sets its size and
-//! baselines, a daily cycle in the local time of its site, and slow mean-reverting
-//! noise. Everything comes from a seeded PRNG, so a fleet is a pure function of
-//! (seed, host index, the times `collect` was called with): the same seed replays
-//! the same data.
+//! Each [`SimHost`] has a role (web, api, db, cache, batch, ml, storage) that sets
+//! its size and baselines, daily and weekly cycles in the local time of its site,
+//! slow drift and mean-reverting noise. A [`Scenario`] injects anomalies of eight
+//! [`Kind`]s on a schedule decided in advance, and a [`GroundTruth`] file lists
+//! every one the data shows. Everything comes from seeded generators, so a fleet
+//! is a pure function of (seed, scenario, host index, the times `collect` was
+//! called with): the same inputs replay the same data, byte for byte.
 //!
-//! - [`profile`]: what each role looks like.
-//! - [`rng`]: the PRNG and the noise process.
-//! - [`storage`], [`traffic`]: filesystems and the network interface.
+//! - [`fleet`]: hosts spread over sites; [`profile`]: what each role looks
+//!   like; [`calendar`]: local time, formats.
+//! - [`scenario`], [`anomaly`], [`effects`]: which incidents happen, when, and
+//!   what they do to a host; [`ground_truth`]: the file that lists them.
+//! - The families, each a small state machine: [`cpu`], [`memory`], [`disk`],
+//!   [`storage`] (filesystems), [`traffic`] (the interface), [`protocols`]
+//!   (TCP/UDP), [`hardware`] (sensors and power), [`app`] (requests);
+//!   [`processes`]: the process table.
+//! - [`rng`]: the PRNG and the noise process; [`counter`]: counters and rates;
+//!   [`names`]: metric names beyond the original collector's.
 
+mod anomaly;
+mod app;
+pub mod calendar;
+mod counter;
+mod cpu;
+mod disk;
+mod effects;
+mod fleet;
+mod ground_truth;
+mod hardware;
+mod memory;
+pub mod names;
+mod processes;
 mod profile;
+mod protocols;
 mod rng;
+mod scenario;
 mod storage;
 mod traffic;
 
-use std::f64::consts::TAU;
+use std::sync::Arc;
 
-use common::model::{HostFacts, Sample};
+use common::model::{HostFacts, ProcessInfo, Sample};
 
+use self::anomaly::Schedule;
+pub use self::anomaly::{Incident, Kind};
+use self::effects::Effects;
+pub use self::fleet::{fleet, fleet_with, FleetConfig};
+pub use self::ground_truth::{GroundTruth, Record};
 pub use self::profile::Role;
 use self::rng::{Drift, Rng};
-use self::storage::Volume;
-use self::traffic::Traffic;
-use crate::collect::{cpu, host, memory, sample};
+pub use self::scenario::Scenario;
+use crate::collect::{host, memory as mem_names, network, sample};
 
 /// Simulated hosts booted up to 90 days before this instant (2025-01-01T00:00Z);
 /// a fixed anchor keeps `facts()` and uptime pure functions of the seed.
 const BOOT_ANCHOR_MS: i64 = 1_735_689_600_000;
-const MS_PER_HOUR: f64 = 3_600_000.0;
-/// Keeps the site streams of the PRNG apart from the host streams.
-const SITE_STREAM_SALT: u64 = 0x5173_0000_0000_0000;
+/// Keeps process tables apart from everything else.
+const PROCESS_SALT: u64 = 0x7072_6f63;
+/// Keeps reboots apart from everything else.
+const REBOOT_SALT: u64 = 0x7265_626f_6f74;
+/// A crashed host boots this long before it reports again.
+const BOOT_SECS: i64 = 45;
+
+/// The instant a reading is for, as every family sees it.
+pub(crate) struct Tick {
+    /// Seconds since the previous reading (0 on the first).
+    pub dt: f64,
+    /// Daily cycle in [-1, 1], 1 at the role's peak hour.
+    pub daily: f64,
+    /// How much of the weekend it is, in [0, 1].
+    pub weekend: f64,
+}
 
 /// One virtual host.
 pub struct SimHost {
     host: String,
     site: String,
     role: Role,
+    index: usize,
+    seed: u64,
+    schedule: Schedule,
     rng: Rng,
     cpu_count: u32,
-    memory_bytes: u64,
-    swap_bytes: u64,
     boot_ms: i64,
+    boots: u64,
     /// Hours added to UTC to get the host's local time of day.
     utc_offset_hours: f64,
     peak_hour: f64,
-    cpu_base: f64,
-    cpu_daily: f64,
-    /// Steady per-core offsets: some cores are always a little busier.
-    core_bias: Vec<f64>,
-    cpu_noise: Drift,
-    memory_base: f64,
-    free_share: f64,
-    memory_noise: Drift,
-    /// 1, 5 and 15 minute load averages, `None` until the first call.
-    load: Option<[f64; 3]>,
-    volumes: Vec<Volume>,
-    traffic: Traffic,
+    weekend_dip: f64,
+    /// Weeks-long wander of the workload.
+    demand_drift: Drift,
+    cpu: cpu::Cpu,
+    memory: memory::Memory,
+    disks: disk::Disks,
+    volumes: Vec<storage::Volume>,
+    traffic: traffic::Traffic,
+    protocols: protocols::Protocols,
+    hardware: hardware::Hardware,
+    app: Option<app::App>,
+    table: processes::Table,
+    /// Descriptors open besides sockets.
+    files_open: f64,
     last_ms: Option<i64>,
-}
-
-/// `n` virtual hosts; host `i` belongs to site `i % sites` (`sites` of 0 counts as 1).
-pub fn fleet(n: usize, sites: usize, seed: u64) -> Vec<SimHost> {
-    let sites = sites.max(1);
-    let offsets: Vec<f64> = (0..sites)
-        .map(|site| {
-            let mut rng = Rng::derive(seed ^ SITE_STREAM_SALT, site as u64);
-            rng.pick(&[-8.0, -5.0, 0.0, 1.0, 2.0, 5.5, 8.0, 9.0])
-        })
-        .collect();
-    (0..n)
-        .map(|index| {
-            SimHost::new(
-                seed,
-                index,
-                site_name(index % sites),
-                offsets[index % sites],
-            )
-        })
-        .collect()
-}
-
-/// `site-a` … `site-z`, then `site-aa`, `site-ab` …
-fn site_name(index: usize) -> String {
-    let mut letters = Vec::new();
-    let mut n = index + 1;
-    while n > 0 {
-        n -= 1;
-        letters.push(char::from(b'a' + (n % 26) as u8));
-        n /= 26;
-    }
-    letters.reverse();
-    format!("site-{}", letters.into_iter().collect::<String>())
+    /// Set while the host is down after a crash: when it comes back.
+    down_until: Option<i64>,
+    /// Incidents already in the ground truth, by (kind, start, end).
+    reported: Vec<(Kind, i64, i64)>,
+    /// Incidents added with [`SimHost::inject`].
+    injected: Vec<Incident>,
+    ground_truth: Option<Arc<GroundTruth>>,
+    /// The latest reading, for [`SimHost::processes`].
+    load: processes::Load,
 }
 
 impl SimHost {
-    fn new(seed: u64, index: usize, site: String, site_offset_hours: f64) -> Self {
+    pub(crate) fn new(
+        seed: u64,
+        scenario: Scenario,
+        index: usize,
+        site: String,
+        site_offset_hours: f64,
+    ) -> Self {
         let mut rng = Rng::derive(seed, index as u64);
         let role = Role::pick(&mut rng);
         let profile = role.profile();
         let cpu_count = rng.pick(profile.cpu_counts);
-        let root = Volume::new(
+        let root = storage::Volume::new(
             "/dev/sda1",
             "/",
             "ext4",
             profile::gb(rng.range(profile.root_gb.0, profile.root_gb.1)),
             // Without a data volume the root filesystem takes the growth.
-            if profile.data_gb.is_some() {
+            if profile.data.is_some() {
                 profile.growth_bytes_per_sec() / 20.0
             } else {
                 profile.growth_bytes_per_sec()
@@ -114,45 +140,72 @@ impl SimHost {
             &mut rng,
         );
         let mut volumes = vec![root];
-        if let Some((low, high)) = profile.data_gb {
-            let size = profile::gb(rng.range(low, high));
-            volumes.push(Volume::new(
-                "/dev/sdb1",
-                "/var/lib/db",
-                "xfs",
+        if let Some(data) = &profile.data {
+            let size = profile::gb(rng.range(data.gb.0, data.gb.1));
+            volumes.push(storage::Volume::new(
+                data.device,
+                data.mountpoint,
+                data.fs_type,
                 size,
                 profile.growth_bytes_per_sec(),
                 &mut rng,
             ));
         }
+        // Whole seconds, like a real boot time, so facts and uptime agree exactly.
+        let boot_ms = BOOT_ANCHOR_MS - (rng.range(1.0, 90.0) * 86_400.0).round() as i64 * 1000;
+        // Hosts of one site share its time zone, give or take a little.
+        let utc_offset_hours = site_offset_hours + rng.range(-0.75, 0.75);
+        let cpu = cpu::Cpu::new(profile, cpu_count, &mut rng);
+        let memory = memory::Memory::new(profile, &mut rng);
+        let disks = disk::Disks::new(profile, &mut rng);
+        let traffic = traffic::Traffic::new(profile, &mut rng);
+        let protocols = protocols::Protocols::new(profile, &mut rng);
+        let hardware = hardware::Hardware::new(profile, &mut rng);
+        let app = profile
+            .app
+            .as_ref()
+            .map(|spec| app::App::new(spec, &mut rng));
+        let files_open = rng.range(800.0, 3000.0);
+        let demand_drift = Drift::new(0.1, 7.0 * 86_400.0, &mut rng);
         Self {
             host: format!("sim-{}-{:03}", role.name(), index + 1),
             site,
             role,
+            index,
+            seed,
+            schedule: Schedule {
+                seed,
+                scenario,
+                host_index: index,
+                role,
+            },
             cpu_count,
-            memory_bytes: profile.memory_bytes(&mut rng),
-            swap_bytes: profile.swap_bytes(),
-            // Whole seconds, like a real boot time, so facts and uptime agree exactly.
-            boot_ms: BOOT_ANCHOR_MS - (rng.range(1.0, 90.0) * 86_400.0).round() as i64 * 1000,
-            // Hosts of one site share its time zone, give or take a little.
-            utc_offset_hours: site_offset_hours + rng.range(-0.75, 0.75),
+            boot_ms,
+            boots: 0,
+            utc_offset_hours,
             peak_hour: profile.peak_hour,
-            cpu_base: rng.range(profile.cpu_base.0, profile.cpu_base.1),
-            cpu_daily: profile.cpu_daily * rng.range(0.7, 1.3),
-            core_bias: (0..cpu_count).map(|_| 0.05 * rng.normal()).collect(),
-            cpu_noise: Drift::new(0.05, 900.0, &mut rng),
-            memory_base: rng.range(profile.memory_base.0, profile.memory_base.1),
-            free_share: profile.free_share,
-            memory_noise: Drift::new(0.03, 3600.0, &mut rng),
-            load: None,
+            weekend_dip: profile.weekend_dip,
+            demand_drift,
+            cpu,
+            memory,
+            disks,
             volumes,
-            traffic: Traffic::new(
-                profile.receive_bps,
-                profile.transmit_bps,
-                profile.packet_bytes,
-                &mut rng,
+            traffic,
+            protocols,
+            hardware,
+            app,
+            table: processes::Table::new(
+                role,
+                cpu_count,
+                &mut Rng::keyed(&[seed, index as u64, 0, PROCESS_SALT]),
             ),
+            files_open,
             last_ms: None,
+            down_until: None,
+            reported: Vec::new(),
+            injected: Vec::new(),
+            ground_truth: None,
+            load: processes::Load::default(),
             rng,
         }
     }
@@ -169,6 +222,40 @@ impl SimHost {
         self.role
     }
 
+    pub fn scenario(&self) -> Scenario {
+        self.schedule.scenario
+    }
+
+    /// Writes every incident this host shows into `sink`.
+    pub fn set_ground_truth(&mut self, sink: Arc<GroundTruth>) {
+        self.ground_truth = Some(sink);
+    }
+
+    /// Adds an incident by hand, beside the scenario's (tests, experiments).
+    pub fn inject(&mut self, kind: Kind, start_ms: i64, end_ms: i64, severity: f64) {
+        self.injected.push(Incident {
+            kind,
+            start_ms,
+            end_ms,
+            severity: severity.clamp(0.0, 1.0),
+            pick: Rng::keyed(&[self.seed, self.index as u64, start_ms as u64, kind as u64])
+                .next_u64(),
+        });
+    }
+
+    /// The scenario's and the injected incidents overlapping `[from_ms, to_ms)`.
+    pub fn incidents(&self, from_ms: i64, to_ms: i64) -> Vec<Incident> {
+        let mut all = self.schedule.between(from_ms, to_ms);
+        all.extend(
+            self.injected
+                .iter()
+                .filter(|i| i.start_ms < to_ms && i.end_ms > from_ms)
+                .cloned(),
+        );
+        all.sort_by_key(|i| (i.start_ms, i.kind));
+        all
+    }
+
     pub fn facts(&self) -> HostFacts {
         HostFacts {
             hostname: self.host.clone(),
@@ -176,117 +263,214 @@ impl SimHost {
             kernel: "6.1.0-sim".to_owned(),
             arch: "x86_64".to_owned(),
             cpu_count: self.cpu_count,
-            memory_bytes: self.memory_bytes,
+            memory_bytes: self.memory.total(),
             boot_time: u64::try_from(self.boot_ms / 1000).unwrap_or(0),
             agent_version: env!("CARGO_PKG_VERSION").to_owned(),
             simulated: true,
         }
     }
 
-    /// The host's metrics at wall-clock time `now_ms`. State (noise, counters,
-    /// filesystem usage) advances by the time since the previous call; a `now_ms`
-    /// earlier than a previous one advances nothing, so counters never go back.
+    /// The process table as of the latest `collect`, busiest first; empty while
+    /// the host is down.
+    pub fn processes(&self) -> Vec<ProcessInfo> {
+        if self.down_until.is_some() || self.last_ms.is_none() {
+            return Vec::new();
+        }
+        self.table.list(&self.load)
+    }
+
+    /// Incidents active at `now_ms`.
+    fn active(&self, now_ms: i64) -> Vec<Incident> {
+        let mut out: Vec<Incident> = Kind::ALL
+            .into_iter()
+            .filter_map(|kind| self.schedule.active(kind, now_ms))
+            .collect();
+        out.extend(self.injected.iter().filter(|i| i.contains(now_ms)).cloned());
+        out
+    }
+
+    /// The host's metrics at wall-clock time `now_ms`; nothing while it is down
+    /// after a crash. State (noise, counters, filesystem usage) advances by the
+    /// time since the previous call; a `now_ms` earlier than a previous one
+    /// advances nothing, so counters never go back.
+    ///
+    /// A crashed host still advances its state, silently, and draws the same
+    /// random numbers as its twin without the crash; on reboot only its
+    /// counters start over (from a generator of their own). So a host and its
+    /// twin of another scenario differ exactly where incidents are.
     pub fn collect(&mut self, now_ms: i64) -> Vec<Sample> {
-        let (dt_secs, first) = match self.last_ms {
+        let active = self.active(now_ms);
+        self.reported.retain(|(_, _, end)| *end > now_ms);
+        let crash = active.iter().find(|i| i.kind == Kind::HostCrash).cloned();
+        match &crash {
+            Some(crash) => {
+                self.report(crash);
+                self.down_until = Some(self.down_until.unwrap_or(i64::MIN).max(crash.end_ms));
+            }
+            None => {
+                if let Some(up) = self.down_until.take() {
+                    self.reboot(up);
+                }
+                for incident in &active {
+                    self.report(incident);
+                }
+            }
+        }
+        let out = self.read(now_ms, &active);
+        if crash.is_some() {
+            return Vec::new();
+        }
+        out
+    }
+
+    fn read(&mut self, now_ms: i64, active: &[Incident]) -> Vec<Sample> {
+        let (dt, first) = match self.last_ms {
             Some(last) => (now_ms.saturating_sub(last).max(0) as f64 / 1000.0, false),
             None => (0.0, true),
         };
         self.last_ms = Some(self.last_ms.map_or(now_ms, |last| last.max(now_ms)));
         let uptime_secs = now_ms.saturating_sub(self.boot_ms).max(0) as f64 / 1000.0;
-        let daily = self.daily(now_ms);
+        let local = calendar::local_hours(now_ms, self.utc_offset_hours);
+        let tick = Tick {
+            dt,
+            daily: calendar::daily(local, self.peak_hour),
+            weekend: calendar::weekend(local),
+        };
+        let demand = (1.0 + 0.5 * tick.daily)
+            * (1.0 - self.weekend_dip * tick.weekend)
+            * self.demand_drift.step(dt, &mut self.rng).exp();
+        if first {
+            self.restart_counters(uptime_secs, None);
+        }
+        let fx = Effects::of(active, now_ms);
+        let rng = &mut self.rng;
 
-        let mut out = Vec::new();
-        self.cpu(daily, dt_secs, &mut out);
-        self.memory(daily, dt_secs, &mut out);
+        let mut out = Vec::with_capacity(256);
+        let mut disk_samples = Vec::new();
+        let disk_busy = self.disks.step(dt, demand, rng, &mut disk_samples);
+        let cpu = self.cpu.step(&tick, &fx, disk_busy, rng, &mut out);
+        let memory = self.memory.step(&tick, &fx, rng, &mut out);
+        out.append(&mut disk_samples);
         for volume in &mut self.volumes {
-            volume.advance(dt_secs, &mut self.rng);
+            volume.advance(dt, rng);
             out.extend(volume.samples());
         }
-        if first {
-            self.traffic.start(uptime_secs, &mut self.rng);
+        let traffic = self.traffic.step(dt, demand, &fx, rng, &mut out);
+        let sockets = self
+            .protocols
+            .step(dt, demand, &traffic, &fx, rng, &mut out);
+        self.hardware
+            .step(dt, cpu.total, demand, &fx, rng, &mut out);
+        if let Some(app) = &mut self.app {
+            app.step(dt, demand, cpu.total, &fx, rng, &mut out);
         }
-        self.traffic
-            .advance(dt_secs, daily, &mut self.rng, &mut out);
         out.push(sample(host::UPTIME, &[], uptime_secs.floor()));
+        out.push(sample(names::BOOT_TIME, &[], (self.boot_ms / 1000) as f64));
+        let descriptors =
+            self.files_open * (1.0 + 0.3 * cpu.normal_cores / f64::from(self.cpu_count)) + sockets;
+        out.push(sample(
+            names::FILE_DESCRIPTORS_USAGE,
+            &[],
+            descriptors.round(),
+        ));
+        // Linux sizes fs.file-max at about one descriptor per 10 KiB of memory.
+        out.push(sample(
+            names::FILE_DESCRIPTORS_LIMIT,
+            &[],
+            (self.memory.total() / 10_240) as f64,
+        ));
+
+        self.load = processes::Load {
+            now_ms,
+            normal_cores: cpu.normal_cores,
+            runaway_cores: cpu.runaway_cores,
+            runaway: fx.cpu_culprit.filter(|_| cpu.runaway_cores > 0.0),
+            used: memory.used - memory.leaked,
+            leaked: memory.leaked,
+            leaker: fx.memory_culprit,
+        };
         out
     }
 
-    /// The daily cycle in [-1, 1]: 1 at the role's peak hour, local time.
-    fn daily(&self, now_ms: i64) -> f64 {
-        let local_hours = now_ms as f64 / MS_PER_HOUR + self.utc_offset_hours;
-        (TAU * (local_hours - self.peak_hour) / 24.0).cos()
-    }
-
-    fn cpu(&mut self, daily: f64, dt_secs: f64, out: &mut Vec<Sample>) {
-        let level =
-            self.cpu_base + self.cpu_daily * daily + self.cpu_noise.step(dt_secs, &mut self.rng);
-        let cores: Vec<f64> = self
-            .core_bias
-            .iter()
-            .map(|bias| (level + bias + 0.04 * self.rng.normal()).clamp(0.0, 1.0))
-            .collect();
-        // The total is the mean of the cores, as it is on a real machine.
-        let total = cores.iter().sum::<f64>() / cores.len().max(1) as f64;
-        out.push(sample(cpu::UTILIZATION, &[], total));
-        for (index, value) in cores.iter().enumerate() {
-            out.push(sample(
-                cpu::UTILIZATION,
-                &[("cpu", &format!("cpu{index}"))],
-                *value,
-            ));
-        }
-        out.push(sample(cpu::LOGICAL_COUNT, &[], f64::from(self.cpu_count)));
-
-        // Runnable tasks ≈ busy cores, plus some waiting; averaged the way the kernel
-        // does, with 1, 5 and 15 minute time constants.
-        let instant = total * f64::from(self.cpu_count) * (1.0 + 0.15 * self.rng.normal().abs());
-        let load = match self.load {
-            None => [instant; 3],
-            Some(previous) => {
-                let mut next = previous;
-                for (value, tau) in next.iter_mut().zip([60.0, 300.0, 900.0]) {
-                    let keep = (-dt_secs / tau).exp();
-                    *value = *value * keep + instant * (1.0 - keep);
-                }
-                next
-            }
+    /// Counters as they read `uptime_secs` after boot: at the first reading
+    /// from the host's generator, after a reboot from `reboot`'s own.
+    fn restart_counters(&mut self, uptime_secs: f64, reboot: Option<&mut Rng>) {
+        let rng = match reboot {
+            Some(rng) => rng,
+            None => &mut self.rng,
         };
-        self.load = Some(load);
-        for (name, value) in [cpu::LOAD_1M, cpu::LOAD_5M, cpu::LOAD_15M]
-            .into_iter()
-            .zip(load)
-        {
-            out.push(sample(name, &[], value));
-        }
+        self.cpu.restart(uptime_secs, rng);
+        self.memory.restart(uptime_secs);
+        self.disks.restart(uptime_secs);
+        self.traffic.restart(uptime_secs, rng);
+        self.protocols.restart(uptime_secs, 1000.0);
+        self.hardware.restart();
     }
 
-    fn memory(&mut self, daily: f64, dt_secs: f64, out: &mut Vec<Sample>) {
-        let share =
-            (self.memory_base + 0.05 * daily + self.memory_noise.step(dt_secs, &mut self.rng))
-                .clamp(0.05, 0.97);
-        let total = self.memory_bytes;
-        let used = ((total as f64 * share).round() as u64).min(total);
-        let available = total - used;
-        let free = (available as f64 * self.free_share).round() as u64;
-        // Reclaimable page cache is what separates available from free.
-        let cache = available - free;
-        out.extend(memory::memory(&memory::Memory {
-            total,
-            free,
-            available,
-            cache: Some(memory::PageCache {
-                buffers: cache / 20,
-                cached: cache - cache / 20,
-                shared: cache / 10,
-            }),
-        }));
+    /// Back from a crash at `up_ms`: booted a little earlier, every counter
+    /// starts over (no rates at the first reading) and the processes have new
+    /// pids.
+    fn reboot(&mut self, up_ms: i64) {
+        self.boot_ms = (up_ms.div_euclid(1000) - BOOT_SECS) * 1000;
+        self.boots += 1;
+        let mut rng = Rng::keyed(&[self.seed, self.index as u64, self.boots, REBOOT_SALT]);
+        self.table = processes::Table::new(self.role, self.cpu_count, &mut rng);
+        let uptime_secs = self
+            .last_ms
+            .map_or(0, |last| last.max(up_ms) - self.boot_ms)
+            .max(0) as f64
+            / 1000.0;
+        self.restart_counters(uptime_secs, Some(&mut rng));
+    }
 
-        // Swap fills only under memory pressure, with a small resident floor.
-        let swap_share = (0.02 + (share - 0.85).max(0.0) * 3.0).min(0.95);
-        let swap_used = (self.swap_bytes as f64 * swap_share).round() as u64;
-        out.extend(memory::paging(
-            self.swap_bytes,
-            self.swap_bytes.saturating_sub(swap_used),
+    /// Writes `incident` to the ground truth the first time a reading shows it.
+    fn report(&mut self, incident: &Incident) {
+        let key = (incident.kind, incident.start_ms, incident.end_ms);
+        if self.reported.contains(&key) {
+            return;
+        }
+        self.reported.push(key);
+        let Some(sink) = &self.ground_truth else {
+            return;
+        };
+        let (metric, labels, process): (&str, Vec<(&str, &str)>, Option<&str>) = match incident.kind
+        {
+            Kind::CpuSpike => (
+                crate::collect::cpu::UTILIZATION,
+                vec![],
+                Some(processes::culprit(self.role, false, incident.pick)),
+            ),
+            Kind::MemoryLeak => (
+                mem_names::UTILIZATION,
+                vec![],
+                Some(processes::culprit(self.role, true, incident.pick)),
+            ),
+            Kind::TemperatureRise => (
+                names::HW_TEMPERATURE,
+                hardware::PACKAGE_LABELS.to_vec(),
+                None,
+            ),
+            Kind::NetworkSaturation => (
+                network::IO_RATE,
+                vec![
+                    ("device", self.traffic.device()),
+                    ("direction", self.traffic.busy_direction()),
+                ],
+                None,
+            ),
+            Kind::PowerSpike => (names::HW_POWER, hardware::PSU_LABELS.to_vec(), None),
+            Kind::LatencySpike => (names::APP_REQUEST_LATENCY, vec![], None),
+            Kind::ErrorRateSpike => (names::APP_REQUEST_ERROR_RATIO, vec![], None),
+            Kind::HostCrash => (host::UPTIME, vec![], None),
+        };
+        sink.record(&Record::new(
+            &self.host,
+            &self.site,
+            metric,
+            &labels,
+            incident.kind.name(),
+            (incident.start_ms, incident.end_ms),
+            process,
         ));
     }
 }

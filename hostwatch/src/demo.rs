@@ -13,6 +13,8 @@ use tracing::Instrument;
 pub const DEFAULT_HTTP: &str = "127.0.0.1:8080";
 pub const DEFAULT_SIMULATE: usize = 10;
 pub const DEFAULT_SITES: usize = 3;
+/// Lively but sane: a few incidents an hour across the default fleet.
+pub const DEFAULT_SCENARIO: &str = "demo";
 
 #[derive(Debug, Clone)]
 pub struct DemoConfig {
@@ -20,6 +22,8 @@ pub struct DemoConfig {
     pub sites: usize,
     pub interval: Duration,
     pub seed: u64,
+    /// Anomaly scenario of the simulated hosts (see the agent's README).
+    pub scenario: String,
     /// Keep history here; `None` uses a temporary directory removed at exit.
     pub data_dir: Option<PathBuf>,
     /// Collect this machine too (off in some tests).
@@ -33,6 +37,7 @@ impl Default for DemoConfig {
             sites: DEFAULT_SITES,
             interval: Duration::from_secs(1),
             seed: agent::config::DEFAULT_SEED,
+            scenario: DEFAULT_SCENARIO.to_owned(),
             data_dir: None,
             collect_local: true,
         }
@@ -96,6 +101,7 @@ pub async fn start(
         simulate: config.simulate,
         sites: config.sites,
         seed: config.seed,
+        scenario: config.scenario.clone(),
         collect_local: config.collect_local,
         site: "site-local".into(),
         ..Default::default()

@@ -130,6 +130,10 @@ struct DemoArgs {
     /// Collection interval.
     #[arg(long, default_value = "1s", value_parser = common::config::parse_duration)]
     interval: Duration,
+    /// Anomaly scenario of the simulated hosts: normal, production, chaos,
+    /// temperature, network, dev, demo.
+    #[arg(long, default_value = hostwatch::demo::DEFAULT_SCENARIO)]
+    scenario: String,
     /// Keep history in this directory (default: a temporary one, removed at exit).
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -211,6 +215,7 @@ async fn main() -> anyhow::Result<()> {
                 simulate: a.simulate,
                 sites: a.sites,
                 interval: a.interval,
+                scenario: a.scenario,
                 data_dir: a.data_dir,
                 ..Default::default()
             };

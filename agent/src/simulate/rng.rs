@@ -18,6 +18,15 @@ impl Rng {
         Self(seed ^ mix(stream.wrapping_add(0x9E37_79B9_7F4A_7C15)))
     }
 
+    /// A generator that depends only on `parts` (seed, scenario, host, window…):
+    /// anomaly schedules use one per decision, so a decision never depends on how
+    /// many numbers anything else drew before it.
+    pub(crate) fn keyed(parts: &[u64]) -> Self {
+        Self(parts.iter().fold(0x6A09_E667_F3BC_C908, |acc, p| {
+            mix(acc ^ mix(p.wrapping_add(acc)))
+        }))
+    }
+
     pub(crate) fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         mix(self.0)
@@ -42,6 +51,13 @@ impl Rng {
         let radius = (-2.0 * (1.0 - self.unit()).ln()).sqrt();
         radius * (TAU * self.unit()).cos()
     }
+}
+
+/// FNV-1a of a name, for mixing strings into [`Rng::keyed`].
+pub(crate) fn hash_name(name: &str) -> u64 {
+    name.bytes().fold(0xCBF2_9CE4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01B3)
+    })
 }
 
 /// The SplitMix64 output function, also a good 64-bit hash.

@@ -37,6 +37,8 @@ pub struct QueueStats {
 pub struct Queue {
     inner: Mutex<Inner>,
     notify: Notify,
+    /// Wakes a producer waiting in [`Queue::wait_for_room`] when batches leave.
+    room: Notify,
     capacity: usize,
     /// Beside the batches, the host's newest top-process list with a version
     /// number. Not queued and not spooled: only the newest list is worth
@@ -79,6 +81,7 @@ impl Queue {
                 dropped_in_flight: VecDeque::new(),
             }),
             notify: Notify::new(),
+            room: Notify::new(),
             capacity: capacity.max(1),
             top: Mutex::new((0, Arc::new(Vec::new()))),
         }
@@ -217,11 +220,15 @@ impl Queue {
         q.dropped_in_flight.clear();
         q.stats.dropped_batches += lost;
         q.handed_out = stored;
+        drop(q);
+        self.room.notify_waiters();
     }
 
     pub fn ack(&self, seq: u64) {
         let mut q = self.lock();
         Self::ack_locked(&mut q, seq);
+        drop(q);
+        self.room.notify_waiters();
     }
 
     fn ack_locked(q: &mut Inner, seq: u64) {
@@ -256,6 +263,8 @@ impl Queue {
             None => q.pending.pop_front()?.0,
         };
         q.stats.rejected_batches += 1;
+        drop(guard);
+        self.room.notify_waiters();
         Some(seq)
     }
 
@@ -301,6 +310,25 @@ impl Queue {
     pub async fn notified(&self) {
         self.notify.notified().await;
     }
+
+    /// Waits until at most `bound` batches are pending (or the queue is
+    /// closed). A producer that can outrun the hub — a backfill — calls this
+    /// before each push, so the bounded queue never drops its oldest batches.
+    pub async fn wait_for_room(&self, bound: usize) {
+        loop {
+            // Registered before the check, so an ack in between is not missed.
+            let notified = self.room.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let q = self.lock();
+                if q.closed || Self::pending_len(&q) <= bound {
+                    return;
+                }
+            }
+            notified.await;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -332,6 +360,26 @@ mod tests {
         q.ack(1);
         assert!(q.finished());
         assert!(!Queue::new(1).finished(), "an open queue is never finished");
+    }
+
+    #[tokio::test]
+    async fn wait_for_room_returns_once_acks_make_room() {
+        let q = Arc::new(Queue::new(10));
+        for _ in 0..4 {
+            q.push(Vec::new());
+        }
+        q.wait_for_room(4).await;
+        let waiter = tokio::spawn({
+            let q = q.clone();
+            async move { q.wait_for_room(2).await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished(), "4 pending is more than 2");
+        q.ack(1);
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished(), "3 pending is still more than 2");
+        q.ack(2);
+        waiter.await.expect("woken by the ack");
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod faults;
 mod hub_process;
 mod live_api;
 mod security;
+mod simulate;
 mod spool;
 
 mod support;

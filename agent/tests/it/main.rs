@@ -1,0 +1,3 @@
+//! Integration tests of the `hostwatch-agent` binary.
+
+mod dump;
