@@ -300,10 +300,11 @@ async fn collect_until_cancelled(
         let now = common::now_ms();
         let joined = tokio::task::spawn_blocking(move || {
             let samples = src.collect(now);
-            (src, samples)
+            let top = src.processes();
+            (src, samples, top)
         })
         .await;
-        let (src, samples) = match joined {
+        let (src, samples, top) = match joined {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, "collector panicked; this host stops reporting");
@@ -311,6 +312,7 @@ async fn collect_until_cancelled(
             }
         };
         source = Some(src);
+        queue.set_top(top);
         let rows = builder.rows(samples, now);
         if !rows.is_empty() {
             // With a spool a push writes and fsyncs, so it runs off the async

@@ -1,7 +1,7 @@
 //! A host the agent reports for: this machine or a simulated one. Each source
 //! gets its own ingest stream (its own agent id and seq).
 
-use common::model::{HostFacts, Sample};
+use common::model::{HostFacts, ProcessInfo, Sample};
 
 use crate::collect::Collector;
 use crate::simulate::SimHost;
@@ -43,6 +43,14 @@ impl Source {
         match self {
             Source::Local { collector, .. } => collector.collect(),
             Source::Simulated(s) => s.collect(now_ms),
+        }
+    }
+
+    /// The top processes as of the last `collect` (empty when unknown).
+    pub fn processes(&self) -> Vec<ProcessInfo> {
+        match self {
+            Source::Local { .. } => Vec::new(),
+            Source::Simulated(s) => s.processes(),
         }
     }
 }
