@@ -1,87 +1,121 @@
-//! Real host metrics through sysinfo, one file per metric family.
+//! Real host metrics, one file per metric family, read from `/proc` and `/sys`
+//! directly where sysinfo lacks a number or would read more than we need.
 //!
-//! - [`cpu`]: utilization (total and per core), load averages, logical count.
-//! - [`memory`]: memory and paging (swap) usage, limit and utilization, from
-//!   `/proc/meminfo` on Linux.
-//! - [`filesystem`]: usage, limit, utilization and inodes per mounted filesystem,
-//!   from `statvfs`.
-//! - [`network`]: byte, packet and error counters per interface, and byte rates.
-//! - [`host`]: host facts and uptime.
+//! - [`cpu`]: utilization and times (total and per core), context switches,
+//!   interrupts, load averages, logical count — from [`proc_stat`].
+//! - [`memory`]: memory and swap usage from `/proc/meminfo`; [`paging`]: pages
+//!   swapped in and out from `/proc/vmstat`.
+//! - [`filesystem`]: space and inodes per mounted filesystem, from `statvfs`.
+//! - [`disk`]: block device I/O from `/proc/diskstats`.
+//! - [`network`]: interface counters from `/proc/net/dev`; [`protocols`]: TCP
+//!   and UDP counters from `/proc/net/snmp`; [`connections`]: sockets by state.
+//! - [`process`]: counts by status, forks, and the top list.
+//! - [`sensors`]: temperatures and fans from `/sys/class/hwmon`.
+//! - [`host`]: host facts, uptime, boot time, file handles.
+//! - [`rate`]: the one place counters become per-second rates.
 //!
-//! [`Collector`] keeps sysinfo's `System`, `Disks` and `Networks` alive between ticks:
-//! CPU utilization and network rates are differences between two refreshes, and
-//! re-reading the mount and interface lists every tick would be wasted work. Each
-//! family is collected on its own, so one that fails is logged and skipped while the
-//! others still report (vector's `host_metrics` source does the same).
+//! [`Collector`] keeps what the next tick needs (previous counter readings,
+//! sysinfo's mount list). Each family is collected on its own, so one that fails
+//! is logged, counted and skipped while the others still report (vector's
+//! `host_metrics` source does the same). Every file is read by a parser that is
+//! a pure function over its text, so each is tested on captured samples.
 
+pub mod connections;
 pub mod cpu;
+pub mod disk;
+mod error;
 pub mod filesystem;
 pub mod host;
 pub mod memory;
 pub mod network;
+pub mod paging;
+pub(crate) mod proc_stat;
+pub mod process;
+pub mod protocols;
+pub(crate) mod rate;
+pub mod sensors;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
 
-use common::model::{HostFacts, Labels, Sample};
+use common::model::{HostFacts, Labels, ProcessInfo, Sample};
 use sysinfo::System;
 
-/// Mount and interface lists are re-read every this many ticks (one minute at the
-/// default 1 s interval); values are refreshed every tick.
+pub use error::{CollectError, ParseError, Result};
+
+/// Mount lists are re-read every this many ticks (one minute at the default
+/// 1 s interval); values are refreshed every tick.
 const LIST_REFRESH_TICKS: u64 = 60;
 
-/// Why a metric family produced nothing this tick.
-#[derive(Debug, thiserror::Error)]
-pub enum CollectError {
-    #[error("{what} is not available on this host")]
-    Unavailable { what: &'static str },
-    #[error("reading {what} failed: {error}")]
-    Sysinfo {
-        what: &'static str,
-        error: sysinfo::Error,
-    },
-}
-
-pub type Result<T, E = CollectError> = std::result::Result<T, E>;
+/// The process table is read on every this many ticks. 1: one pass over
+/// `/proc/PID/stat` costs about as much as all other families together, which
+/// still keeps the agent well under node_exporter (see the README's cost
+/// figures); raise it for hosts with tens of thousands of processes.
+const PROCESS_REFRESH_TICKS: u64 = 1;
 
 fn missing(what: &'static str) -> CollectError {
     CollectError::Unavailable { what }
 }
 
+/// Reads a whole kernel file; its absence is the family's error.
+fn read(path: &'static str) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|error| CollectError::Read {
+        path: path.to_owned(),
+        error,
+    })
+}
+
+/// Like [`read`], but a file that does not exist is empty: `/proc/net/tcp6`
+/// and `udp6` are absent when IPv6 is disabled, and psutil then skips them.
+fn read_optional(path: &'static str) -> Result<String> {
+    match std::fs::read_to_string(path) {
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        other => other.map_err(|error| CollectError::Read {
+            path: path.to_owned(),
+            error,
+        }),
+    }
+}
+
 /// Collects the metrics of the machine it runs on.
 pub struct Collector {
-    /// `None` when sysinfo does not support this platform; CPU and memory then fail.
+    /// `None` when sysinfo does not support this platform; memory then falls
+    /// back to `/proc/meminfo` alone and facts lose their counts.
     system: Option<System>,
     filesystems: Option<filesystem::Filesystems>,
-    network: Option<network::Network>,
+    cpu: cpu::Cpu,
+    processes: process::Processes,
+    sensors: sensors::Sensors,
+    rates: rate::Rates,
     tick: u64,
     health: Health,
 }
 
 impl Collector {
-    /// Does the first refresh of everything, so that the first `collect` (one
-    /// interval later) already has a previous CPU reading to compute a delta from.
+    /// Loads what host facts need. The first [`Collector::collect`] reports
+    /// counters but no utilization and no rates: those need two readings.
     pub fn new() -> Self {
         let system = match System::new() {
             Ok(mut system) => {
-                cpu::prime(&mut system);
                 memory::prime(&mut system);
+                system.refresh_cpu_list(sysinfo::CpuRefreshKind::nothing());
                 Some(system)
             }
             Err(error) => {
-                tracing::warn!(%error, "cpu and memory metrics are off");
+                tracing::warn!(%error, "sysinfo unavailable: memory falls back to /proc/meminfo only");
                 None
             }
         };
         let filesystems = filesystem::Filesystems::new()
             .inspect_err(|error| tracing::warn!(%error, "filesystem metrics are off"))
             .ok();
-        let network = network::Network::new()
-            .inspect_err(|error| tracing::warn!(%error, "network metrics are off"))
-            .ok();
         Self {
             system,
             filesystems,
-            network,
+            cpu: cpu::Cpu::new(),
+            processes: process::Processes::new(),
+            sensors: sensors::Sensors::new(),
+            rates: rate::Rates::default(),
             tick: 0,
             health: Health::default(),
         }
@@ -95,38 +129,101 @@ impl Collector {
         host::facts(self.system.as_ref())
     }
 
-    /// Blocking: refreshes sysinfo (reads procfs, calls statvfs). Call it from a
-    /// blocking thread once per interval.
+    /// The heaviest processes at the last process refresh: the union of the
+    /// top [`process::TOP_N`] by CPU and by resident memory. Empty until two
+    /// refreshes happened.
+    pub fn processes(&self) -> Vec<ProcessInfo> {
+        self.processes.top().to_vec()
+    }
+
+    /// How many times each family failed since start, for our own metrics.
+    pub fn failures(&self) -> &HashMap<&'static str, u64> {
+        &self.health.failures
+    }
+
+    /// Blocking: reads procfs and sysfs, calls statvfs. Call it from a blocking
+    /// thread once per interval.
     pub fn collect(&mut self) -> Vec<Sample> {
         self.tick += 1;
         let refresh_lists = self.tick.is_multiple_of(LIST_REFRESH_TICKS);
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(512);
+        let (health, rates) = (&mut self.health, &mut self.rates);
+        rates.begin_tick();
 
-        let health = &mut self.health;
-        let system = self.system.as_mut();
-        let cpu = system.map_or(Err(missing("sysinfo System")), cpu::collect);
+        // `/proc/stat` feeds the CPU family, forks and the boot time; when it
+        // cannot be read, its error is the CPU family's and the others wait.
+        let at = Instant::now();
+        let stat = read("/proc/stat").and_then(|text| Ok(proc_stat::parse(&text)?));
+        let (cpu, stat) = match stat {
+            Ok(stat) => (Ok(self.cpu.collect(&stat, at, rates)), Some(stat)),
+            Err(error) => (Err(error), None),
+        };
         health.accept("system.cpu", cpu, &mut out);
         health.accept("system.cpu.load_average", cpu::load_average(), &mut out);
 
-        let system = self.system.as_mut();
-        let memory = system.map_or(Err(missing("sysinfo System")), memory::collect);
+        let memory = match self.system.as_mut() {
+            Some(system) => memory::collect(system),
+            None => Err(missing("sysinfo System")),
+        };
         health.accept("system.memory", memory, &mut out);
+        let paging = read("/proc/vmstat")
+            .and_then(|text| Ok(paging::collect(&text, Instant::now(), rates)?));
+        health.accept("system.paging.operations", paging, &mut out);
 
         let filesystems = match self.filesystems.as_mut() {
             Some(filesystems) => Ok(filesystems.collect(refresh_lists)),
             None => Err(missing("sysinfo Disks")),
         };
         health.accept("system.filesystem", filesystems, &mut out);
+        let disk = read("/proc/diskstats")
+            .and_then(|text| Ok(disk::collect(&text, Instant::now(), rates)?));
+        health.accept("system.disk", disk, &mut out);
 
-        let network = match self.network.as_mut() {
-            Some(network) => Ok(network.collect(refresh_lists)),
-            None => Err(missing("sysinfo Networks")),
-        };
+        let network = read("/proc/net/dev")
+            .and_then(|text| Ok(network::collect(&text, Instant::now(), rates)?));
         health.accept("system.network", network, &mut out);
+        let protocols = read("/proc/net/snmp")
+            .and_then(|text| Ok(protocols::collect(&text, Instant::now(), rates)?));
+        health.accept("system.network.protocols", protocols, &mut out);
+        health.accept(
+            "system.network.connections",
+            collect_connections(),
+            &mut out,
+        );
+
+        if let Some(stat) = &stat {
+            out.extend(process::created(stat.forks, at, rates));
+        }
+        if (self.tick - 1).is_multiple_of(PROCESS_REFRESH_TICKS) {
+            let counts = self.processes.refresh(Instant::now());
+            health.accept("system.processes", counts, &mut out);
+        }
+
+        health.accept("hw", Ok(self.sensors.collect()), &mut out);
 
         health.accept("system.uptime", host::uptime(), &mut out);
+        if let Some(stat) = &stat {
+            out.extend(host::boot_time(stat.boot_time));
+        }
+        let fds = read("/proc/sys/fs/file-nr").and_then(|text| Ok(host::file_descriptors(&text)?));
+        health.accept("system.file_descriptors", fds, &mut out);
+
+        rates.end_tick();
         out
     }
+}
+
+fn collect_connections() -> Result<Vec<Sample>> {
+    let mut tcp = connections::TcpCounts::default();
+    connections::count_tcp("/proc/net/tcp", &read("/proc/net/tcp")?, &mut tcp)?;
+    connections::count_tcp(
+        "/proc/net/tcp6",
+        &read_optional("/proc/net/tcp6")?,
+        &mut tcp,
+    )?;
+    let udp = connections::count_udp("/proc/net/udp", &read("/proc/net/udp")?)?
+        + connections::count_udp("/proc/net/udp6", &read_optional("/proc/net/udp6")?)?;
+    Ok(connections::samples(&tcp, udp))
 }
 
 impl Default for Collector {
@@ -140,6 +237,8 @@ impl Default for Collector {
 #[derive(Default)]
 struct Health {
     failing: HashSet<&'static str>,
+    /// Failed ticks per family since start.
+    failures: HashMap<&'static str, u64>,
     warned_non_finite: HashSet<&'static str>,
 }
 
@@ -153,6 +252,7 @@ impl Health {
                 samples
             }
             Err(error) => {
+                *self.failures.entry(family).or_default() += 1;
                 if self.failing.insert(family) {
                     tracing::warn!(family, %error, "metric family skipped");
                 } else {
@@ -218,32 +318,78 @@ mod tests {
     #[test]
     fn collects_this_host_twice() {
         let mut collector = Collector::new();
-        for _ in 0..2 {
-            let samples = collector.collect();
-            assert!(samples.iter().all(|s| s.value.is_finite()), "{samples:?}");
+        let first = collector.collect();
+        // Counters only: utilization and rates need two readings.
+        assert_eq!(values(&first, cpu::UTILIZATION).count(), 0);
+        assert!(
+            !first.iter().any(|s| s.name.ends_with(".rate")),
+            "{first:?}"
+        );
+        assert!(collector.processes().is_empty());
 
-            let total = one(&samples, cpu::UTILIZATION, &[]);
-            assert!((0.0..=1.0).contains(&total), "cpu {total}");
-            let logical = one(&samples, cpu::LOGICAL_COUNT, &[]);
-            let per_core = values(&samples, cpu::UTILIZATION)
-                .filter(|s| s.labels.contains_key("cpu"))
-                .count();
-            assert!(logical >= 1.0);
-            assert_eq!(per_core as f64, logical);
+        let samples = collector.collect();
+        assert!(samples.iter().all(|s| s.value.is_finite()), "{samples:?}");
+        assert!(
+            collector.failures().is_empty(),
+            "{:?}",
+            collector.failures()
+        );
 
-            let used = one(&samples, memory::USAGE, &[("state", "used")]);
-            let limit = one(&samples, memory::LIMIT, &[]);
-            assert!(used <= limit && limit > 0.0, "memory {used} of {limit}");
-            let utilization = one(&samples, memory::UTILIZATION, &[]);
-            assert!((0.0..=1.0).contains(&utilization));
+        let total = one(&samples, cpu::UTILIZATION, &[]);
+        assert!((0.0..=1.0).contains(&total), "cpu {total}");
+        let logical = one(&samples, cpu::LOGICAL_COUNT, &[]);
+        let per_core = values(&samples, cpu::UTILIZATION)
+            .filter(|s| s.labels.contains_key("cpu"))
+            .count();
+        assert!(logical >= 1.0);
+        assert_eq!(per_core as f64, logical);
+        let per_core_times = values(&samples, cpu::TIME)
+            .filter(|s| s.labels.contains_key("cpu"))
+            .count();
+        assert_eq!(per_core_times as f64, logical * 8.0);
 
-            assert!(
-                values(&samples, filesystem::LIMIT).count() >= 1,
-                "no filesystem"
-            );
-            assert!(values(&samples, network::IO).count() >= 2, "no interface");
-            assert!(one(&samples, host::UPTIME, &[]) > 0.0);
+        let used = one(&samples, memory::USAGE, &[("state", "used")]);
+        let limit = one(&samples, memory::LIMIT, &[]);
+        assert!(used <= limit && limit > 0.0, "memory {used} of {limit}");
+        let utilization = one(&samples, memory::UTILIZATION, &[]);
+        assert!((0.0..=1.0).contains(&utilization));
+
+        assert!(
+            values(&samples, filesystem::LIMIT).count() >= 1,
+            "no filesystem"
+        );
+        assert!(values(&samples, network::IO).count() >= 2, "no interface");
+        assert!(one(&samples, host::UPTIME, &[]) > 0.0);
+        assert!(one(&samples, host::BOOT_TIME, &[]) > 1e9);
+        // Every family that exists on any Linux host, rates included.
+        for name in [
+            cpu::CONTEXT_SWITCHES_RATE,
+            cpu::INTERRUPTS_RATE,
+            paging::OPERATIONS_RATE,
+            network::DROPPED_RATE,
+            protocols::TCP_OPENS_RATE,
+            protocols::UDP_ERRORS_RATE,
+            connections::CONNECTIONS,
+            process::COUNT,
+            process::CREATED_RATE,
+            host::FILE_DESCRIPTORS_LIMIT,
+        ] {
+            assert!(values(&samples, name).count() >= 1, "no {name}");
         }
+        // This test process is running or sleeping; there is always a process
+        // with memory, so the top list is never empty.
+        let alive = one(&samples, process::COUNT, &[("status", "running")])
+            + one(&samples, process::COUNT, &[("status", "sleeping")]);
+        assert!(alive >= 1.0);
+        let top = collector.processes();
+        assert!(
+            !top.is_empty() && top.len() <= 2 * process::TOP_N,
+            "{top:?}"
+        );
+        assert!(top
+            .iter()
+            .all(|p| p.pid > 0 && !p.name.is_empty() && !p.user.is_empty()));
+
         let facts = collector.facts();
         assert!(!facts.hostname.is_empty());
         assert!(facts.cpu_count >= 1 && facts.memory_bytes > 0 && facts.boot_time > 0);

@@ -155,6 +155,7 @@ pub async fn snapshot_once(interval: Duration) -> Result<Snapshot> {
             host: c.hostname(),
             timestamp_ms: common::now_ms(),
             samples,
+            processes: c.processes(),
         }
     })
     .await

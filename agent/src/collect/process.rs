@@ -1,0 +1,397 @@
+//! Processes: counts by status, forks since boot, and the top list (the
+//! heaviest processes by CPU and by memory), from one pass over `/proc/PID/stat`.
+//!
+//! One small file per process is the whole per-tick cost (sysinfo would also
+//! read `status`, `statm`, `cmdline`, `environ` and more for every process);
+//! names, users and command lines are looked up only for the ≤ 20 processes of
+//! the top list.
+
+pub(crate) mod stat;
+pub(crate) mod users;
+
+use std::collections::HashMap;
+use std::io::{ErrorKind, Read as _};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use common::model::{ProcessInfo, Sample};
+
+use super::rate::{Rates, Width};
+use super::{sample, CollectError, Result};
+use stat::{full_name, parse_real_uid, parse_stat, status_name, PidStat, STATUSES};
+use users::Users;
+
+/// Processes per `status` (running, sleeping, disk_sleep, stopped,
+/// tracing_stop, zombie, dead, wake_kill, waking, idle, parked; zeros
+/// included): psutil `Counter(p.status() for p in process_iter())`.
+pub const COUNT: &str = "system.processes.count";
+/// Cumulative forks since boot, threads included: `/proc/stat` `processes`
+/// (psutil has none).
+pub const CREATED: &str = "system.processes.created";
+pub const CREATED_RATE: &str = "system.processes.created.rate";
+
+/// How many processes each ranking contributes to the top list.
+pub const TOP_N: usize = 10;
+
+/// CPU ticks of one process at the previous refresh, with its start time so a
+/// reused pid is not mistaken for the same process.
+struct Previous {
+    start_ticks: u64,
+    cpu_ticks: u64,
+}
+
+pub(crate) struct Processes {
+    proc_root: PathBuf,
+    users: Users,
+    ticks_per_second: f64,
+    page_size: u64,
+    previous: HashMap<u32, Previous>,
+    previous_at: Option<Instant>,
+    top: Vec<ProcessInfo>,
+    /// Reused for every `stat` file: one allocation per refresh, not per process.
+    buffer: String,
+}
+
+impl Processes {
+    pub(crate) fn new() -> Self {
+        Self::with_paths("/proc", "/etc/passwd")
+    }
+
+    pub(crate) fn with_paths(proc_root: impl Into<PathBuf>, passwd: impl Into<PathBuf>) -> Self {
+        Self {
+            proc_root: proc_root.into(),
+            users: Users::new(passwd),
+            ticks_per_second: rustix::param::clock_ticks_per_second() as f64,
+            page_size: rustix::param::page_size() as u64,
+            previous: HashMap::new(),
+            previous_at: None,
+            top: Vec::new(),
+            buffer: String::with_capacity(512),
+        }
+    }
+
+    /// The top list of the last refresh; empty until two refreshes happened,
+    /// since CPU shares need two readings.
+    pub(crate) fn top(&self) -> &[ProcessInfo] {
+        &self.top
+    }
+
+    /// Reads every process once: returns the counts by status and rebuilds the
+    /// top list. A process that exits while being read is simply not counted.
+    pub(crate) fn refresh(&mut self, at: Instant) -> Result<Vec<Sample>> {
+        let entries = std::fs::read_dir(&self.proc_root).map_err(|error| CollectError::Read {
+            path: self.proc_root.display().to_string(),
+            error,
+        })?;
+        let elapsed = self
+            .previous_at
+            .map(|p| at.saturating_duration_since(p).as_secs_f64());
+        let mut counts: HashMap<&'static str, u64> = HashMap::new();
+        let mut current = HashMap::with_capacity(self.previous.len());
+        let mut seen: Vec<(u32, PidStat, f64)> = Vec::with_capacity(self.previous.len());
+        for entry in entries.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let Some(stat) = self.read_stat(pid) else {
+                continue;
+            };
+            *counts.entry(status_name(stat.state)).or_default() += 1;
+            let cpu = match (self.previous.get(&pid), elapsed) {
+                (Some(p), Some(secs)) if p.start_ticks == stat.start_ticks && secs > 0.0 => {
+                    stat.cpu_ticks.saturating_sub(p.cpu_ticks) as f64 / self.ticks_per_second / secs
+                }
+                _ => 0.0,
+            };
+            current.insert(
+                pid,
+                Previous {
+                    start_ticks: stat.start_ticks,
+                    cpu_ticks: stat.cpu_ticks,
+                },
+            );
+            seen.push((pid, stat, cpu));
+        }
+        self.previous = current;
+        self.previous_at = Some(at);
+        self.top = match elapsed {
+            Some(_) => self.build_top(seen),
+            None => Vec::new(),
+        };
+
+        let mut out: Vec<Sample> = STATUSES
+            .iter()
+            .map(|status| {
+                let count = counts.get(status).copied().unwrap_or(0);
+                sample(COUNT, &[("status", status)], count as f64)
+            })
+            .collect();
+        if let Some(&unknown) = counts.get("unknown") {
+            out.push(sample(COUNT, &[("status", "unknown")], unknown as f64));
+        }
+        Ok(out)
+    }
+
+    /// `None` when the process is gone (or its `stat` unreadable or malformed,
+    /// which only a kernel bug would produce: logged at debug).
+    fn read_stat(&mut self, pid: u32) -> Option<PidStat> {
+        let path = self.proc_root.join(pid.to_string()).join("stat");
+        self.buffer.clear();
+        let read = std::fs::File::open(&path).and_then(|mut f| f.read_to_string(&mut self.buffer));
+        match read {
+            Ok(_) => parse_stat(&self.buffer)
+                .inspect_err(|error| tracing::debug!(pid, %error, "skipping process"))
+                .ok(),
+            Err(error) => {
+                // ENOENT or ESRCH: it exited between readdir and open.
+                if error.kind() != ErrorKind::NotFound && error.raw_os_error() != Some(3) {
+                    tracing::debug!(pid, %error, "skipping process");
+                }
+                None
+            }
+        }
+    }
+
+    /// The union of the top [`TOP_N`] by CPU (those that used any) and by
+    /// resident memory, ordered by CPU then memory.
+    fn build_top(&mut self, mut seen: Vec<(u32, PidStat, f64)>) -> Vec<ProcessInfo> {
+        let mut chosen: Vec<usize> = Vec::with_capacity(2 * TOP_N);
+        let mut order: Vec<usize> = (0..seen.len()).collect();
+        order.sort_by(|&a, &b| seen[b].2.total_cmp(&seen[a].2));
+        chosen.extend(order.iter().take(TOP_N).filter(|&&i| seen[i].2 > 0.0));
+        order.sort_by_key(|&i| std::cmp::Reverse(seen[i].1.rss_pages));
+        for &i in order.iter().take(TOP_N) {
+            if !chosen.contains(&i) && seen[i].1.rss_pages > 0 {
+                chosen.push(i);
+            }
+        }
+        let mut top = Vec::with_capacity(chosen.len());
+        for i in chosen {
+            let (pid, stat, cpu) = std::mem::replace(&mut seen[i], (0, empty_stat(), 0.0));
+            // A process that exited since its stat was read drops out here.
+            let Some(info) = self.describe(pid, stat, cpu) else {
+                continue;
+            };
+            top.push(info);
+        }
+        top.sort_by(|a, b| {
+            (b.cpu_utilization.total_cmp(&a.cpu_utilization))
+                .then(b.memory_bytes.cmp(&a.memory_bytes))
+        });
+        top
+    }
+
+    fn describe(&mut self, pid: u32, stat: PidStat, cpu: f64) -> Option<ProcessInfo> {
+        let dir = self.proc_root.join(pid.to_string());
+        let uid = parse_real_uid(&std::fs::read_to_string(dir.join("status")).ok()?)?;
+        let name = if stat.comm.len() >= 15 {
+            full_name(
+                &stat.comm,
+                &std::fs::read(dir.join("cmdline")).unwrap_or_default(),
+            )
+        } else {
+            stat.comm
+        };
+        Some(ProcessInfo {
+            pid,
+            name,
+            user: self.users.name(uid),
+            cpu_utilization: cpu,
+            memory_bytes: stat.rss_pages.saturating_mul(self.page_size),
+        })
+    }
+}
+
+fn empty_stat() -> PidStat {
+    PidStat {
+        comm: String::new(),
+        state: '?',
+        cpu_ticks: 0,
+        start_ticks: 0,
+        rss_pages: 0,
+    }
+}
+
+/// Forks since boot and their rate.
+pub(crate) fn created(forks: u64, at: Instant, rates: &mut Rates) -> Vec<Sample> {
+    let mut out = Vec::with_capacity(2);
+    rates.counter(&mut out, CREATED, CREATED_RATE, &[], forks, Width::U64, at);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::process::{Child, Command};
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Writes a fake `/proc/PID/{stat,status,cmdline}`.
+    fn fake(
+        root: &Path,
+        pid: u32,
+        comm: &str,
+        state: char,
+        cpu_ticks: u64,
+        rss_pages: u64,
+        uid: u32,
+    ) {
+        let dir = root.join(pid.to_string());
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let stat = format!(
+            "{pid} ({comm}) {state} 1 1 1 0 -1 0 0 0 0 0 {cpu_ticks} 0 0 0 20 0 1 0 {start} 1000 {rss_pages} 0"
+        , start = 100 + pid);
+        std::fs::write(dir.join("stat"), stat).expect("stat");
+        std::fs::write(
+            dir.join("status"),
+            format!("Name:\t{comm}\nUid:\t{uid}\t{uid}\t{uid}\t{uid}\n"),
+        )
+        .expect("status");
+        std::fs::write(
+            dir.join("cmdline"),
+            format!("/usr/bin/{comm}-and-more\0--flag\0"),
+        )
+        .expect("cmdline");
+    }
+
+    fn count(samples: &[Sample], status: &str) -> f64 {
+        samples
+            .iter()
+            .find(|s| s.labels["status"] == status)
+            .map_or(f64::NAN, |s| s.value)
+    }
+
+    #[test]
+    fn top_list_from_a_fake_proc_tree() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (proc_root, passwd) = (dir.path().join("proc"), dir.path().join("passwd"));
+        std::fs::write(
+            &passwd,
+            "root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/:/bin/sh\n",
+        )
+        .expect("passwd");
+        // 25 idle processes with growing memory, one busy, one zombie, one kernel thread.
+        for pid in 100..125 {
+            fake(&proc_root, pid, "idle", 'S', 0, u64::from(pid), 1000);
+        }
+        fake(&proc_root, 7, "a-very-long-nam", 'R', 1000, 5, 0);
+        fake(&proc_root, 8, "defunct", 'Z', 0, 0, 0);
+        fake(&proc_root, 9, "kworker/0:1", 'I', 0, 0, 0);
+        std::fs::create_dir_all(proc_root.join("self")).expect("not a pid");
+
+        let mut processes = Processes::with_paths(&proc_root, &passwd);
+        processes.ticks_per_second = 100.0;
+        processes.page_size = 4096;
+        let start = Instant::now();
+        let counts = processes.refresh(start).expect("readable");
+        assert_eq!(count(&counts, "sleeping"), 25.0);
+        assert_eq!(count(&counts, "running"), 1.0);
+        assert_eq!(count(&counts, "zombie"), 1.0);
+        assert_eq!(count(&counts, "idle"), 1.0);
+        assert_eq!(count(&counts, "stopped"), 0.0);
+        assert_eq!(counts.len(), STATUSES.len());
+        assert!(processes.top().is_empty(), "CPU shares need two readings");
+
+        // The busy one used 150 ticks (1.5 s of CPU) in 2 s; one pid exited.
+        fake(&proc_root, 7, "a-very-long-nam", 'R', 1150, 5, 0);
+        std::fs::remove_dir_all(proc_root.join("100")).expect("exit");
+        processes
+            .refresh(start + Duration::from_secs(2))
+            .expect("readable");
+        let top = processes.top();
+        assert_eq!(top.len(), 11, "{top:?}");
+        assert_eq!(
+            top[0],
+            ProcessInfo {
+                pid: 7,
+                name: "a-very-long-nam-and-more".into(),
+                user: "root".into(),
+                cpu_utilization: 0.75,
+                memory_bytes: 5 * 4096,
+            }
+        );
+        let by_memory: Vec<u32> = top[1..].iter().map(|p| p.pid).collect();
+        assert_eq!(by_memory, (115..125).rev().collect::<Vec<_>>());
+        assert!(top[1..]
+            .iter()
+            .all(|p| p.user == "alice" && p.name == "idle" && p.cpu_utilization == 0.0));
+    }
+
+    #[test]
+    fn a_reused_pid_is_a_new_process() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let proc_root = dir.path().join("proc");
+        fake(&proc_root, 7, "old", 'R', 1000, 5, 0);
+        let mut processes = Processes::with_paths(&proc_root, dir.path().join("passwd"));
+        let start = Instant::now();
+        processes.refresh(start).expect("readable");
+        // Same pid, later start time, fewer ticks: no negative or bogus share.
+        let stat = std::fs::read_to_string(proc_root.join("7/stat")).expect("stat");
+        std::fs::write(
+            proc_root.join("7/stat"),
+            stat.replace(" 107 ", " 5000 ").replace(" 1000 ", " 10 "),
+        )
+        .expect("stat");
+        processes
+            .refresh(start + Duration::from_secs(1))
+            .expect("readable");
+        assert_eq!(processes.top()[0].cpu_utilization, 0.0);
+        assert_eq!(processes.top()[0].user, "0");
+    }
+
+    /// Stops its child on drop, whatever the test did.
+    struct Reaped(Child);
+
+    impl Drop for Reaped {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    #[test]
+    fn a_stopped_real_process_is_counted_as_stopped() {
+        let child = Reaped(
+            Command::new("sleep")
+                .arg("30")
+                .spawn()
+                .expect("spawn sleep"),
+        );
+        let pid = child.0.id();
+        let mut processes = Processes::new();
+        let before = count(
+            &processes.refresh(Instant::now()).expect("readable"),
+            "stopped",
+        );
+        let status = Command::new("kill")
+            .args(["-STOP", &pid.to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        // The signal is delivered asynchronously; wait until the kernel says so.
+        let stat = format!("/proc/{pid}/stat");
+        for _ in 0..1000 {
+            if std::fs::read_to_string(&stat).is_ok_and(|s| s.contains(") T ")) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let after = count(
+            &processes.refresh(Instant::now()).expect("readable"),
+            "stopped",
+        );
+        // Other processes may stop or resume meanwhile, but ours is in the count.
+        assert!(after >= 1.0, "before {before}, after {after}");
+        assert_eq!(
+            parse_stat(&std::fs::read_to_string(&stat).expect("stat"))
+                .expect("valid")
+                .state,
+            'T'
+        );
+    }
+}
