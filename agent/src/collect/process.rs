@@ -18,7 +18,9 @@ use common::model::{ProcessInfo, Sample};
 
 use super::rate::{Rates, Width};
 use super::{sample, CollectError, Result};
-use stat::{full_name, parse_real_uid, parse_stat, status_name, PidStat, STATUSES};
+use stat::{
+    full_name, parse_real_uid, parse_stat, parse_statm_resident, status_name, PidStat, STATUSES,
+};
 use users::Users;
 
 /// Processes per `status` (running, sleeping, disk_sleep, stopped,
@@ -196,12 +198,19 @@ impl Processes {
         } else {
             stat.comm
         };
+        // `stat`'s rss comes from the kernel's per-CPU cached counters and can
+        // lag by a few hundred KiB; `statm` (psutil's source) is exact. It
+        // costs one more read per listed process, so only here.
+        let rss_pages = std::fs::read_to_string(dir.join("statm"))
+            .ok()
+            .and_then(|statm| parse_statm_resident(&statm))
+            .unwrap_or(stat.rss_pages);
         Some(ProcessInfo {
             pid,
             name,
             user: self.users.name(uid),
             cpu_utilization: cpu,
-            memory_bytes: stat.rss_pages.saturating_mul(self.page_size),
+            memory_bytes: rss_pages.saturating_mul(self.page_size),
         })
     }
 }

@@ -105,6 +105,12 @@ pub(crate) fn parse_real_uid(status: &str) -> Option<u32> {
         .ok()
 }
 
+/// Resident pages, the second field of `/proc/PID/statm` (psutil's
+/// `memory_info().rss` / page size).
+pub(crate) fn parse_statm_resident(statm: &str) -> Option<u64> {
+    statm.split_ascii_whitespace().nth(1)?.parse().ok()
+}
+
 /// psutil's `name()`: `comm`, unless the kernel cut it at 15 bytes and the
 /// basename of the first `cmdline` argument extends it.
 pub(crate) fn full_name(comm: &str, cmdline: &[u8]) -> String {
@@ -198,6 +204,13 @@ mod tests {
         );
         assert_eq!(parse_real_uid("Name:\tx\n"), None);
         assert_eq!(parse_real_uid("Uid:\tabc\n"), None);
+    }
+
+    #[test]
+    fn statm_resident_is_the_second_field() {
+        assert_eq!(parse_statm_resident("765 361 318 5 0 92 0\n"), Some(361));
+        assert_eq!(parse_statm_resident("765"), None);
+        assert_eq!(parse_statm_resident("765 x"), None);
     }
 
     #[test]
