@@ -12,7 +12,9 @@
 //! - [`process`]: counts by status, forks, and the top list.
 //! - [`sensors`]: temperatures and fans from `/sys/class/hwmon`.
 //! - [`host`]: host facts, uptime, boot time, file handles.
-//! - [`rate`]: the one place counters become per-second rates.
+//! - [`Cadence`]: processes and sockets cost most and are read less often.
+//! - [`rate`]: the one place counters become per-second rates; [`procfs`]: how
+//!   kernel files are read (one reused buffer, one `read` per file).
 //!
 //! [`Collector`] keeps what the next tick needs (previous counter readings,
 //! sysinfo's mount list). Each family is collected on its own, so one that fails
@@ -20,6 +22,7 @@
 //! `host_metrics` source does the same). Every file is read by a parser that is
 //! a pure function over its text, so each is tested on captured samples.
 
+mod cadence;
 pub mod connections;
 pub mod cpu;
 pub mod disk;
@@ -31,35 +34,33 @@ pub mod network;
 pub mod paging;
 pub(crate) mod proc_stat;
 pub mod process;
+pub(crate) mod procfs;
 pub mod protocols;
 pub(crate) mod rate;
 pub mod sensors;
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use common::model::{HostFacts, Labels, ProcessInfo, Sample};
 use sysinfo::System;
 
+pub use cadence::Cadence;
 pub use error::{CollectError, ParseError, Result};
+use procfs::FileReader;
 
 /// Mount lists are re-read every this many ticks (one minute at the default
 /// 1 s interval); values are refreshed every tick.
 const LIST_REFRESH_TICKS: u64 = 60;
-
-/// The process table is read on every this many ticks. 1: one pass over
-/// `/proc/PID/stat` costs about as much as all other families together, which
-/// still keeps the agent well under node_exporter (see the README's cost
-/// figures); raise it for hosts with tens of thousands of processes.
-const PROCESS_REFRESH_TICKS: u64 = 1;
 
 fn missing(what: &'static str) -> CollectError {
     CollectError::Unavailable { what }
 }
 
 /// Reads a whole kernel file; its absence is the family's error.
-fn read(path: &'static str) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|error| CollectError::Read {
+fn read<'a>(files: &'a mut FileReader, path: &'static str) -> Result<Cow<'a, str>> {
+    files.read(path).map_err(|error| CollectError::Read {
         path: path.to_owned(),
         error,
     })
@@ -67,9 +68,9 @@ fn read(path: &'static str) -> Result<String> {
 
 /// Like [`read`], but a file that does not exist is empty: `/proc/net/tcp6`
 /// and `udp6` are absent when IPv6 is disabled, and psutil then skips them.
-fn read_optional(path: &'static str) -> Result<String> {
-    match std::fs::read_to_string(path) {
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+fn read_optional<'a>(files: &'a mut FileReader, path: &'static str) -> Result<Cow<'a, str>> {
+    match files.read(path) {
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Cow::Borrowed("")),
         other => other.map_err(|error| CollectError::Read {
             path: path.to_owned(),
             error,
@@ -87,6 +88,11 @@ pub struct Collector {
     processes: process::Processes,
     sensors: sensors::Sensors,
     rates: rate::Rates,
+    /// One buffer for every kernel file: see [`procfs`] for why it matters.
+    files: FileReader,
+    cadence: Cadence,
+    processes_due: cadence::Due,
+    connections_due: cadence::Due,
     tick: u64,
     health: Health,
 }
@@ -94,7 +100,12 @@ pub struct Collector {
 impl Collector {
     /// Loads what host facts need. The first [`Collector::collect`] reports
     /// counters but no utilization and no rates: those need two readings.
+    /// Processes and sockets are read at [`Cadence::DEFAULT`].
     pub fn new() -> Self {
+        Self::with_cadence(Cadence::DEFAULT)
+    }
+
+    pub fn with_cadence(cadence: Cadence) -> Self {
         let system = match System::new() {
             Ok(mut system) => {
                 memory::prime(&mut system);
@@ -116,6 +127,10 @@ impl Collector {
             processes: process::Processes::new(),
             sensors: sensors::Sensors::new(),
             rates: rate::Rates::default(),
+            files: FileReader::default(),
+            cadence,
+            processes_due: cadence::Due::default(),
+            connections_due: cadence::Due::default(),
             tick: 0,
             health: Health::default(),
         }
@@ -147,13 +162,13 @@ impl Collector {
         self.tick += 1;
         let refresh_lists = self.tick.is_multiple_of(LIST_REFRESH_TICKS);
         let mut out = Vec::with_capacity(512);
-        let (health, rates) = (&mut self.health, &mut self.rates);
+        let (health, rates, files) = (&mut self.health, &mut self.rates, &mut self.files);
         rates.begin_tick();
 
         // `/proc/stat` feeds the CPU family, forks and the boot time; when it
         // cannot be read, its error is the CPU family's and the others wait.
         let at = Instant::now();
-        let stat = read("/proc/stat").and_then(|text| Ok(proc_stat::parse(&text)?));
+        let stat = read(files, "/proc/stat").and_then(|text| Ok(proc_stat::parse(&text)?));
         let (cpu, stat) = match stat {
             Ok(stat) => (Ok(self.cpu.collect(&stat, at, rates)), Some(stat)),
             Err(error) => (Err(error), None),
@@ -166,7 +181,7 @@ impl Collector {
             None => Err(missing("sysinfo System")),
         };
         health.accept("system.memory", memory, &mut out);
-        let paging = read("/proc/vmstat")
+        let paging = read(files, "/proc/vmstat")
             .and_then(|text| Ok(paging::collect(&text, Instant::now(), rates)?));
         health.accept("system.paging.operations", paging, &mut out);
 
@@ -175,26 +190,31 @@ impl Collector {
             None => Err(missing("sysinfo Disks")),
         };
         health.accept("system.filesystem", filesystems, &mut out);
-        let disk = read("/proc/diskstats")
+        let disk = read(files, "/proc/diskstats")
             .and_then(|text| Ok(disk::collect(&text, Instant::now(), rates)?));
         health.accept("system.disk", disk, &mut out);
 
-        let network = read("/proc/net/dev")
+        let network = read(files, "/proc/net/dev")
             .and_then(|text| Ok(network::collect(&text, Instant::now(), rates)?));
         health.accept("system.network", network, &mut out);
-        let protocols = read("/proc/net/snmp")
+        let protocols = read(files, "/proc/net/snmp")
             .and_then(|text| Ok(protocols::collect(&text, Instant::now(), rates)?));
         health.accept("system.network.protocols", protocols, &mut out);
-        health.accept(
-            "system.network.connections",
-            collect_connections(),
-            &mut out,
-        );
+        if self
+            .connections_due
+            .check(self.cadence.connections, Instant::now())
+        {
+            let connections = collect_connections(files);
+            health.accept("system.network.connections", connections, &mut out);
+        }
 
         if let Some(stat) = &stat {
             out.extend(process::created(stat.forks, at, rates));
         }
-        if (self.tick - 1).is_multiple_of(PROCESS_REFRESH_TICKS) {
+        if self
+            .processes_due
+            .check(self.cadence.processes, Instant::now())
+        {
             let counts = self.processes.refresh(Instant::now());
             health.accept("system.processes", counts, &mut out);
         }
@@ -205,7 +225,8 @@ impl Collector {
         if let Some(stat) = &stat {
             out.extend(host::boot_time(stat.boot_time));
         }
-        let fds = read("/proc/sys/fs/file-nr").and_then(|text| Ok(host::file_descriptors(&text)?));
+        let fds =
+            read(files, "/proc/sys/fs/file-nr").and_then(|text| Ok(host::file_descriptors(&text)?));
         health.accept("system.file_descriptors", fds, &mut out);
 
         rates.end_tick();
@@ -213,16 +234,25 @@ impl Collector {
     }
 }
 
-fn collect_connections() -> Result<Vec<Sample>> {
+fn collect_connections(files: &mut FileReader) -> Result<Vec<Sample>> {
     let mut tcp = connections::TcpCounts::default();
-    connections::count_tcp("/proc/net/tcp", &read("/proc/net/tcp")?, &mut tcp)?;
-    connections::count_tcp(
-        "/proc/net/tcp6",
-        &read_optional("/proc/net/tcp6")?,
-        &mut tcp,
-    )?;
-    let udp = connections::count_udp("/proc/net/udp", &read("/proc/net/udp")?)?
-        + connections::count_udp("/proc/net/udp6", &read_optional("/proc/net/udp6")?)?;
+    for (path, optional) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
+        let text = if optional {
+            read_optional(files, path)?
+        } else {
+            read(files, path)?
+        };
+        connections::count_tcp(path, &text, &mut tcp)?;
+    }
+    let mut udp = 0;
+    for (path, optional) in [("/proc/net/udp", false), ("/proc/net/udp6", true)] {
+        let text = if optional {
+            read_optional(files, path)?
+        } else {
+            read(files, path)?
+        };
+        udp += connections::count_udp(path, &text)?;
+    }
     Ok(connections::samples(&tcp, udp))
 }
 
@@ -317,7 +347,7 @@ mod tests {
     /// Runs against this machine; asserts only what holds on any Linux host.
     #[test]
     fn collects_this_host_twice() {
-        let mut collector = Collector::new();
+        let mut collector = Collector::with_cadence(Cadence::EVERY_TICK);
         let first = collector.collect();
         // Counters only: utilization and rates need two readings.
         assert_eq!(values(&first, cpu::UTILIZATION).count(), 0);
@@ -394,6 +424,21 @@ mod tests {
         assert!(!facts.hostname.is_empty());
         assert!(facts.cpu_count >= 1 && facts.memory_bytes > 0 && facts.boot_time > 0);
         assert!(!facts.simulated);
+    }
+
+    /// Guards the cadence: sockets and processes are read on the first tick,
+    /// then not again until their period passed.
+    #[test]
+    fn expensive_families_wait_for_their_period() {
+        let mut collector = Collector::new();
+        let has = |samples: &[Sample], name| samples.iter().any(|s| s.name == name);
+        let first = collector.collect();
+        assert!(has(&first, connections::CONNECTIONS) && has(&first, process::COUNT));
+        let second = collector.collect();
+        assert!(!has(&second, connections::CONNECTIONS) && !has(&second, process::COUNT));
+        // Every other family is still there, rates included.
+        assert!(has(&second, cpu::UTILIZATION) && has(&second, network::IO_RATE));
+        assert!(has(&second, process::CREATED_RATE));
     }
 
     #[test]

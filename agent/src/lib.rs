@@ -147,7 +147,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<()> {
 /// `cpu_percent(interval=…)` does.
 pub async fn snapshot_once(interval: Duration) -> Result<Snapshot> {
     tokio::task::spawn_blocking(move || {
-        let mut c = collect::Collector::new();
+        let mut c = collect::Collector::with_cadence(collect::Cadence::EVERY_TICK);
         let _ = c.collect();
         std::thread::sleep(interval);
         let samples = c.collect();

@@ -10,12 +10,13 @@ pub(crate) mod stat;
 pub(crate) mod users;
 
 use std::collections::HashMap;
-use std::io::{ErrorKind, Read as _};
+use std::io::ErrorKind;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use common::model::{ProcessInfo, Sample};
 
+use super::procfs::FileReader;
 use super::rate::{Rates, Width};
 use super::{sample, CollectError, Result};
 use stat::{
@@ -31,6 +32,9 @@ pub const COUNT: &str = "system.processes.count";
 /// (psutil has none).
 pub const CREATED: &str = "system.processes.created";
 pub const CREATED_RATE: &str = "system.processes.created.rate";
+
+/// A `stat` line is 250–400 bytes: one `read` fills it, one more sees the end.
+const STAT_BUFFER: usize = 1024;
 
 /// How many processes each ranking contributes to the top list.
 pub const TOP_N: usize = 10;
@@ -50,8 +54,8 @@ pub(crate) struct Processes {
     previous: HashMap<u32, Previous>,
     previous_at: Option<Instant>,
     top: Vec<ProcessInfo>,
-    /// Reused for every `stat` file: one allocation per refresh, not per process.
-    buffer: String,
+    /// Reused for every `stat` file: no allocation per process.
+    files: FileReader,
 }
 
 impl Processes {
@@ -68,7 +72,7 @@ impl Processes {
             previous: HashMap::new(),
             previous_at: None,
             top: Vec::new(),
-            buffer: String::with_capacity(512),
+            files: FileReader::with_capacity(STAT_BUFFER),
         }
     }
 
@@ -142,10 +146,8 @@ impl Processes {
     /// which only a kernel bug would produce: logged at debug).
     fn read_stat(&mut self, pid: u32) -> Option<PidStat> {
         let path = self.proc_root.join(pid.to_string()).join("stat");
-        self.buffer.clear();
-        let read = std::fs::File::open(&path).and_then(|mut f| f.read_to_string(&mut self.buffer));
-        match read {
-            Ok(_) => parse_stat(&self.buffer)
+        match self.files.read(&path) {
+            Ok(text) => parse_stat(&text)
                 .inspect_err(|error| tracing::debug!(pid, %error, "skipping process"))
                 .ok(),
             Err(error) => {
