@@ -28,6 +28,7 @@ pub mod cpu;
 pub mod disk;
 mod error;
 pub mod filesystem;
+mod health;
 pub mod host;
 pub mod memory;
 pub mod network;
@@ -40,7 +41,7 @@ pub(crate) mod rate;
 pub mod sensors;
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::Instant;
 
 use common::model::{HostFacts, Labels, ProcessInfo, Sample};
@@ -48,6 +49,7 @@ use sysinfo::System;
 
 pub use cadence::Cadence;
 pub use error::{CollectError, ParseError, Result};
+use health::Health;
 use procfs::FileReader;
 
 /// Mount lists are re-read every this many ticks (one minute at the default
@@ -262,47 +264,6 @@ impl Default for Collector {
     }
 }
 
-/// Per-family bookkeeping so that a failure repeated every second, or a family that
-/// keeps producing NaN, is one warning rather than a flood of them.
-#[derive(Default)]
-struct Health {
-    failing: HashSet<&'static str>,
-    /// Failed ticks per family since start.
-    failures: HashMap<&'static str, u64>,
-    warned_non_finite: HashSet<&'static str>,
-}
-
-impl Health {
-    fn accept(&mut self, family: &'static str, result: Result<Vec<Sample>>, out: &mut Vec<Sample>) {
-        let samples = match result {
-            Ok(samples) => {
-                if self.failing.remove(family) {
-                    tracing::info!(family, "metric family recovered");
-                }
-                samples
-            }
-            Err(error) => {
-                *self.failures.entry(family).or_default() += 1;
-                if self.failing.insert(family) {
-                    tracing::warn!(family, %error, "metric family skipped");
-                } else {
-                    tracing::debug!(family, %error, "metric family still failing");
-                }
-                return;
-            }
-        };
-        for sample in samples {
-            if sample.value.is_finite() {
-                out.push(sample);
-            } else if self.warned_non_finite.insert(family) {
-                // The hub rejects NaN/Inf; dropping here keeps the rest of the batch.
-                let (name, value) = (&sample.name, sample.value);
-                tracing::warn!(family, name, value, "dropping non-finite sample");
-            }
-        }
-    }
-}
-
 /// Builds one sample; shared with the simulator so both speak the same shapes.
 pub(crate) fn sample(name: &str, labels: &[(&str, &str)], value: f64) -> Sample {
     let labels: Labels = labels
@@ -439,25 +400,5 @@ mod tests {
         // Every other family is still there, rates included.
         assert!(has(&second, cpu::UTILIZATION) && has(&second, network::IO_RATE));
         assert!(has(&second, process::CREATED_RATE));
-    }
-
-    #[test]
-    fn non_finite_samples_are_dropped_and_failures_skipped() {
-        let mut health = Health::default();
-        let mut out = Vec::new();
-        let family = vec![
-            sample("a", &[], 1.0),
-            sample("b", &[], f64::NAN),
-            sample("c", &[], f64::INFINITY),
-        ];
-        health.accept("test", Ok(family), &mut out);
-        health.accept(
-            "broken",
-            Err(CollectError::Unavailable { what: "test" }),
-            &mut out,
-        );
-        let names: Vec<&str> = out.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["a"]);
-        assert!(health.failing.contains("broken"));
     }
 }
