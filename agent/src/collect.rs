@@ -14,7 +14,7 @@
 //! - [`host`]: host facts, uptime, boot time, file handles.
 //! - [`Cadence`]: processes and sockets cost most and are read less often.
 //! - [`rate`]: the one place counters become per-second rates; [`procfs`]: how
-//!   kernel files are read (one reused buffer, one `read` per file).
+//!   kernel files are read (one reused buffer, as few `read` calls as possible).
 //!
 //! [`Collector`] keeps what the next tick needs (previous counter readings,
 //! sysinfo's mount list). Each family is collected on its own, so one that fails

@@ -1,6 +1,6 @@
 //! The hostwatch agent: collects host metrics and streams them to a hub.
 //!
-//! - [`collect`]: real host metrics via sysinfo, one file per family.
+//! - [`collect`]: real host metrics from `/proc` and `/sys`, one file per family.
 //! - [`simulate`]: virtual hosts (role profiles, daily cycle, noise) for demos and tests.
 //! - [`source`]: one reporting host, real or simulated.
 //! - [`transport`]: the ingest stream (hello/welcome, per-stream symbol table,
