@@ -1,12 +1,13 @@
 //! Reading whole `/proc` and `/sys` files cheaply.
 //!
 //! These files have no size (`stat` says 0), so `std::fs::read_to_string`
-//! starts with a 32-byte probe and doubles its buffer from there: a dozen
-//! `read` calls for a 4 KiB file. For most files that is only wasted syscalls,
-//! but `/proc/net/tcp` and `tcp6` restart their walk of the kernel's whole
-//! established-socket hash table (262 144 buckets on a 24 GiB machine) on
-//! every `read`: measured, that made them 65 % of the agent's CPU. One buffer,
-//! reused and large enough for the usual file, gets each in one call.
+//! starts with a 32-byte probe and doubles its buffer from there: five to ten
+//! `read` calls for a 4 KiB file, and a fresh allocation per file. One buffer,
+//! reused and large enough for the usual file, gets each in one call. It
+//! matters most for `/proc/net/tcp` and `tcp6`, where the kernel walks its
+//! whole established-socket hash table to produce the text: measured on the
+//! development VM (CPU time over 20 reads), 5.4 ms per file in one 64 KiB read,
+//! 8.2 ms with `read_to_string`'s growing reads.
 
 use std::borrow::Cow;
 use std::fs::File;
