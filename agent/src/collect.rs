@@ -1,87 +1,138 @@
-//! Real host metrics through sysinfo, one file per metric family.
+//! Real host metrics, one file per metric family, read from `/proc` and `/sys`
+//! directly where sysinfo lacks a number or would read more than we need.
 //!
-//! - [`cpu`]: utilization (total and per core), load averages, logical count.
-//! - [`memory`]: memory and paging (swap) usage, limit and utilization, from
-//!   `/proc/meminfo` on Linux.
-//! - [`filesystem`]: usage, limit, utilization and inodes per mounted filesystem,
-//!   from `statvfs`.
-//! - [`network`]: byte, packet and error counters per interface, and byte rates.
-//! - [`host`]: host facts and uptime.
+//! - [`cpu`]: utilization and times (total and per core), context switches,
+//!   interrupts, load averages, logical count — from [`proc_stat`].
+//! - [`memory`]: memory and swap usage from `/proc/meminfo`; [`paging`]: pages
+//!   swapped in and out from `/proc/vmstat`.
+//! - [`filesystem`]: space and inodes per mounted filesystem, from `statvfs`.
+//! - [`disk`]: block device I/O from `/proc/diskstats`.
+//! - [`network`]: interface counters from `/proc/net/dev`; [`protocols`]: TCP
+//!   and UDP counters from `/proc/net/snmp`; [`connections`]: sockets by state.
+//! - [`process`]: counts by status, forks, and the top list.
+//! - [`sensors`]: temperatures and fans from `/sys/class/hwmon`.
+//! - [`host`]: host facts, uptime, boot time, file handles.
+//! - [`Cadence`]: processes and sockets cost most and are read less often.
+//! - [`rate`]: the one place counters become per-second rates; [`procfs`]: how
+//!   kernel files are read (one reused buffer, as few `read` calls as possible).
 //!
-//! [`Collector`] keeps sysinfo's `System`, `Disks` and `Networks` alive between ticks:
-//! CPU utilization and network rates are differences between two refreshes, and
-//! re-reading the mount and interface lists every tick would be wasted work. Each
-//! family is collected on its own, so one that fails is logged and skipped while the
-//! others still report (vector's `host_metrics` source does the same).
+//! [`Collector`] keeps what the next tick needs (previous counter readings,
+//! sysinfo's mount list). Each family is collected on its own, so one that fails
+//! is logged, counted and skipped while the others still report (vector's
+//! `host_metrics` source does the same). Every file is read by a parser that is
+//! a pure function over its text, so each is tested on captured samples.
 
+mod cadence;
+pub mod connections;
 pub mod cpu;
+pub mod disk;
+mod error;
 pub mod filesystem;
+mod health;
 pub mod host;
 pub mod memory;
 pub mod network;
+pub mod paging;
+pub(crate) mod proc_stat;
+pub mod process;
+pub(crate) mod procfs;
+pub mod protocols;
+pub(crate) mod rate;
+pub mod sensors;
 
-use std::collections::HashSet;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::time::Instant;
 
-use common::model::{HostFacts, Labels, Sample};
+use common::model::{HostFacts, Labels, ProcessInfo, Sample};
 use sysinfo::System;
 
-/// Mount and interface lists are re-read every this many ticks (one minute at the
-/// default 1 s interval); values are refreshed every tick.
+pub use cadence::Cadence;
+pub use error::{CollectError, ParseError, Result};
+use health::Health;
+use procfs::FileReader;
+
+/// Mount lists are re-read every this many ticks (one minute at the default
+/// 1 s interval); values are refreshed every tick.
 const LIST_REFRESH_TICKS: u64 = 60;
-
-/// Why a metric family produced nothing this tick.
-#[derive(Debug, thiserror::Error)]
-pub enum CollectError {
-    #[error("{what} is not available on this host")]
-    Unavailable { what: &'static str },
-    #[error("reading {what} failed: {error}")]
-    Sysinfo {
-        what: &'static str,
-        error: sysinfo::Error,
-    },
-}
-
-pub type Result<T, E = CollectError> = std::result::Result<T, E>;
 
 fn missing(what: &'static str) -> CollectError {
     CollectError::Unavailable { what }
 }
 
+/// Reads a whole kernel file; its absence is the family's error.
+fn read<'a>(files: &'a mut FileReader, path: &'static str) -> Result<Cow<'a, str>> {
+    files.read(path).map_err(|error| CollectError::Read {
+        path: path.to_owned(),
+        error,
+    })
+}
+
+/// Like [`read`], but a file that does not exist is empty: `/proc/net/tcp6`
+/// and `udp6` are absent when IPv6 is disabled, and psutil then skips them.
+fn read_optional<'a>(files: &'a mut FileReader, path: &'static str) -> Result<Cow<'a, str>> {
+    match files.read(path) {
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Cow::Borrowed("")),
+        other => other.map_err(|error| CollectError::Read {
+            path: path.to_owned(),
+            error,
+        }),
+    }
+}
+
 /// Collects the metrics of the machine it runs on.
 pub struct Collector {
-    /// `None` when sysinfo does not support this platform; CPU and memory then fail.
+    /// `None` when sysinfo does not support this platform; memory then falls
+    /// back to `/proc/meminfo` alone and facts lose their counts.
     system: Option<System>,
     filesystems: Option<filesystem::Filesystems>,
-    network: Option<network::Network>,
+    cpu: cpu::Cpu,
+    processes: process::Processes,
+    sensors: sensors::Sensors,
+    rates: rate::Rates,
+    /// One buffer for every kernel file: see [`procfs`] for why it matters.
+    files: FileReader,
+    cadence: Cadence,
+    processes_due: cadence::Due,
+    connections_due: cadence::Due,
     tick: u64,
     health: Health,
 }
 
 impl Collector {
-    /// Does the first refresh of everything, so that the first `collect` (one
-    /// interval later) already has a previous CPU reading to compute a delta from.
+    /// Loads what host facts need. The first [`Collector::collect`] reports
+    /// counters but no utilization and no rates: those need two readings.
+    /// Processes and sockets are read at [`Cadence::DEFAULT`].
     pub fn new() -> Self {
+        Self::with_cadence(Cadence::DEFAULT)
+    }
+
+    pub fn with_cadence(cadence: Cadence) -> Self {
         let system = match System::new() {
             Ok(mut system) => {
-                cpu::prime(&mut system);
                 memory::prime(&mut system);
+                system.refresh_cpu_list(sysinfo::CpuRefreshKind::nothing());
                 Some(system)
             }
             Err(error) => {
-                tracing::warn!(%error, "cpu and memory metrics are off");
+                tracing::warn!(%error, "sysinfo unavailable: memory falls back to /proc/meminfo only");
                 None
             }
         };
         let filesystems = filesystem::Filesystems::new()
             .inspect_err(|error| tracing::warn!(%error, "filesystem metrics are off"))
             .ok();
-        let network = network::Network::new()
-            .inspect_err(|error| tracing::warn!(%error, "network metrics are off"))
-            .ok();
         Self {
             system,
             filesystems,
-            network,
+            cpu: cpu::Cpu::new(),
+            processes: process::Processes::new(),
+            sensors: sensors::Sensors::new(),
+            rates: rate::Rates::default(),
+            files: FileReader::default(),
+            cadence,
+            processes_due: cadence::Due::default(),
+            connections_due: cadence::Due::default(),
             tick: 0,
             health: Health::default(),
         }
@@ -95,81 +146,121 @@ impl Collector {
         host::facts(self.system.as_ref())
     }
 
-    /// Blocking: refreshes sysinfo (reads procfs, calls statvfs). Call it from a
-    /// blocking thread once per interval.
+    /// The heaviest processes at the last process refresh: the union of the
+    /// top [`process::TOP_N`] by CPU and by resident memory. Empty until two
+    /// refreshes happened.
+    pub fn processes(&self) -> Vec<ProcessInfo> {
+        self.processes.top().to_vec()
+    }
+
+    /// How many times each family failed since start, for our own metrics.
+    pub fn failures(&self) -> &HashMap<&'static str, u64> {
+        &self.health.failures
+    }
+
+    /// Blocking: reads procfs and sysfs, calls statvfs. Call it from a blocking
+    /// thread once per interval.
     pub fn collect(&mut self) -> Vec<Sample> {
         self.tick += 1;
         let refresh_lists = self.tick.is_multiple_of(LIST_REFRESH_TICKS);
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(512);
+        let (health, rates, files) = (&mut self.health, &mut self.rates, &mut self.files);
+        rates.begin_tick();
 
-        let health = &mut self.health;
-        let system = self.system.as_mut();
-        let cpu = system.map_or(Err(missing("sysinfo System")), cpu::collect);
+        // `/proc/stat` feeds the CPU family, forks and the boot time; when it
+        // cannot be read, its error is the CPU family's and the others wait.
+        let at = Instant::now();
+        let stat = read(files, "/proc/stat").and_then(|text| Ok(proc_stat::parse(&text)?));
+        let (cpu, stat) = match stat {
+            Ok(stat) => (Ok(self.cpu.collect(&stat, at, rates)), Some(stat)),
+            Err(error) => (Err(error), None),
+        };
         health.accept("system.cpu", cpu, &mut out);
         health.accept("system.cpu.load_average", cpu::load_average(), &mut out);
 
-        let system = self.system.as_mut();
-        let memory = system.map_or(Err(missing("sysinfo System")), memory::collect);
+        let memory = match self.system.as_mut() {
+            Some(system) => memory::collect(system),
+            None => Err(missing("sysinfo System")),
+        };
         health.accept("system.memory", memory, &mut out);
+        let paging = read(files, "/proc/vmstat")
+            .and_then(|text| Ok(paging::collect(&text, Instant::now(), rates)?));
+        health.accept("system.paging.operations", paging, &mut out);
 
         let filesystems = match self.filesystems.as_mut() {
             Some(filesystems) => Ok(filesystems.collect(refresh_lists)),
             None => Err(missing("sysinfo Disks")),
         };
         health.accept("system.filesystem", filesystems, &mut out);
+        let disk = read(files, "/proc/diskstats")
+            .and_then(|text| Ok(disk::collect(&text, Instant::now(), rates)?));
+        health.accept("system.disk", disk, &mut out);
 
-        let network = match self.network.as_mut() {
-            Some(network) => Ok(network.collect(refresh_lists)),
-            None => Err(missing("sysinfo Networks")),
-        };
+        let network = read(files, "/proc/net/dev")
+            .and_then(|text| Ok(network::collect(&text, Instant::now(), rates)?));
         health.accept("system.network", network, &mut out);
+        let protocols = read(files, "/proc/net/snmp")
+            .and_then(|text| Ok(protocols::collect(&text, Instant::now(), rates)?));
+        health.accept("system.network.protocols", protocols, &mut out);
+        if self
+            .connections_due
+            .check(self.cadence.connections, Instant::now())
+        {
+            let connections = collect_connections(files);
+            health.accept("system.network.connections", connections, &mut out);
+        }
+
+        if let Some(stat) = &stat {
+            out.extend(process::created(stat.forks, at, rates));
+        }
+        if self
+            .processes_due
+            .check(self.cadence.processes, Instant::now())
+        {
+            let counts = self.processes.refresh(Instant::now());
+            health.accept("system.processes", counts, &mut out);
+        }
+
+        health.accept("hw", Ok(self.sensors.collect()), &mut out);
 
         health.accept("system.uptime", host::uptime(), &mut out);
+        if let Some(stat) = &stat {
+            out.extend(host::boot_time(stat.boot_time));
+        }
+        let fds =
+            read(files, "/proc/sys/fs/file-nr").and_then(|text| Ok(host::file_descriptors(&text)?));
+        health.accept("system.file_descriptors", fds, &mut out);
+
+        rates.end_tick();
         out
     }
+}
+
+fn collect_connections(files: &mut FileReader) -> Result<Vec<Sample>> {
+    let mut tcp = connections::TcpCounts::default();
+    for (path, optional) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
+        let text = if optional {
+            read_optional(files, path)?
+        } else {
+            read(files, path)?
+        };
+        connections::count_tcp(path, &text, &mut tcp)?;
+    }
+    let mut udp = 0;
+    for (path, optional) in [("/proc/net/udp", false), ("/proc/net/udp6", true)] {
+        let text = if optional {
+            read_optional(files, path)?
+        } else {
+            read(files, path)?
+        };
+        udp += connections::count_udp(path, &text)?;
+    }
+    Ok(connections::samples(&tcp, udp))
 }
 
 impl Default for Collector {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-/// Per-family bookkeeping so that a failure repeated every second, or a family that
-/// keeps producing NaN, is one warning rather than a flood of them.
-#[derive(Default)]
-struct Health {
-    failing: HashSet<&'static str>,
-    warned_non_finite: HashSet<&'static str>,
-}
-
-impl Health {
-    fn accept(&mut self, family: &'static str, result: Result<Vec<Sample>>, out: &mut Vec<Sample>) {
-        let samples = match result {
-            Ok(samples) => {
-                if self.failing.remove(family) {
-                    tracing::info!(family, "metric family recovered");
-                }
-                samples
-            }
-            Err(error) => {
-                if self.failing.insert(family) {
-                    tracing::warn!(family, %error, "metric family skipped");
-                } else {
-                    tracing::debug!(family, %error, "metric family still failing");
-                }
-                return;
-            }
-        };
-        for sample in samples {
-            if sample.value.is_finite() {
-                out.push(sample);
-            } else if self.warned_non_finite.insert(family) {
-                // The hub rejects NaN/Inf; dropping here keeps the rest of the batch.
-                let (name, value) = (&sample.name, sample.value);
-                tracing::warn!(family, name, value, "dropping non-finite sample");
-            }
-        }
     }
 }
 
@@ -217,56 +308,97 @@ mod tests {
     /// Runs against this machine; asserts only what holds on any Linux host.
     #[test]
     fn collects_this_host_twice() {
-        let mut collector = Collector::new();
-        for _ in 0..2 {
-            let samples = collector.collect();
-            assert!(samples.iter().all(|s| s.value.is_finite()), "{samples:?}");
+        let mut collector = Collector::with_cadence(Cadence::EVERY_TICK);
+        let first = collector.collect();
+        // Counters only: utilization and rates need two readings.
+        assert_eq!(values(&first, cpu::UTILIZATION).count(), 0);
+        assert!(
+            !first.iter().any(|s| s.name.ends_with(".rate")),
+            "{first:?}"
+        );
+        assert!(collector.processes().is_empty());
 
-            let total = one(&samples, cpu::UTILIZATION, &[]);
-            assert!((0.0..=1.0).contains(&total), "cpu {total}");
-            let logical = one(&samples, cpu::LOGICAL_COUNT, &[]);
-            let per_core = values(&samples, cpu::UTILIZATION)
-                .filter(|s| s.labels.contains_key("cpu"))
-                .count();
-            assert!(logical >= 1.0);
-            assert_eq!(per_core as f64, logical);
+        let samples = collector.collect();
+        assert!(samples.iter().all(|s| s.value.is_finite()), "{samples:?}");
+        assert!(
+            collector.failures().is_empty(),
+            "{:?}",
+            collector.failures()
+        );
 
-            let used = one(&samples, memory::USAGE, &[("state", "used")]);
-            let limit = one(&samples, memory::LIMIT, &[]);
-            assert!(used <= limit && limit > 0.0, "memory {used} of {limit}");
-            let utilization = one(&samples, memory::UTILIZATION, &[]);
-            assert!((0.0..=1.0).contains(&utilization));
+        let total = one(&samples, cpu::UTILIZATION, &[]);
+        assert!((0.0..=1.0).contains(&total), "cpu {total}");
+        let logical = one(&samples, cpu::LOGICAL_COUNT, &[]);
+        let per_core = values(&samples, cpu::UTILIZATION)
+            .filter(|s| s.labels.contains_key("cpu"))
+            .count();
+        assert!(logical >= 1.0);
+        assert_eq!(per_core as f64, logical);
+        let per_core_times = values(&samples, cpu::TIME)
+            .filter(|s| s.labels.contains_key("cpu"))
+            .count();
+        assert_eq!(per_core_times as f64, logical * 8.0);
 
-            assert!(
-                values(&samples, filesystem::LIMIT).count() >= 1,
-                "no filesystem"
-            );
-            assert!(values(&samples, network::IO).count() >= 2, "no interface");
-            assert!(one(&samples, host::UPTIME, &[]) > 0.0);
+        let used = one(&samples, memory::USAGE, &[("state", "used")]);
+        let limit = one(&samples, memory::LIMIT, &[]);
+        assert!(used <= limit && limit > 0.0, "memory {used} of {limit}");
+        let utilization = one(&samples, memory::UTILIZATION, &[]);
+        assert!((0.0..=1.0).contains(&utilization));
+
+        assert!(
+            values(&samples, filesystem::LIMIT).count() >= 1,
+            "no filesystem"
+        );
+        assert!(values(&samples, network::IO).count() >= 2, "no interface");
+        assert!(one(&samples, host::UPTIME, &[]) > 0.0);
+        assert!(one(&samples, host::BOOT_TIME, &[]) > 1e9);
+        // Every family that exists on any Linux host, rates included.
+        for name in [
+            cpu::CONTEXT_SWITCHES_RATE,
+            cpu::INTERRUPTS_RATE,
+            paging::OPERATIONS_RATE,
+            network::DROPPED_RATE,
+            protocols::TCP_OPENS_RATE,
+            protocols::UDP_ERRORS_RATE,
+            connections::CONNECTIONS,
+            process::COUNT,
+            process::CREATED_RATE,
+            host::FILE_DESCRIPTORS_LIMIT,
+        ] {
+            assert!(values(&samples, name).count() >= 1, "no {name}");
         }
+        // This test process is running or sleeping; there is always a process
+        // with memory, so the top list is never empty.
+        let alive = one(&samples, process::COUNT, &[("status", "running")])
+            + one(&samples, process::COUNT, &[("status", "sleeping")]);
+        assert!(alive >= 1.0);
+        let top = collector.processes();
+        assert!(
+            !top.is_empty() && top.len() <= 2 * process::TOP_N,
+            "{top:?}"
+        );
+        assert!(top
+            .iter()
+            .all(|p| p.pid > 0 && !p.name.is_empty() && !p.user.is_empty()));
+
         let facts = collector.facts();
         assert!(!facts.hostname.is_empty());
         assert!(facts.cpu_count >= 1 && facts.memory_bytes > 0 && facts.boot_time > 0);
         assert!(!facts.simulated);
     }
 
+    /// Guards the cadence: sockets and processes are read on the first tick,
+    /// then not again until their period passed.
     #[test]
-    fn non_finite_samples_are_dropped_and_failures_skipped() {
-        let mut health = Health::default();
-        let mut out = Vec::new();
-        let family = vec![
-            sample("a", &[], 1.0),
-            sample("b", &[], f64::NAN),
-            sample("c", &[], f64::INFINITY),
-        ];
-        health.accept("test", Ok(family), &mut out);
-        health.accept(
-            "broken",
-            Err(CollectError::Unavailable { what: "test" }),
-            &mut out,
-        );
-        let names: Vec<&str> = out.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["a"]);
-        assert!(health.failing.contains("broken"));
+    fn expensive_families_wait_for_their_period() {
+        let mut collector = Collector::new();
+        let has = |samples: &[Sample], name| samples.iter().any(|s| s.name == name);
+        let first = collector.collect();
+        assert!(has(&first, connections::CONNECTIONS) && has(&first, process::COUNT));
+        let second = collector.collect();
+        assert!(!has(&second, connections::CONNECTIONS) && !has(&second, process::COUNT));
+        // Every other family is still there, rates included.
+        assert!(has(&second, cpu::UTILIZATION) && has(&second, network::IO_RATE));
+        assert!(has(&second, process::CREATED_RATE));
     }
 }

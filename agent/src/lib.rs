@@ -1,6 +1,6 @@
 //! The hostwatch agent: collects host metrics and streams them to a hub.
 //!
-//! - [`collect`]: real host metrics via sysinfo, one file per family.
+//! - [`collect`]: real host metrics from `/proc` and `/sys`, one file per family.
 //! - [`simulate`]: virtual hosts (role profiles, daily cycle, noise) for demos and tests.
 //! - [`source`]: one reporting host, real or simulated.
 //! - [`transport`]: the ingest stream (hello/welcome, per-stream symbol table,
@@ -180,7 +180,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<()> {
 /// `cpu_percent(interval=…)` does.
 pub async fn snapshot_once(interval: Duration) -> Result<Snapshot> {
     tokio::task::spawn_blocking(move || {
-        let mut c = collect::Collector::new();
+        let mut c = collect::Collector::with_cadence(collect::Cadence::EVERY_TICK);
         let _ = c.collect();
         std::thread::sleep(interval);
         let samples = c.collect();
@@ -188,6 +188,7 @@ pub async fn snapshot_once(interval: Duration) -> Result<Snapshot> {
             host: c.hostname(),
             timestamp_ms: common::now_ms(),
             samples,
+            processes: c.processes(),
         }
     })
     .await

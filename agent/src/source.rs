@@ -49,7 +49,7 @@ impl Source {
     /// The top processes as of the last `collect` (empty when unknown).
     pub fn processes(&self) -> Vec<ProcessInfo> {
         match self {
-            Source::Local { .. } => Vec::new(),
+            Source::Local { collector, .. } => collector.processes(),
             Source::Simulated(s) => s.processes(),
         }
     }

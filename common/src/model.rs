@@ -59,11 +59,15 @@ impl Sample {
 }
 
 /// Everything one host produced at one instant.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
     pub host: String,
     pub timestamp_ms: i64,
     pub samples: Vec<Sample>,
+    /// The host's top processes at that instant (by CPU and by memory); absent
+    /// for sources without a process table.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub processes: Vec<ProcessInfo>,
 }
 
 /// One process in a host's top list (by CPU or by memory). Not history: the

@@ -1,132 +1,167 @@
-//! Network interface counters and byte rates.
+//! Network interface counters and their rates, from `/proc/net/dev` — the file
+//! psutil's `net_io_counters(pernic=True)` reads, one file for every interface
+//! (sysinfo would open eight files per interface under `/sys/class/net`).
+//!
+//! Every interface is reported, `lo` included, as psutil does. The counters are
+//! 64-bit in the kernel (`rtnl_link_stats64`): a decrease is a reset (interface
+//! re-created), never a wrap.
 
-use std::collections::HashMap;
 use std::time::Instant;
 
 use common::model::Sample;
-use sysinfo::Networks;
 
-use super::{sample, CollectError, Result};
+use super::rate::{Rates, Width};
+use super::ParseError;
 
 /// Cumulative bytes, labels `device`, `direction` ∈ receive, transmit.
 /// psutil `net_io_counters(pernic=True)[device].bytes_recv`, `.bytes_sent`.
 pub const IO: &str = "system.network.io";
-/// Bytes per second over the last interval, same labels; the difference of two
-/// psutil `bytes_recv` / `bytes_sent` readings over the time between them.
+/// Per second over the last interval, same labels.
 pub const IO_RATE: &str = "system.network.io.rate";
 /// Cumulative packets; psutil `packets_recv`, `packets_sent`.
 pub const PACKETS: &str = "system.network.packets";
+pub const PACKETS_RATE: &str = "system.network.packets.rate";
 /// Cumulative errors; psutil `errin`, `errout`.
 pub const ERRORS: &str = "system.network.errors";
+pub const ERRORS_RATE: &str = "system.network.errors.rate";
+/// Cumulative dropped packets; psutil `dropin`, `dropout`.
+pub const DROPPED: &str = "system.network.dropped";
+pub const DROPPED_RATE: &str = "system.network.dropped.rate";
 
-/// Values of the `direction` label, in the order of the arrays below.
-const DIRECTIONS: [&str; 2] = ["receive", "transmit"];
-
-/// Byte counters (receive, transmit) of one interface at one instant.
-struct Reading {
-    at: Instant,
-    bytes: [u64; 2],
+/// One interface's counters, each as [receive, transmit].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Interface {
+    pub device: String,
+    pub bytes: [u64; 2],
+    pub packets: [u64; 2],
+    pub errors: [u64; 2],
+    pub dropped: [u64; 2],
 }
 
-pub(crate) struct Network {
-    networks: Networks,
-    /// Last reading per interface, the base of the next rate.
-    previous: HashMap<String, Reading>,
-}
-
-impl Network {
-    pub(crate) fn new() -> Result<Self> {
-        let networks =
-            Networks::new_with_refreshed_list().map_err(|error| CollectError::Sysinfo {
-                what: "network interfaces",
-                error,
-            })?;
-        Ok(Self {
-            networks,
-            previous: HashMap::new(),
-        })
-    }
-
-    /// With `refresh_list`, interfaces that disappeared are dropped; on Linux sysinfo
-    /// reads `/sys/class/net` on every refresh either way, so new ones show up at once.
-    pub(crate) fn collect(&mut self, refresh_list: bool) -> Vec<Sample> {
-        self.networks.refresh(refresh_list);
-        // One instant for all interfaces: they were read back to back.
-        let now = Instant::now();
-        let mut out = Vec::new();
-        let mut current = HashMap::with_capacity(self.networks.len());
-        let mut devices: Vec<_> = self.networks.iter().collect();
-        devices.sort_by(|a, b| a.0.cmp(b.0));
-        for (name, data) in devices {
-            let device = name.to_string_lossy().into_owned();
-            let bytes = [data.total_received(), data.total_transmitted()];
-            let packets = [
-                data.total_packets_received(),
-                data.total_packets_transmitted(),
-            ];
-            let errors = [
-                data.total_errors_on_received(),
-                data.total_errors_on_transmitted(),
-            ];
-            let previous = self.previous.get(&device);
-            let elapsed = previous.map(|p| now.duration_since(p.at).as_secs_f64());
-            for (i, direction) in DIRECTIONS.into_iter().enumerate() {
-                let labels = [("device", device.as_str()), ("direction", direction)];
-                out.push(sample(IO, &labels, bytes[i] as f64));
-                out.push(sample(PACKETS, &labels, packets[i] as f64));
-                out.push(sample(ERRORS, &labels, errors[i] as f64));
-                let before = previous.map(|p| p.bytes[i]);
-                if let Some(rate) = elapsed.and_then(|secs| rate(before, bytes[i], secs)) {
-                    out.push(sample(IO_RATE, &labels, rate));
-                }
-            }
-            current.insert(device, Reading { at: now, bytes });
+/// Parses `/proc/net/dev`: two header lines, then `name: 8 receive counters
+/// 8 transmit counters`. The name ends at the last colon, as psutil reads it.
+pub(crate) fn parse(text: &str) -> Result<Vec<Interface>, ParseError> {
+    let mut out = Vec::new();
+    for (number, line) in text.lines().enumerate().skip(2) {
+        if line.trim().is_empty() {
+            continue;
         }
-        // Replacing the map also forgets interfaces that are gone.
-        self.previous = current;
-        out
+        let bad = |what| ParseError::line("/proc/net/dev", number + 1, line, what);
+        let (name, counters) = line.rsplit_once(':').ok_or_else(|| bad("no colon"))?;
+        let counters: Vec<u64> = counters
+            .split_ascii_whitespace()
+            .map(str::parse)
+            .collect::<Result<_, _>>()
+            .map_err(|_| bad("counter"))?;
+        if counters.len() < 16 {
+            return Err(bad("fewer than 16 counters"));
+        }
+        let pair = |receive: usize| [counters[receive], counters[receive + 8]];
+        out.push(Interface {
+            device: name.trim().to_owned(),
+            bytes: pair(0),
+            packets: pair(1),
+            errors: pair(2),
+            dropped: pair(3),
+        });
     }
+    Ok(out)
 }
 
-/// Bytes per second between two readings of a counter, or `None` when there is no
-/// honest answer: no previous reading (first tick), the counter went down (interface
-/// re-created, driver reset, or a 32-bit counter wrapped — indistinguishable, so no
-/// guess), or no time passed.
-pub(crate) fn rate(previous: Option<u64>, current: u64, elapsed_secs: f64) -> Option<f64> {
-    let previous = previous?;
-    if current < previous || !elapsed_secs.is_finite() || elapsed_secs <= 0.0 {
-        return None;
+pub(crate) fn collect(
+    text: &str,
+    at: Instant,
+    rates: &mut Rates,
+) -> Result<Vec<Sample>, ParseError> {
+    let interfaces = parse(text)?;
+    let mut out = Vec::with_capacity(interfaces.len() * 16);
+    for interface in &interfaces {
+        for (i, direction) in ["receive", "transmit"].into_iter().enumerate() {
+            let labels = [
+                ("device", interface.device.as_str()),
+                ("direction", direction),
+            ];
+            for (name, rate_name, value) in [
+                (IO, IO_RATE, interface.bytes[i]),
+                (PACKETS, PACKETS_RATE, interface.packets[i]),
+                (ERRORS, ERRORS_RATE, interface.errors[i]),
+                (DROPPED, DROPPED_RATE, interface.dropped[i]),
+            ] {
+                rates.counter(&mut out, name, rate_name, &labels, value, Width::U64, at);
+            }
+        }
     }
-    Some((current - previous) as f64 / elapsed_secs)
+    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn check(previous: Option<u64>, current: u64, elapsed_secs: f64, expected: Option<f64>) {
+    /// This development VM's `/proc/net/dev`, plus an alias with a colon.
+    const SAMPLE: &str = "Inter-|   Receive                                                |  Transmit
+ face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
+    lo:   44731     441    0    0    0     0          0         0    44731     441    0    0    0     0       0          0
+  eth0: 165591062  116806    1    2    0     0          0         0   380177    4551    3    4    0     0       0          0
+eth0:1: 10 1 0 0 0 0 0 0 20 2 0 0 0 0 0 0
+";
+
+    #[test]
+    fn parses_every_interface() {
+        let interfaces = parse(SAMPLE).expect("valid");
         assert_eq!(
-            rate(previous, current, elapsed_secs),
-            expected,
-            "rate({previous:?}, {current}, {elapsed_secs})"
+            interfaces[1],
+            Interface {
+                device: "eth0".into(),
+                bytes: [165591062, 380177],
+                packets: [116806, 4551],
+                errors: [1, 3],
+                dropped: [2, 4],
+            }
         );
+        let names: Vec<&str> = interfaces.iter().map(|i| i.device.as_str()).collect();
+        assert_eq!(names, ["lo", "eth0", "eth0:1"]);
     }
 
     #[test]
-    fn rate_cases() {
-        // Normal: 1000 bytes in 2 s.
-        check(Some(1_000), 3_000, 2.0, Some(1_000.0));
-        // Idle interface.
-        check(Some(5), 5, 1.0, Some(0.0));
-        // First tick: nothing to compare with.
-        check(None, 3_000, 1.0, None);
-        // Counter reset or wrap: never a negative rate.
-        check(Some(3_000), 10, 1.0, None);
-        check(Some(u64::from(u32::MAX) - 10), 20, 1.0, None);
-        // No time passed, or a nonsensical interval: never Inf or NaN.
-        check(Some(1), 2, 0.0, None);
-        check(Some(1), 2, -1.0, None);
-        check(Some(1), 2, f64::NAN, None);
-        check(Some(1), 2, f64::INFINITY, None);
+    fn malformed_or_truncated_lines_are_errors() {
+        let header = "h1\nh2\n";
+        for (line, expected) in [
+            ("eth0 1 2 3", "no colon"),
+            ("eth0: 1 2 3 4 5 6 7 8 9 10 11 12", "fewer than 16 counters"),
+            ("eth0: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 x", "counter"),
+        ] {
+            let error = parse(&format!("{header}{line}\n")).expect_err(line);
+            assert_eq!(
+                error.to_string(),
+                format!("/proc/net/dev: line 3 is malformed ({expected}): {line:?}")
+            );
+        }
+        assert_eq!(parse("only a header\n").expect("no interface"), []);
+    }
+
+    #[test]
+    fn every_counter_has_a_rate_from_the_second_read() {
+        let mut rates = Rates::default();
+        let start = Instant::now();
+        let first = collect(SAMPLE, start, &mut rates).expect("valid");
+        assert_eq!(first.len(), 3 * 2 * 4);
+        let later = start + std::time::Duration::from_secs(1);
+        let grown = SAMPLE.replace("  44731     441", "  45731     451");
+        let second = collect(&grown, later, &mut rates).expect("valid");
+        assert_eq!(second.len(), 3 * 2 * 8);
+        let rate = |name: &str| {
+            second
+                .iter()
+                .find(|s| {
+                    s.name == name
+                        && s.labels["device"] == "lo"
+                        && s.labels["direction"] == "receive"
+                })
+                .map(|s| s.value)
+        };
+        assert_eq!(rate(IO_RATE), Some(1000.0));
+        assert_eq!(rate(PACKETS_RATE), Some(10.0));
+        assert_eq!(rate(DROPPED_RATE), Some(0.0));
     }
 }

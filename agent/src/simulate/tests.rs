@@ -363,7 +363,8 @@ fn processes_look_like_the_role() {
 /// shape (name and label keys) this machine reports, a simulated host reports too.
 #[test]
 fn simulated_series_cover_the_real_ones() {
-    let mut collector = Collector::new();
+    // Every family on every tick, the costly ones included.
+    let mut collector = Collector::with_cadence(crate::collect::Cadence::EVERY_TICK);
     collector.collect();
     let real = shapes(&collector.collect());
     let mut host = fleet(1, 1, 1).remove(0);
