@@ -17,6 +17,9 @@ pub const DEFAULT_SPOOL_BYTES: u64 = 64 << 20;
 /// Below this a spool holds too few batches to be worth a directory.
 pub const MIN_SPOOL_BYTES: u64 = 64 << 10;
 pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
+/// On SIGTERM the agent stops collecting and ships what it holds for this long
+/// (systemd's TimeoutStopSec in infra/ leaves room for it).
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// Simulated hosts run without anomalies unless a scenario is named.
 pub const DEFAULT_SCENARIO: &str = "normal";
 
@@ -94,6 +97,10 @@ pub struct Config {
     pub tls_server_name: String,
     /// Compression of batches on the wire: "gzip", "zstd" or "none".
     pub compression: Compression,
+    /// After a stop signal, how long to keep shipping what is held before
+    /// exiting (what is left stays in the spool, or is lost without one).
+    #[serde(with = "common::config::duration_str")]
+    pub drain_timeout: Duration,
     /// Anomaly scenario of the simulated hosts: normal, production, chaos,
     /// temperature, network, dev or demo.
     pub scenario: String,
@@ -132,6 +139,7 @@ impl Default for Config {
             tls_key_file: None,
             tls_server_name: String::new(),
             compression: Compression::default(),
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             scenario: DEFAULT_SCENARIO.to_owned(),
             ground_truth: None,
             backfill: Duration::ZERO,

@@ -37,8 +37,6 @@ use credential::Presented;
 pub const WINDOW: usize = 64;
 const OUTBOUND_CAPACITY: usize = 16;
 const WELCOME_TIMEOUT: Duration = Duration::from_secs(15);
-/// How long a stopping agent keeps shipping what it holds.
-pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// Least wait after the hub refused our credentials; a jittered extra that
 /// doubles per refusal up to [`AUTH_RETRY_CAP`] comes on top.
 pub const AUTH_RETRY_MIN: Duration = Duration::from_secs(30);
@@ -216,7 +214,7 @@ async fn stream_once(
     let mut top_sent_at: Option<tokio::time::Instant> = None;
     let mut sent = queue.stats().acked_seq;
     // On shutdown the collector stops; the stream keeps going until the queue is
-    // empty or DRAIN_TIMEOUT passes, so a clean stop loses nothing in flight.
+    // empty or the link's drain_timeout passes, so a clean stop loses nothing in flight.
     let drain = tokio::time::sleep(Duration::from_secs(86_400 * 365));
     tokio::pin!(drain);
     let mut draining = false;
@@ -256,7 +254,7 @@ async fn stream_once(
         tokio::select! {
             _ = token.cancelled(), if !draining => {
                 draining = true;
-                drain.as_mut().reset(tokio::time::Instant::now() + DRAIN_TIMEOUT);
+                drain.as_mut().reset(tokio::time::Instant::now() + link.drain_timeout);
             }
             _ = &mut drain => {
                 tracing::warn!(agent = %id.agent_id, pending = queue.stats().pending, "shutdown: hub did not ack everything in time");

@@ -55,6 +55,10 @@ pub struct Config {
     /// Collection interval to ask agents for; 0 lets each agent keep its own.
     #[serde(with = "common::config::duration_str")]
     pub agent_interval: Duration,
+    /// Per-agent overrides of `agent_interval`: agent id or a pattern with `*`
+    /// (e.g. `"sim-db-*" = "10s"`) → interval. An exact id wins, then the
+    /// pattern with the longest literal text.
+    pub agent_intervals: std::collections::BTreeMap<String, String>,
     /// Run anomaly detection on every stored row.
     pub detect_anomalies: bool,
     pub limits: Limits,
@@ -200,6 +204,7 @@ impl Default for Config {
             site: DEFAULT_SITE.to_owned(),
             hub_id: String::new(),
             agent_interval: Duration::ZERO,
+            agent_intervals: Default::default(),
             detect_anomalies: true,
             limits: Limits::default(),
             uplink: UplinkConfig::default(),
@@ -238,9 +243,26 @@ impl Default for UplinkConfig {
 
 impl Config {
     /// Checks what serde cannot; call after all layers are applied.
+    /// The collection interval to ask `agent_id` for (zero: keep its own).
+    pub fn interval_for(&self, agent_id: &str) -> Duration {
+        if let Some(d) = self.agent_intervals.get(agent_id) {
+            return common::config::parse_duration(d).unwrap_or(self.agent_interval);
+        }
+        self.agent_intervals
+            .iter()
+            .filter(|(p, _)| p.contains('*') && glob_match(p, agent_id))
+            .max_by_key(|(p, _)| p.len() - p.matches('*').count())
+            .and_then(|(_, d)| common::config::parse_duration(d).ok())
+            .unwrap_or(self.agent_interval)
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         if self.site.is_empty() {
             return Err("site must not be empty".into());
+        }
+        for (pattern, d) in &self.agent_intervals {
+            common::config::parse_duration(d)
+                .map_err(|e| format!("agent_intervals.{pattern:?}: {e}"))?;
         }
         if self.limits.max_message_bytes < 1024 {
             return Err("limits.max_message_bytes must be at least 1024".into());
@@ -334,5 +356,65 @@ mod tests {
             "x.toml".as_ref()
         )
         .is_err());
+    }
+}
+
+/// `*` matches any run of characters (none included); everything else is literal.
+fn glob_match(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    let (first, rest) = match parts.split_first() {
+        Some(x) => x,
+        None => return text.is_empty(),
+    };
+    let Some(mut tail) = text.strip_prefix(first) else {
+        return false;
+    };
+    let Some((last, middle)) = rest.split_last() else {
+        return tail.is_empty();
+    };
+    for part in middle {
+        match tail.find(part) {
+            Some(i) => tail = &tail[i + part.len()..],
+            None => return false,
+        }
+    }
+    tail.len() >= last.len() && tail.ends_with(last)
+}
+
+#[cfg(test)]
+mod interval_tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_like_shells() {
+        assert!(glob_match("sim-*", "sim-db-001"));
+        assert!(glob_match("*-001", "sim-db-001"));
+        assert!(glob_match("sim-*-0*1", "sim-db-001"));
+        assert!(glob_match("*", ""));
+        assert!(!glob_match("sim-*", "web-1"));
+        assert!(!glob_match("a*b", "ab-"));
+        assert!(!glob_match("ab*ba", "aba"), "overlapping prefix and suffix");
+    }
+
+    #[test]
+    fn exact_id_then_longest_pattern_then_default() {
+        let c = Config {
+            agent_interval: Duration::from_secs(1),
+            agent_intervals: [("sim-*", "5s"), ("sim-db-*", "10s"), ("sim-db-007", "1m")]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+            ..Default::default()
+        };
+        c.validate().expect("valid");
+        assert_eq!(c.interval_for("sim-db-007"), Duration::from_secs(60));
+        assert_eq!(c.interval_for("sim-db-001"), Duration::from_secs(10));
+        assert_eq!(c.interval_for("sim-web-001"), Duration::from_secs(5));
+        assert_eq!(c.interval_for("laptop"), Duration::from_secs(1));
+        let bad = Config {
+            agent_intervals: [("x".to_owned(), "soon".to_owned())].into_iter().collect(),
+            ..Default::default()
+        };
+        assert!(bad.validate().is_err());
     }
 }

@@ -227,7 +227,8 @@ async fn welcome(
     };
     let welcome = proto::Welcome {
         stored_seq,
-        interval_ms: u32::try_from(ctx.config.agent_interval.as_millis()).unwrap_or(u32::MAX),
+        interval_ms: u32::try_from(ctx.config.interval_for(&peer.agent_id).as_millis())
+            .unwrap_or(u32::MAX),
         credential,
     };
     tx.send(Ok(HubMessage {

@@ -26,6 +26,8 @@ pub struct Link {
     /// agent then sends plain ones rather than fail forever.
     compression_refused: AtomicBool,
     pub credentials: Arc<Credentials>,
+    /// How long a stopping stream keeps shipping what it holds.
+    pub drain_timeout: std::time::Duration,
 }
 
 impl Link {
@@ -47,6 +49,7 @@ impl Link {
             compression: config.compression,
             compression_refused: AtomicBool::new(false),
             credentials: Arc::new(Credentials::load(config)?),
+            drain_timeout: config.drain_timeout,
         }))
     }
 

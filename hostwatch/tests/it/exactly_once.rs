@@ -19,6 +19,7 @@ async fn agent_batches_stored_exactly_once_across_reconnects() {
         interval: Duration::from_millis(100),
         collect_local: false,
         simulate: 3,
+        drain_timeout: Duration::from_secs(60),
         ..Default::default()
     };
     let agent = agent::Agent::start(config, token.clone()).expect("agent starts");

@@ -120,6 +120,9 @@ async fn stream_through_faults(rig: &mut Rig, agents: usize, faults: &[Fault]) {
         collect_local: false,
         simulate: agents,
         sites: 3,
+        // The checks below want everything acked at stop: give a loaded debug
+        // hub time to answer (production keeps 5 s and the spool).
+        drain_timeout: Duration::from_secs(60),
         ..Default::default()
     };
     let agent = agent::Agent::start(config, token.clone()).expect("agent starts");

@@ -79,24 +79,32 @@ async fn hub_metric(hub: &HubProcess, name: &str) -> f64 {
 fn agents(hub: SocketAddr) -> agent::Config {
     agent::Config {
         hub_url: format!("http://{hub}"),
-        interval: Duration::from_millis(100),
+        interval: Duration::from_millis(250),
         collect_local: false,
         simulate: HOSTS,
+        drain_timeout: Duration::from_secs(60),
         ..Default::default()
     }
 }
 
 /// Everything the hub stored reaches the edge once: waits until the edge has
-/// applied as many rows as history holds, then checks it stays there.
+/// applied as many rows as history holds (history may still be committing
+/// what the agents sent last, so both sides are read each time), then checks
+/// that a while later neither has moved.
 async fn edge_matches_history(edge: &TestEdge, hub: &HubProcess) {
-    let want = hub_rows(hub).await;
-    assert!(want > 0);
-    eventually(Duration::from_secs(60), "the edge catching up", || async {
+    let settled = eventually(Duration::from_secs(180), "the edge catching up", || async {
+        let want = hub_rows(hub).await;
         let have = edge.metric("hostwatch_edge_rows_total").await;
-        assert!(have <= want, "edge applied {have} rows, history has {want}");
-        (have == want).then_some(())
+        (want > 0 && have == want).then_some(want)
     })
     .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(hub_rows(hub).await, settled, "history moved after settling");
+    assert_eq!(
+        edge.metric("hostwatch_edge_rows_total").await,
+        settled,
+        "the edge applied a row twice"
+    );
 }
 
 /// The link to the edge is cut for a minute while agents stream; once it is
@@ -127,7 +135,7 @@ async fn a_minute_without_the_edge_is_backfilled_completely() {
     tokio::time::sleep(Duration::from_secs(60)).await;
     let waiting = hub_metric(&hub, "hostwatch_hub_uplink_outbox_frames").await;
     assert!(
-        waiting > 100.0,
+        waiting > 50.0,
         "a minute of frames waits in the outbox: {waiting}"
     );
     link.set_refusing(false);

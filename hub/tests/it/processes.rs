@@ -1,5 +1,6 @@
-//! Top-process lists: the newest per host is kept (not history) and answered
-//! by `Query.Processes`; a host that never sent one gets an empty answer.
+//! What the hub tells or keeps per agent beside its rows: top-process lists
+//! (the newest per host, not history, answered by `Query.Processes`) and the
+//! collection interval it asks each agent for in `Welcome`.
 
 use crate::support::{def, row, RawAgent, TestHub};
 
@@ -54,4 +55,20 @@ async fn the_newest_list_is_kept_and_an_empty_one_is_no_news() {
         .expect("processes")
         .into_inner();
     assert_eq!(none, proto::ProcessesResponse::default());
+}
+
+#[tokio::test]
+async fn welcome_asks_each_agent_for_its_configured_interval() {
+    let hub = TestHub::start_with(|c| {
+        c.agent_interval = std::time::Duration::from_secs(2);
+        c.agent_intervals = [("db-*", "10s"), ("db-7", "1m")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+    })
+    .await;
+    for (agent, want_ms) in [("db-1", 10_000), ("db-7", 60_000), ("web-1", 2_000)] {
+        let (_, welcome) = RawAgent::connect_welcome(&hub, agent).await;
+        assert_eq!(welcome.interval_ms, want_ms, "{agent}");
+    }
 }

@@ -99,6 +99,12 @@ pub struct RawAgent {
 impl RawAgent {
     /// Opens a stream and says hello; returns the hub's stored seq.
     pub async fn connect(hub: &TestHub, agent_id: &str) -> (Self, u64) {
+        let (agent, welcome) = Self::connect_welcome(hub, agent_id).await;
+        (agent, welcome.stored_seq)
+    }
+
+    /// Opens a stream and says hello; returns the hub's whole Welcome.
+    pub async fn connect_welcome(hub: &TestHub, agent_id: &str) -> (Self, proto::Welcome) {
         let mut client = IngestClient::connect(format!("http://{}", hub.grpc))
             .await
             .expect("connect")
@@ -123,13 +129,13 @@ impl RawAgent {
             .await
             .expect("open stream")
             .into_inner();
-        let stored = match rx.message().await.expect("welcome").expect("a message") {
+        let welcome = match rx.message().await.expect("welcome").expect("a message") {
             HubMessage {
                 msg: Some(hub_message::Msg::Welcome(w)),
-            } => w.stored_seq,
+            } => w,
             other => panic!("expected welcome, got {other:?}"),
         };
-        (Self { tx, rx }, stored)
+        (Self { tx, rx }, welcome)
     }
 
     pub async fn send(&self, batch: proto::Batch) {
