@@ -11,6 +11,7 @@
 // the demo produced an anomaly is up to the simulated data, so neither is required).
 // Then the host page: clicking a simulated host's card opens #/host/NAME; its charts
 // render (uPlot canvases with a non-zero size); a live value in its header changes;
+// in live mode it asks /api/v1/series only for the span after its newest point;
 // choosing 24 h issues /api/v1/series requests spanning about a day and the charts
 // draw again; the top-processes table has rows; browser "back" shows the fleet again.
 // With --screenshot PATH the fleet goes to PATH and the host page to PATH-host.png
@@ -139,6 +140,14 @@ async function checkHostPage(page, opts, record) {
   const host = (await card.count()) ? await card.getAttribute("data-host") : null;
   if (!record(host !== null, "a simulated host's card to open", host ?? "no card marked sim")) return;
 
+  // Live mode follows the socket by asking only for the span after its newest
+  // point: a series request of under a minute, some seconds after the page opened.
+  const incremental = page
+    .waitForRequest((r) => r.url().includes("/api/v1/series?") && requestSpan(r.url()) < 60_000, {
+      timeout: HOST_PAGE_TIMEOUT_MS + LIVE_TIMEOUT_MS,
+    })
+    .catch(() => null);
+
   // Click the card's body, not its link: the whole card opens the page.
   await card.locator(".facts").click();
   const opened = await page
@@ -178,6 +187,13 @@ async function checkHostPage(page, opts, record) {
     .then((h) => h.jsonValue(), () => 0);
   const firstRow = rows ? await page.locator("#host [data-processes] tbody tr").first().innerText() : "";
   record(rows > 0, "the top-processes table has rows", `${rows} row(s)${firstRow ? `, first: ${firstRow.replace(/\s+/g, " ")}` : ""}`);
+
+  const small = await incremental;
+  record(
+    small !== null,
+    "live mode fetches only the new span",
+    small ? `${new URL(small.url()).searchParams.get("name")}: ${(requestSpan(small.url()) / 1000).toFixed(1)} s` : "no series request under 60 s",
+  );
 
   const steps = await page.locator("#host [data-step]").evaluateAll((els) => [...new Set(els.map((e) => e.dataset.step))]);
   console.log(`     live resolution: ${steps.join(", ") || "(none shown)"}`);

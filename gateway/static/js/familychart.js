@@ -22,7 +22,38 @@ function readTheme() {
   for (let i = 1; i <= 8; i += 1) theme.palette.push(css.getPropertyValue(`--series-${i}`).trim() || "#2f6fdb");
 }
 readTheme();
-matchMedia("(prefers-color-scheme: dark)").addEventListener("change", readTheme);
+/** Charts on screen, so a colour-scheme flip can redraw them. */
+const charts = new Set();
+matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => {
+  readTheme();
+  for (const chart of charts) chart.redraw();
+});
+
+/** Spacing beyond this many typical steps is a gap (host down, agent stopped). */
+const GAP_STEPS = 3;
+
+/**
+ * Inserts a null after a point followed by a gap, so the line breaks there instead
+ * of bridging hours without data with a straight line.
+ */
+function breakGaps(xs, ys) {
+  if (xs.length < 3) return { xs, ys };
+  const steps = [];
+  for (let i = 1; i < xs.length; i += 1) steps.push(xs[i] - xs[i - 1]);
+  steps.sort((a, b) => a - b);
+  const limit = steps[steps.length >> 1] * GAP_STEPS;
+  const outX = [xs[0]];
+  const outY = [ys[0]];
+  for (let i = 1; i < xs.length; i += 1) {
+    if (xs[i] - xs[i - 1] > limit) {
+      outX.push(xs[i - 1] + limit / GAP_STEPS);
+      outY.push(null);
+    }
+    outX.push(xs[i]);
+    outY.push(ys[i]);
+  }
+  return { xs: outX, ys: outY };
+}
 
 /**
  * Aligns columns with different timestamps into uPlot's layout. A series without a
@@ -63,6 +94,7 @@ export class FamilyChart {
     );
     this.sizes = new ResizeObserver(() => this.resize());
     this.sizes.observe(this.plotEl);
+    charts.add(this);
   }
 
   /** The chart's width in CSS pixels: what the page asks the server for as max_points. */
@@ -72,7 +104,7 @@ export class FamilyChart {
 
   /** `series`: [{label, emphasise, xs (seconds), ys}], already scaled. */
   setData(series) {
-    const shown = series.slice(0, MAX_SERIES);
+    const shown = series.slice(0, MAX_SERIES).map((s) => ({ ...s, ...breakGaps(s.xs, s.ys) }));
     const data = align(shown);
     const longest = shown.reduce((a, s) => (s.xs.length > a.length ? s.xs : a), []);
     this.stepEl.textContent = describeStep(longest);
@@ -87,13 +119,6 @@ export class FamilyChart {
     this.plot?.destroy();
     this.labels = labels;
     this.plot = new uPlot(this.options(shown), data, this.plotEl);
-  }
-
-  /** Redraw after the page moved the live window without new data. */
-  rescale() {
-    if (!this.plot) return;
-    const [min, max] = this.range();
-    this.plot.setScale("x", { min, max });
   }
 
   options(series) {
@@ -149,6 +174,7 @@ export class FamilyChart {
   }
 
   destroy() {
+    charts.delete(this);
     this.sizes.disconnect();
     this.plot?.destroy();
     this.plot = null;
