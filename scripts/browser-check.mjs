@@ -2,13 +2,22 @@
 // Headless-Chromium check of the hostwatch dashboard against a running server.
 //
 //   node scripts/browser-check.mjs URL [--screenshot PATH] [--min-hosts N]
-//                                      [--viewport WxH] [--dark]
+//                                      [--viewport WxH] [--dark] [--static DIR]
 //
 // Loads the page and checks, in order: it loads; at least N host cards are visible;
 // a displayed live value (a card's CPU/memory/disk text) changes within 15 s, which
 // only happens if the WebSocket delivers data; a uPlot chart canvas has been drawn;
 // the anomaly feed is visible and shows either events or its empty state (whether
 // the demo produced an anomaly is up to the simulated data, so neither is required).
+// Then the host page: clicking a simulated host's card opens #/host/NAME; its charts
+// render (uPlot canvases with a non-zero size); a live value in its header changes;
+// in live mode it asks /api/v1/series only for the span after its newest point;
+// choosing 24 h issues /api/v1/series requests spanning about a day and the charts
+// draw again; the top-processes table has rows; browser "back" shows the fleet again.
+// With --screenshot PATH the fleet goes to PATH and the host page to PATH-host.png
+// (desktop viewport) and PATH-host-phone.png (400 px wide).
+// --static DIR serves the page's own files from DIR instead of the server, so the
+// dashboard can be checked while editing gateway/static without rebuilding.
 // Any console error or uncaught page error during the run fails the check. Prints one
 // line per check and a closing `browser-check: N passed, M failed`; exits 1 on failure.
 //
@@ -20,6 +29,8 @@ const LIVE_TIMEOUT_MS = 15_000;
 const CARDS_TIMEOUT_MS = 15_000;
 const CHART_TIMEOUT_MS = 10_000;
 const EVENTS_TIMEOUT_MS = 10_000;
+const HOST_PAGE_TIMEOUT_MS = 15_000;
+const PHONE_VIEWPORT = { width: 400, height: 860 };
 const LAUNCH_ARGS = [
   "--headless",
   "--no-sandbox",
@@ -33,7 +44,7 @@ const LAUNCH_ARGS = [
 
 function usage(msg) {
   if (msg) console.error(`browser-check: ${msg}`);
-  console.error("usage: node scripts/browser-check.mjs URL [--screenshot PATH] [--min-hosts N] [--viewport WxH] [--dark]");
+  console.error("usage: node scripts/browser-check.mjs URL [--screenshot PATH] [--min-hosts N] [--viewport WxH] [--dark] [--static DIR]");
   process.exit(2);
 }
 
@@ -44,6 +55,7 @@ function parseArgs(argv) {
     minHosts: 1,
     viewport: { width: 1280, height: 900 },
     colorScheme: "light",
+    staticDir: null,
   };
   for (let i = 0; i < argv.length; i += 1) {
     const a = argv[i];
@@ -57,6 +69,7 @@ function parseArgs(argv) {
       if (!m) usage("--viewport must look like 390x844");
       opts.viewport = { width: Number(m[1]), height: Number(m[2]) };
     } else if (a === "--dark") opts.colorScheme = "dark";
+    else if (a === "--static") opts.staticDir = value();
     else if (a === "-h" || a === "--help") usage();
     else if (a.startsWith("--")) usage(`unknown option ${a}`);
     else if (opts.url) usage(`unexpected argument ${a}`);
@@ -98,6 +111,159 @@ function someChartDrawn() {
   return false;
 }
 
+/** The number of host page charts once every family has a canvas of non-zero size. */
+function hostChartsSized() {
+  const families = document.querySelectorAll("#host [data-family]").length;
+  const canvases = [...document.querySelectorAll("#host .family .uplot canvas")];
+  const sized = canvases.length > 0 && canvases.length === families && canvases.every((c) => c.width > 0 && c.height > 0);
+  return sized ? canvases.length : false;
+}
+
+/** "base-host.png" next to "base.png". */
+function derivedPath(path, suffix) {
+  return path.replace(/(\.png)?$/i, `-${suffix}.png`);
+}
+
+/** The [from, to] span in ms of a /api/v1/series request URL, or 0. */
+function requestSpan(url) {
+  const q = new URL(url).searchParams;
+  return Number(q.get("to")) - Number(q.get("from")) || 0;
+}
+
+/**
+ * The host page checks; `record` as in main. Starts on the fleet view with cards
+ * shown and ends there again.
+ */
+async function checkHostPage(page, opts, record) {
+  // A simulated host: it always has a process list and every metric family.
+  const card = page.locator("[data-host]:has(.sim-mark:not([hidden]))").first();
+  const host = (await card.count()) ? await card.getAttribute("data-host") : null;
+  if (!record(host !== null, "a simulated host's card to open", host ?? "no card marked sim")) return;
+
+  // Live mode follows the socket by asking only for the span after its newest
+  // point: a series request of under a minute, some seconds after the page opened.
+  const incremental = page
+    .waitForRequest((r) => r.url().includes("/api/v1/series?") && requestSpan(r.url()) < 60_000, {
+      timeout: HOST_PAGE_TIMEOUT_MS + LIVE_TIMEOUT_MS,
+    })
+    .catch(() => null);
+
+  // Click the card's body, not its link: the whole card opens the page.
+  await card.locator(".facts").click();
+  const opened = await page
+    .waitForFunction(
+      (name) => location.hash.startsWith(`#/host/${encodeURIComponent(name)}`) && document.querySelector("#host")?.checkVisibility(),
+      host,
+      { timeout: HOST_PAGE_TIMEOUT_MS },
+    )
+    .then(() => true, () => false);
+  record(opened, "clicking a card opens its host page", await page.evaluate(() => location.hash));
+  if (!opened) return;
+
+  const charts = await page
+    .waitForFunction(hostChartsSized, null, { timeout: HOST_PAGE_TIMEOUT_MS, polling: 250 })
+    .then((h) => h.jsonValue(), () => null);
+  const families = await page.locator("#host [data-family]").evaluateAll((els) => els.map((e) => e.dataset.family));
+  record(charts !== null, "host page charts render", `${charts ?? 0} canvas(es) in ${families.length} families: ${families.join(", ")}`);
+
+  const before = await page.locator("#host [data-live]").evaluateAll((els) => els.map((e) => e.textContent));
+  const changed = await page
+    .waitForFunction(
+      (prev) => {
+        const now = [...document.querySelectorAll("#host [data-live]")].map((e) => e.textContent);
+        return now.some((t, i) => t !== prev[i] && t !== "—") ? now : false;
+      },
+      before,
+      { timeout: LIVE_TIMEOUT_MS, polling: 250 },
+    )
+    .then((h) => h.jsonValue(), () => null);
+  record(changed !== null, "a live value on the host page changes", `${before.join(" / ")} → ${changed ? changed.join(" / ") : "(unchanged)"}`);
+
+  const rows = await page
+    .waitForFunction(() => document.querySelectorAll("#host [data-processes] tbody tr").length || false, null, {
+      timeout: HOST_PAGE_TIMEOUT_MS,
+      polling: 250,
+    })
+    .then((h) => h.jsonValue(), () => 0);
+  const firstRow = rows ? await page.locator("#host [data-processes] tbody tr").first().innerText() : "";
+  record(rows > 0, "the top-processes table has rows", `${rows} row(s)${firstRow ? `, first: ${firstRow.replace(/\s+/g, " ")}` : ""}`);
+
+  const small = await incremental;
+  record(
+    small !== null,
+    "live mode fetches only the new span",
+    small ? `${new URL(small.url()).searchParams.get("name")}: ${(requestSpan(small.url()) / 1000).toFixed(1)} s` : "no series request under 60 s",
+  );
+
+  const steps = await page.locator("#host [data-step]").evaluateAll((els) => [...new Set(els.map((e) => e.dataset.step))]);
+  console.log(`     live resolution: ${steps.join(", ") || "(none shown)"}`);
+  if (opts.screenshot) {
+    const path = derivedPath(opts.screenshot, "host");
+    await page.screenshot({ path, fullPage: true });
+    console.log(`screenshot saved to ${path}`);
+  }
+
+  // 24 h: every series request must now span about a day, and the charts draw again.
+  const DAY = 86_400_000;
+  const wide = page.waitForRequest((r) => r.url().includes("/api/v1/series?") && requestSpan(r.url()) >= DAY * 0.99, {
+    timeout: HOST_PAGE_TIMEOUT_MS,
+  });
+  await page.locator('#host [data-range="24h"]').click();
+  const request = await wide.catch(() => null);
+  const redrawn = request
+    ? await page
+        .waitForFunction(
+          () =>
+            !/loading/.test(document.querySelector("#host .range-status")?.textContent ?? "loading") &&
+            document.querySelectorAll("#host .family .uplot canvas").length > 0 &&
+            [...document.querySelectorAll("#host .family .uplot canvas")].every((c) => c.width > 0),
+          null,
+          { timeout: HOST_PAGE_TIMEOUT_MS, polling: 250 },
+        )
+        .then(() => true, () => false)
+    : false;
+  const q = request ? new URL(request.url()).searchParams : null;
+  const steps24 = await page.locator("#host [data-step]").evaluateAll((els) => [...new Set(els.map((e) => e.dataset.step))]);
+  record(
+    request !== null && redrawn,
+    "24 h asks for a day of data and renders",
+    request
+      ? `span ${(requestSpan(request.url()) / 3_600_000).toFixed(1)} h, max_points ${q.get("max_points")}, ${steps24.join(", ") || "no step shown"}${redrawn ? "" : ", charts not redrawn"}`
+      : "no /api/v1/series request spanning 24 h",
+  );
+
+  if (opts.screenshot) {
+    // The phone layout, back on the live range.
+    await page.locator('#host [data-range="live"]').click();
+    await page.setViewportSize(PHONE_VIEWPORT);
+    await page
+      .waitForFunction(() => !/loading/.test(document.querySelector("#host .range-status")?.textContent ?? "loading"), null, {
+        timeout: HOST_PAGE_TIMEOUT_MS,
+      })
+      .catch(() => {});
+    await page.waitForFunction(hostChartsSized, null, { timeout: HOST_PAGE_TIMEOUT_MS }).catch(() => {});
+    await page.waitForTimeout(500); // let the resize observers settle the chart widths
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - innerWidth);
+    record(overflow <= 0, "host page fits a 400 px wide screen", overflow > 0 ? `${overflow} px too wide` : "no horizontal scroll");
+    const path = derivedPath(opts.screenshot, "host-phone");
+    await page.screenshot({ path, fullPage: true });
+    console.log(`screenshot saved to ${path}`);
+    await page.setViewportSize(opts.viewport);
+  }
+
+  await page.goBack();
+  const back = await page
+    .waitForFunction(
+      () =>
+        !document.querySelector("#host")?.checkVisibility() &&
+        [...document.querySelectorAll("[data-host]")].some((el) => el.checkVisibility()),
+      null,
+      { timeout: HOST_PAGE_TIMEOUT_MS },
+    )
+    .then(() => true, () => false);
+  record(back, "back returns to the fleet", await page.evaluate(() => location.hash || "(no hash)"));
+}
+
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const results = [];
@@ -108,13 +274,30 @@ async function main() {
   };
   const errors = [];
 
-  const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: LAUNCH_ARGS });
+  // Files answered by page.route count as a public origin to Chromium, which then
+  // blocks their WebSocket to loopback; --static turns that check off.
+  const args = opts.staticDir ? [...LAUNCH_ARGS, "--disable-features=LocalNetworkAccessChecks"] : LAUNCH_ARGS;
+  const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args });
   try {
     const page = await browser.newPage({ viewport: opts.viewport, colorScheme: opts.colorScheme });
     page.on("console", (msg) => {
       if (msg.type() === "error") errors.push(`console error: ${msg.text()}`);
     });
     page.on("pageerror", (err) => errors.push(`page error: ${err.message}`));
+    if (opts.staticDir) {
+      const { readFile } = await import("node:fs/promises");
+      const { extname, join, normalize } = await import("node:path");
+      const types = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css" };
+      await page.route(
+        (url) => url.origin === new URL(opts.url).origin && !url.pathname.startsWith("/api/"),
+        async (route) => {
+          const rel = normalize(new URL(route.request().url()).pathname).replace(/^\/+/, "") || "index.html";
+          const body = await readFile(join(opts.staticDir, rel)).catch(() => null);
+          if (body === null) return route.fulfill({ status: 404, body: "not found" });
+          return route.fulfill({ status: 200, body, contentType: types[extname(rel)] ?? "application/octet-stream" });
+        },
+      );
+    }
 
     const response = await page.goto(opts.url, { waitUntil: "load" }).catch((err) => err);
     const loaded = !(response instanceof Error) && response !== null && response.ok();
@@ -174,6 +357,8 @@ async function main() {
         await page.screenshot({ path: opts.screenshot });
         console.log(`screenshot saved to ${opts.screenshot}`);
       }
+
+      await checkHostPage(page, opts, record);
     }
 
     record(errors.length === 0, "no console or page errors", errors.length ? `\n  ${errors.join("\n  ")}` : "");

@@ -5,6 +5,7 @@ import { ApiError, fetchCpuHistory, fetchEvents, fetchHosts, fetchInfo } from ".
 import { ChartPool, WINDOW_S } from "./js/cpuchart.js";
 import { EventFeed } from "./js/events.js";
 import { FleetView } from "./js/fleet.js";
+import { HostPage } from "./js/hostpage.js";
 import { LiveConnection, liveUrl } from "./js/live.js";
 
 const $ = (id) => document.getElementById(id);
@@ -20,6 +21,10 @@ const pool = new ChartPool(requestSeed);
 const fleet = new FleetView($("fleet"), pool);
 const feed = new EventFeed($("events"), { onOpenChange: (worst) => fleet.markEvents(worst) });
 let live = null;
+/** The newest object of every host, for the host page's header. */
+const hosts = new Map();
+/** The open host page, or null while the fleet is shown. */
+let hostPage = null;
 let snapshots = 0;
 let lastMessageAt = 0;
 
@@ -81,6 +86,60 @@ async function loadEvents() {
   }
 }
 
+// --- Routing: "#/" (or nothing) is the fleet, "#/host/NAME?range=24h" a host page ---
+
+/** → {host, range, from, to} for a host page, or null for the fleet. */
+function parseRoute() {
+  const m = /^#\/host\/([^?]+)(?:\?(.*))?$/.exec(location.hash);
+  if (!m) return null;
+  let host;
+  try {
+    host = decodeURIComponent(m[1]);
+  } catch {
+    return null; // a mangled link: show the fleet rather than fail
+  }
+  const q = new URLSearchParams(m[2] ?? "");
+  return { host, range: q.get("range") ?? "live", from: Number(q.get("from")), to: Number(q.get("to")) };
+}
+
+/** The range is kept in the URL so a reload or a shared link shows the same thing. */
+function routeHash(route) {
+  const q = new URLSearchParams({ range: route.range });
+  if (route.range === "custom") {
+    q.set("from", String(route.from));
+    q.set("to", String(route.to));
+  }
+  return `#/host/${encodeURIComponent(route.host)}?${q}`;
+}
+
+function showRoute() {
+  const route = parseRoute();
+  if (hostPage && (!route || route.host !== hostPage.name)) {
+    hostPage.destroy();
+    hostPage = null;
+  }
+  $("host").hidden = !route;
+  document.querySelector(".layout").hidden = Boolean(route);
+  if (route && !hostPage) {
+    hostPage = new HostPage($("host"), route, hosts.get(route.host) ?? null, {
+      // replaceState: a range change should not need several "back"s to leave.
+      onRangeChange: (r) => history.replaceState(null, "", routeHash(r)),
+    });
+    document.title = `${route.host} · hostwatch`;
+    scrollTo(0, 0);
+  } else if (route) {
+    hostPage.setRange(route);
+  } else {
+    document.title = "hostwatch";
+  }
+}
+
+function noteHost(host) {
+  if (!host || typeof host.host !== "string") return;
+  hosts.set(host.host, host);
+  if (hostPage && hostPage.name === host.host) hostPage.update(host);
+}
+
 // --- Header ---
 
 function renderCounts() {
@@ -124,6 +183,8 @@ function onMessage(msg) {
     case "snapshot": {
       snapshots += 1;
       fleet.replaceAll(Array.isArray(msg.hosts) ? msg.hosts : []);
+      for (const host of Array.isArray(msg.hosts) ? msg.hosts : []) noteHost(host);
+      if (snapshots > 1 && gapMs > RESEED_AFTER_GAP_MS) hostPage?.resync();
       // A later snapshot means the socket was down: refill the charts' gap from
       // history, unless it was so short that a missing point or two does not show.
       if (snapshots > 1 && gapMs > RESEED_AFTER_GAP_MS) pool.reseedAll();
@@ -135,9 +196,11 @@ function onMessage(msg) {
     }
     case "host":
       if (fleet.upsert(msg.host)) renderCounts();
+      noteHost(msg.host);
       break;
     case "event":
       feed.apply(msg.event);
+      if (hostPage && msg.event?.host === hostPage.name) hostPage.applyEvent(msg.event);
       break;
     default:
       // Newer servers may send more message types; an older page ignores them.
@@ -148,18 +211,21 @@ function onMessage(msg) {
 // --- Boot ---
 
 async function main() {
-  const [info, hosts] = await Promise.allSettled([fetchInfo(), fetchHosts()]);
+  const [info, hostList] = await Promise.allSettled([fetchInfo(), fetchHosts()]);
   if (info.status === "fulfilled") {
     $("demo-notice").hidden = info.value.mode !== "demo";
     $("version").textContent = `hostwatch ${info.value.version} · ${info.value.mode} mode`;
   }
-  if (hosts.status === "fulfilled") {
-    fleet.replaceAll(hosts.value);
+  if (hostList.status === "fulfilled") {
+    fleet.replaceAll(hostList.value);
+    for (const host of hostList.value) noteHost(host);
   } else {
-    showError(explain(hosts.reason, "hosts"));
+    showError(explain(hostList.reason, "hosts"));
   }
   renderCounts();
   loadEvents();
+  addEventListener("hashchange", showRoute);
+  showRoute();
 
   live = new LiveConnection(liveUrl(), {
     onMessage,

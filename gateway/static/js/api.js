@@ -1,5 +1,6 @@
-// REST calls to the gateway (same origin). Only used for the initial load and for
-// seeding charts; everything after that arrives over the live WebSocket.
+// REST calls to the gateway (same origin). The fleet view uses them only for the
+// initial load and for seeding charts, then lives on the WebSocket; the host page
+// also reads history ranges and the top-process list from here.
 
 /** The total CPU series; per-core series carry a `cpu` label and are skipped. */
 const CPU_SERIES = "system.cpu.utilization";
@@ -29,8 +30,29 @@ export const fetchInfo = () => getJson("/api/v1/info");
 export const fetchHosts = () => getJson("/api/v1/hosts");
 
 /** → [event], newest first. The feed shows at most 200, so a bounded first page. */
-export const fetchEvents = (limit = 100) =>
-  getJson(`/api/v1/events?${new URLSearchParams({ limit: String(limit) })}`);
+export const fetchEvents = (limit = 100, host = null) =>
+  getJson(`/api/v1/events?${new URLSearchParams(host ? { limit: String(limit), host } : { limit: String(limit) })}`);
+
+/** → [{host, name, labels, last_ms, last_value}]: every series the host has sent. */
+export const fetchHostSeries = (host) => getJson(`/api/v1/hosts/${encodeURIComponent(host)}/series`);
+
+/** → {timestamp_ms, processes: [{pid, name, user, cpu_utilization, memory_bytes}]} */
+export const fetchProcesses = (host) => getJson(`/api/v1/hosts/${encodeURIComponent(host)}/processes`);
+
+/**
+ * Every series of one metric name on one host, thinned by the server to about
+ * `maxPoints` per series: → [{host, name, labels, points: [{t, v}]}].
+ */
+export function fetchSeries(host, name, fromMs, toMs, maxPoints) {
+  const q = new URLSearchParams({
+    host,
+    name,
+    from: String(Math.floor(fromMs)),
+    to: String(Math.ceil(toMs)),
+    max_points: String(Math.max(10, Math.round(maxPoints))),
+  });
+  return getJson(`/api/v1/series?${q}`);
+}
 
 /**
  * CPU % history of one host as `[seconds[], percent[]]` (uPlot's column layout).

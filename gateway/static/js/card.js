@@ -26,6 +26,9 @@ export function h(tag, attrs = {}, ...children) {
   return el;
 }
 
+/** The host page's address; app.js parses it back. */
+export const hostHref = (name) => `#/host/${encodeURIComponent(name)}`;
+
 /** The three bars, in display order; `key` is the host object's field. */
 const METRICS = [
   { id: "cpu", label: "CPU", key: "cpu_percent" },
@@ -66,7 +69,10 @@ export class HostCard {
     this.freshText = "";
     this.stale = null;
 
-    this.nameEl = h("h3", { class: "host-name", text: this.name });
+    // The name is a real link (keyboard, middle-click, copy link); a click anywhere
+    // else on the card follows it too.
+    this.linkEl = h("a", { href: hostHref(this.name), text: this.name });
+    this.nameEl = h("h3", { class: "host-name" }, this.linkEl);
     this.simEl = h("span", {
       class: "sim-mark",
       title: "Simulated host: demo data, not a real machine",
@@ -91,6 +97,10 @@ export class HostCard {
       h("div", { class: "chart-caption", text: "CPU % · last 5 min" }),
       chartEl,
     );
+    this.el.addEventListener("click", (e) => {
+      if (e.target.closest("a, button, summary")) return;
+      location.hash = hostHref(this.name);
+    });
     this.chart = new CpuChart(chartEl, pool);
     this.chart.host = this.name;
     this.update(host);

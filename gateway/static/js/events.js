@@ -4,7 +4,7 @@
 // expanded evidence list stays open while the event worsens or closes.
 
 import { h } from "./card.js";
-import { formatAgo, formatDuration, formatValue } from "./format.js";
+import { formatAgo, formatBytes, formatDuration, formatPercent, formatValue } from "./format.js";
 
 /** The DOM keeps at most this many events; older ones are dropped from the end. */
 export const MAX_EVENTS = 200;
@@ -30,6 +30,15 @@ function describeValues(ev) {
   return ev.expected == null ? `${actual} · no baseline` : `${actual} vs expected ${formatValue(ev.expected)}`;
 }
 
+/** Events carry up to 20 processes; the first few by CPU say enough in a feed. */
+const TOP_PROCESSES_SHOWN = 5;
+
+/** "java (pid 4121, app) 93.2 % CPU · 1.2 GiB"; CPU in cores × 100, like top. */
+function describeProcess(p) {
+  const who = [p.pid != null && `pid ${p.pid}`, p.user].filter(Boolean).join(", ");
+  return `${p.name ?? "?"} (${who}) ${formatPercent((p.cpu_utilization ?? 0) * 100)} CPU · ${formatBytes(p.memory_bytes ?? 0)}`;
+}
+
 /** Newer data wins: a REST answer that raced a live update must not undo it. */
 function isOlder(incoming, current) {
   if (incoming.last_ms !== current.last_ms) return incoming.last_ms < current.last_ms;
@@ -47,7 +56,8 @@ class EventItem {
     this.valuesEl = h("div", { class: "event-values" });
     this.summaryEl = h("summary");
     this.evidenceEl = h("ul", { class: "event-evidence" });
-    this.detailsEl = h("details", {}, this.summaryEl, this.evidenceEl);
+    this.procsEl = h("ul", { class: "event-procs", "aria-label": "Top processes when it opened" });
+    this.detailsEl = h("details", {}, this.summaryEl, this.evidenceEl, this.procsEl);
     this.el = h(
       "li",
       { class: "event", "data-event": this.key },
@@ -70,9 +80,15 @@ class EventItem {
     this.valuesEl.textContent = describeValues(ev);
     this.valuesEl.title = `score ${formatValue(ev.score)}`;
     const evidence = Array.isArray(ev.evidence) ? ev.evidence : [];
-    this.summaryEl.textContent = `Evidence (${evidence.length})`;
+    const procs = Array.isArray(ev.top_processes) ? ev.top_processes.slice(0, TOP_PROCESSES_SHOWN) : [];
+    this.summaryEl.textContent = procs.length
+      ? `Evidence (${evidence.length}) · top processes`
+      : `Evidence (${evidence.length})`;
     this.evidenceEl.replaceChildren(...evidence.map((line) => h("li", { text: line })));
-    this.detailsEl.hidden = evidence.length === 0;
+    // The host's top processes when the incident opened: often the culprit's name.
+    this.procsEl.replaceChildren(...procs.map((p) => h("li", { text: describeProcess(p) })));
+    this.procsEl.hidden = procs.length === 0;
+    this.detailsEl.hidden = evidence.length === 0 && procs.length === 0;
     this.timeEl.title = `Started ${new Date(ev.start_ms).toLocaleString()}`;
     this.tick(Date.now());
   }
