@@ -14,7 +14,9 @@ pub struct Backoff {
 }
 
 impl Backoff {
-    pub const DEFAULT_BASE: Duration = Duration::from_millis(200);
+    /// First retry within 0.5 s: 1,000 agents whose hub restarts come back
+    /// spread over half a second, then over ever wider windows.
+    pub const DEFAULT_BASE: Duration = Duration::from_millis(500);
     pub const DEFAULT_CAP: Duration = Duration::from_secs(30);
 
     pub fn new(base: Duration, cap: Duration) -> Self {
@@ -75,5 +77,20 @@ mod tests {
         for _ in 0..200 {
             assert!(b.next_delay() <= Backoff::DEFAULT_CAP);
         }
+    }
+
+    /// A thousand agents cut at the same instant do not come back at the same
+    /// instant: their first retries spread evenly over the first window.
+    #[test]
+    fn a_fleet_cut_together_does_not_retry_as_one_burst() {
+        let mut buckets = [0u32; 10];
+        for _ in 0..1000 {
+            let d = Backoff::default().next_delay();
+            assert!(d <= Backoff::DEFAULT_BASE);
+            let i = (d.as_millis() * 10 / (Backoff::DEFAULT_BASE.as_millis() + 1)) as usize;
+            buckets[i] += 1;
+        }
+        // Uniform: ~100 per 50 ms slice; one burst would put 1000 in one.
+        assert!(buckets.iter().all(|&n| n > 40 && n < 200), "{buckets:?}");
     }
 }
