@@ -29,6 +29,8 @@ struct Args {
     seconds: u64,
     warmup: u64,
     interval_ms: u64,
+    /// Off: unacked batches in memory only (the installed agent spools).
+    spool: bool,
 }
 
 fn parse_args() -> Args {
@@ -36,9 +38,14 @@ fn parse_args() -> Args {
         seconds: 120,
         warmup: 10,
         interval_ms: 1000,
+        spool: true,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
+        if flag == "--no-spool" {
+            a.spool = false;
+            continue;
+        }
         let value = it.next().and_then(|v| v.parse::<u64>().ok());
         match (flag.as_str(), value) {
             ("--seconds", Some(v)) => a.seconds = v.max(5),
@@ -46,7 +53,7 @@ fn parse_args() -> Args {
             ("--interval-ms", Some(v)) => a.interval_ms = v.max(100),
             _ => {
                 eprintln!(
-                    "usage: agent-footprint [--seconds N (120)] [--warmup N (10)] [--interval-ms N (1000)]"
+                    "usage: agent-footprint [--seconds N (120)] [--warmup N (10)] [--interval-ms N (1000)] [--no-spool]"
                 );
                 std::process::exit(2);
             }
@@ -206,15 +213,17 @@ fn main() {
     );
     wait_listening(ne_addr, "node_exporter", &mut node_exporter);
 
-    let mut agent = Proc::spawn(
-        "hostwatch-agent",
-        Command::new(&agent_bin)
-            .args(["--hub", &format!("http://{grpc}")])
-            .args(["--interval", &format!("{}ms", args.interval_ms)])
-            .arg("--spool-dir")
-            .arg(dir.path().join("spool"))
-            .env("RUST_LOG", "warn"),
-    );
+    let mut agent_cmd = Command::new(&agent_bin);
+    agent_cmd
+        .args(["--hub", &format!("http://{grpc}")])
+        .args(["--interval", &format!("{}ms", args.interval_ms)])
+        .env("RUST_LOG", "warn");
+    if args.spool {
+        agent_cmd.arg("--spool-dir").arg(dir.path().join("spool"));
+    }
+    // Other agent settings come from the environment (HOSTWATCH_AGENT_*),
+    // e.g. HOSTWATCH_AGENT_COMPRESSION=none.
+    let mut agent = Proc::spawn("hostwatch-agent", &mut agent_cmd);
 
     let period = Duration::from_millis(args.interval_ms);
     let total = args.warmup + args.seconds;
