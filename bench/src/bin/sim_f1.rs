@@ -73,7 +73,9 @@ fn parse_args() -> Result<Args, String> {
             "--days" => a.days = value.parse().map_err(|e| bad(&e))?,
             "--scenario" => a.scenario = Scenario::parse(&value)?,
             "--seed" => a.seed = value.parse().map_err(|e| bad(&e))?,
-            "--interval" => a.interval = common::config::parse_duration(&value).map_err(|e| bad(&e))?,
+            "--interval" => {
+                a.interval = common::config::parse_duration(&value).map_err(|e| bad(&e))?
+            }
             "--warmup-hours" => a.warmup_hours = value.parse().map_err(|e| bad(&e))?,
             "--slack" => a.slack = value.parse().map_err(|e| bad(&e))?,
             "--end" => a.end_ms = agent::simulate::calendar::parse_time(&value)?,
@@ -105,9 +107,8 @@ fn run(args: &Args) -> Result<(), String> {
     let plan = Plan::new(args.end_ms, span, args.interval).ok_or("nothing to generate")?;
     let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
     let truth_path = dir.path().join("truth.jsonl");
-    let truth = Arc::new(
-        GroundTruth::create(&truth_path).map_err(|e| format!("ground truth file: {e}"))?,
-    );
+    let truth =
+        Arc::new(GroundTruth::create(&truth_path).map_err(|e| format!("ground truth file: {e}"))?);
     let mut hosts = fleet_with(&FleetConfig {
         hosts: args.hosts,
         sites: 3,
