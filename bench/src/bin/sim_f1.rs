@@ -30,6 +30,12 @@ use score::{Event, Incident, CRASH};
 /// The run ends here unless `--end` says otherwise: a fixed instant, so the
 /// same arguments give the same history.
 const DEFAULT_END: &str = "2025-03-01T00:00:00Z";
+/// The hub's event severities, lowest first.
+const SEVERITIES: [&str; 4] = ["low", "medium", "high", "critical"];
+
+fn severity_rank(name: &str) -> usize {
+    SEVERITIES.iter().position(|s| *s == name).unwrap_or(0)
+}
 
 struct Args {
     hosts: usize,
@@ -40,12 +46,14 @@ struct Args {
     warmup_hours: f64,
     slack: i64,
     end_ms: i64,
+    /// Events below this severity are left out (low, medium, high, critical).
+    min_severity: String,
 }
 
 fn usage() -> ! {
     eprintln!(
         "usage: sim-f1 [--hosts N] [--days D] [--scenario S] [--seed S] [--interval 1m] \
-         [--warmup-hours H] [--slack INTERVALS] [--end RFC3339|unix-ms]"
+         [--warmup-hours H] [--slack INTERVALS] [--end RFC3339|unix-ms] [--min-severity low]"
     );
     std::process::exit(2)
 }
@@ -60,6 +68,7 @@ fn parse_args() -> Result<Args, String> {
         warmup_hours: 24.0,
         slack: 2,
         end_ms: agent::simulate::calendar::parse_time(DEFAULT_END)?,
+        min_severity: "low".into(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -79,6 +88,8 @@ fn parse_args() -> Result<Args, String> {
             "--warmup-hours" => a.warmup_hours = value.parse().map_err(|e| bad(&e))?,
             "--slack" => a.slack = value.parse().map_err(|e| bad(&e))?,
             "--end" => a.end_ms = agent::simulate::calendar::parse_time(&value)?,
+            "--min-severity" if SEVERITIES.contains(&value.as_str()) => a.min_severity = value,
+            "--min-severity" => return Err(format!("--min-severity: one of {SEVERITIES:?}")),
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
@@ -194,19 +205,37 @@ fn run(args: &Args) -> Result<(), String> {
             end: r.end,
         })
         .collect();
-    let scored: Vec<Event> = events
-        .values()
-        .filter(|e| e.start_ms >= scored_from)
-        .map(|e| Event {
-            host: e.host.clone(),
-            metric: e.name.clone(),
-            start: e.start_ms,
-        })
-        .collect();
     let slack_ms = args.slack * args.interval.as_millis() as i64;
-    let s = score::score(&incidents, &scored, slack_ms);
     let host_days = args.hosts as f64 * (args.days - args.warmup_hours / 24.0);
+    let at_least = |min: &str| -> Vec<Event> {
+        events
+            .values()
+            .filter(|e| e.start_ms >= scored_from)
+            .filter(|e| severity_rank(&e.severity) >= severity_rank(min))
+            .map(|e| Event {
+                host: e.host.clone(),
+                metric: e.name.clone(),
+                start: e.start_ms,
+            })
+            .collect()
+    };
+    let scored = at_least(&args.min_severity);
+    let s = score::score(&incidents, &scored, slack_ms);
     print_report(args, &s, written, incidents.len(), scored.len(), host_days);
+    // What an operator who only looks at the more severe events would see.
+    println!("\n| events of severity | precision | recall | F1 | events / host-day |");
+    println!("|---|---|---|---|---|");
+    for min in SEVERITIES {
+        let e = at_least(min);
+        let s = score::score(&incidents, &e, slack_ms);
+        println!(
+            "| {min} and up | {:.3} | {:.3} | {:.3} | {:.1} |",
+            s.precision_without_crashes(),
+            s.recall(false),
+            s.f1(false),
+            e.len() as f64 / host_days
+        );
+    }
     Ok(())
 }
 
@@ -230,8 +259,8 @@ fn print_report(
     host_days: f64,
 ) {
     println!(
-        "\nscenario {}, {} hosts, {} days (first {} h not scored), interval {:?}, seed {}, slack {} intervals",
-        args.scenario, args.hosts, args.days, args.warmup_hours, args.interval, args.seed, args.slack
+        "\nscenario {}, {} hosts, {} days (first {} h not scored), interval {:?}, seed {}, slack {} intervals, events of severity {} and up",
+        args.scenario, args.hosts, args.days, args.warmup_hours, args.interval, args.seed, args.slack, args.min_severity
     );
     println!(
         "ground truth: {written} incidents written, {incidents} scored; hub events scored: {events}\n"
@@ -266,6 +295,14 @@ fn print_report(
         with.detected,
         with.total,
         s.f1(true)
+    );
+    println!(
+        "| events grouped per host (starts within the slack) | {:.3} ({} true, {} false groups) | {:.3} | {:.3} |",
+        s.group_precision(),
+        s.true_groups,
+        s.false_groups,
+        without.recall(),
+        s.group_f1()
     );
     println!();
     println!(

@@ -103,6 +103,11 @@ pub struct Score {
     /// True events that only a host crash explains.
     pub crash_only_events: usize,
     pub false_by_metric: BTreeMap<String, usize>,
+    /// Events grouped per host (a group is events starting within `gap` of
+    /// the previous one): what a host-level incident would show. A group is
+    /// true when any of its events is.
+    pub true_groups: usize,
+    pub false_groups: usize,
 }
 
 pub const CRASH: &str = "host_crash";
@@ -117,6 +122,21 @@ impl Score {
     pub fn precision_without_crashes(&self) -> f64 {
         let t = self.true_events - self.crash_only_events;
         ratio(t, self.true_events + self.false_events)
+    }
+
+    /// Precision of host-level groups of events.
+    pub fn group_precision(&self) -> f64 {
+        ratio(self.true_groups, self.true_groups + self.false_groups)
+    }
+
+    /// F1 of host-level groups (crashes left out of the recall).
+    pub fn group_f1(&self) -> f64 {
+        let (p, r) = (self.group_precision(), self.recall(false));
+        if p + r == 0.0 {
+            0.0
+        } else {
+            2.0 * p * r / (p + r)
+        }
     }
 
     pub fn recall(&self, with_crashes: bool) -> f64 {
@@ -149,6 +169,16 @@ impl Score {
     }
 }
 
+impl Score {
+    fn count_group(&mut self, true_group: bool) {
+        if true_group {
+            self.true_groups += 1;
+        } else {
+            self.false_groups += 1;
+        }
+    }
+}
+
 fn ratio(a: usize, b: usize) -> f64 {
     if b == 0 {
         0.0
@@ -176,6 +206,7 @@ pub fn score(incidents: &[Incident], events: &[Event], slack_ms: i64) -> Score {
         .enumerate()
         .map(|(n, i)| (i as *const Incident, n))
         .collect();
+    let mut verdicts: BTreeMap<&str, Vec<(i64, bool)>> = BTreeMap::new();
     for e in events {
         let hits: Vec<&Incident> = by_host
             .get(e.host.as_str())
@@ -186,6 +217,10 @@ pub fn score(incidents: &[Incident], events: &[Event], slack_ms: i64) -> Score {
                     .collect()
             })
             .unwrap_or_default();
+        verdicts
+            .entry(&e.host)
+            .or_default()
+            .push((e.start, !hits.is_empty()));
         if hits.is_empty() {
             s.false_events += 1;
             *s.false_by_metric.entry(e.metric.clone()).or_default() += 1;
@@ -199,6 +234,23 @@ pub fn score(incidents: &[Incident], events: &[Event], slack_ms: i64) -> Score {
             if let Some(&n) = index.get(&(i as *const Incident)) {
                 detected[n] = true;
             }
+        }
+    }
+    for v in verdicts.values_mut() {
+        v.sort_unstable();
+        let mut group: Option<(i64, bool)> = None;
+        for &(start, true_event) in v.iter() {
+            group = match group {
+                Some((last, t)) if start - last <= slack_ms => Some((start, t || true_event)),
+                Some((_, t)) => {
+                    s.count_group(t);
+                    Some((start, true_event))
+                }
+                None => Some((start, true_event)),
+            };
+        }
+        if let Some((_, t)) = group {
+            s.count_group(t);
         }
     }
     for (i, d) in incidents.iter().zip(detected) {
@@ -288,6 +340,10 @@ mod tests {
         assert!((s.precision_without_crashes() - 2.0 / 6.0).abs() < 1e-12);
         // P = 0.5, R = 0.5 → F1 = 0.5.
         assert!((s.f1(true) - 0.5).abs() < 1e-12);
+        // Groups (starts within 200 of the previous): host a {1500} true,
+        // {2100, 2300} true (one true event is enough), {6000} false;
+        // host b {30100} true; host c {1500} false.
+        assert_eq!((s.true_groups, s.false_groups), (3, 2));
     }
 
     #[test]
