@@ -8,7 +8,7 @@
 //! and counted (`hostwatch_hub_detection_skipped_rows_total`) rather than slowing
 //! acks. Engine state lives in memory; a restart starts every model cold.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use common::model::{AnomalyEvent, SeriesKey, StoredRows};
@@ -29,6 +29,19 @@ pub const MAX_SERIES: usize = 100_000;
 const QUIET_POINTS: u32 = 10;
 const QUIET_SCORE: f64 = 0.5;
 
+/// The agent sends every cumulative counter `X` with its per-second rate
+/// `X.rate` (the same contract for real and simulated hosts).
+const RATE_SUFFIX: &str = ".rate";
+/// Cumulative counters sent without a `.rate` twin, by name (OpenTelemetry's
+/// system conventions): seconds per cpu and state, whose rate is what
+/// `system.cpu.utilization` reports; seconds a disk spent on operations and
+/// busy, whose rate `system.disk.utilization` reports.
+const CUMULATIVE: &[&str] = &[
+    "system.cpu.time",
+    "system.disk.operation_time",
+    "system.disk.io_time",
+];
+
 pub type Frame = Arc<Vec<StoredRows>>;
 
 #[derive(Clone)]
@@ -47,6 +60,7 @@ impl Detection {
         let runner = Runner {
             config: Config::default(),
             series: HashMap::new(),
+            counters: HashMap::new(),
             tracked: 0,
             state,
             store,
@@ -69,6 +83,47 @@ impl Detection {
     }
 }
 
+/// The actor's detection without the actor: the same per-row logic, driven
+/// synchronously, for replaying history offline (`bench`'s `sim-f1` scores it
+/// against the simulator's ground truth). Nothing is stored or published.
+pub struct Offline {
+    runner: Runner,
+}
+
+impl Default for Offline {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Offline {
+    pub fn new() -> Self {
+        Self {
+            runner: Runner {
+                config: Config::default(),
+                series: HashMap::new(),
+                counters: HashMap::new(),
+                tracked: 0,
+                state: Arc::new(State::new()),
+                store: None,
+                metrics: HubMetrics::new(),
+                next_id: 1,
+            },
+        }
+    }
+
+    /// Runs a committed frame through detection, as the actor does, and
+    /// returns every event it opened, worsened or closed (the same event, by
+    /// id, may appear several times: keep the last).
+    pub fn process(&mut self, frame: &[StoredRows]) -> Vec<AnomalyEvent> {
+        let mut changed = Vec::new();
+        for sr in frame {
+            self.runner.process(sr, &mut changed);
+        }
+        changed
+    }
+}
+
 struct Tracked {
     engine: Engine,
     open: Option<AnomalyEvent>,
@@ -80,6 +135,8 @@ struct Runner {
     /// host → series → state; nested so a row is looked up without
     /// allocating a (host, key) pair.
     series: HashMap<String, HashMap<Arc<SeriesKey>, Tracked>>,
+    /// host → names of cumulative counters (those sent with a `.rate` twin).
+    counters: HashMap<String, HashSet<String>>,
     tracked: usize,
     state: Arc<State>,
     store: Option<Arc<dyn HistoryStore>>,
@@ -110,7 +167,42 @@ impl Runner {
     }
 
     fn process(&mut self, sr: &StoredRows, changed_events: &mut Vec<AnomalyEvent>) {
+        // Taken out for the loop (and put back with its key) so that looking
+        // a row's name up costs no host lookup and no allocation.
+        let (host, mut totals) = self
+            .counters
+            .remove_entry(&sr.host)
+            .unwrap_or_else(|| (sr.host.clone(), HashSet::new()));
+        for (key, _, _) in &sr.rows {
+            if let Some(stem) = key.name.strip_suffix(RATE_SUFFIX) {
+                if !totals.contains(stem) {
+                    totals.insert(stem.to_owned());
+                }
+            }
+        }
+        self.process_rows(sr, &totals, changed_events);
+        self.counters.insert(host, totals);
+    }
+
+    fn process_rows(
+        &mut self,
+        sr: &StoredRows,
+        totals: &HashSet<String>,
+        changed_events: &mut Vec<AnomalyEvent>,
+    ) {
         for (key, t, v) in &sr.rows {
+            if totals.contains(&key.name) || CUMULATIVE.contains(&key.name.as_str()) {
+                // A cumulative total: always at a new high, so every model
+                // of "unusual" misreads it; its `.rate` twin carries the
+                // same information and is what gets scored. (A first batch
+                // has no rates yet: a model made then is dropped here.)
+                if let Some(per_host) = self.series.get_mut(&sr.host) {
+                    if per_host.remove(key).is_some() {
+                        self.tracked -= 1;
+                    }
+                }
+                continue;
+            }
             if !self.series.contains_key(&sr.host) {
                 self.series.insert(sr.host.clone(), HashMap::new());
             }
@@ -136,7 +228,9 @@ impl Runner {
                 continue;
             };
             self.metrics.detection_rows.inc();
-            let out = tracked.engine.update(*t, *v);
+            // Rows carry unix ms; the engine's clock is seconds (its
+            // seasonal model learns points per day from the step).
+            let out = tracked.engine.update(t.div_euclid(1000), *v);
             let changed = match tracked.open.as_mut() {
                 None if out.alarm && out.severity != Severity::None => {
                     let mut ev = open_event(self.next_id, sr, key, *t, &out);
@@ -261,20 +355,71 @@ mod tests {
             };
             rows.push((key.clone(), i * 1000, v));
         }
-        d.offer(Arc::new(vec![StoredRows {
+        let frame = vec![StoredRows {
             host: "h".into(),
             site: "s".into(),
             rows,
-        }]));
+        }];
+        d.offer(Arc::new(frame.clone()));
         drop(d);
         task.await.expect("detection task");
         let events = state.events(None, 100);
         assert_eq!(events.len(), 1, "{events:?}");
         let e = &events[0];
+        // The offline hook sees the same incident from the same rows.
+        let mut offline = Offline::new();
+        let replayed = offline.process(&frame);
+        assert_eq!(
+            replayed.last().map(|r| (r.start_ms, r.end_ms)),
+            Some((e.start_ms, e.end_ms))
+        );
         assert_eq!((e.host.as_str(), e.start_ms), ("h", 900_000));
         assert!(e.id > 1_000_000_000_000_000, "time-based id: {}", e.id);
         assert!(e.end_ms.is_some(), "closed after the quiet spell");
         assert!(e.score > 0.5 && !e.evidence.is_empty(), "{e:?}");
         assert_eq!(e.actual, 5.0);
+    }
+
+    /// Rows of one host, one per minute: a counter `x` with its `.rate` twin
+    /// and `system.cpu.time`, all with a burst at minute 900.
+    fn counter_frames() -> Vec<Vec<StoredRows>> {
+        let keys = ["x", "x.rate", "system.cpu.time"].map(|n| Arc::new(SeriesKey::new(n)));
+        let mut total = 0.0;
+        (0..1200i64)
+            .map(|i| {
+                let step = if i == 900 {
+                    5000.0
+                } else {
+                    10.0 + (i % 7) as f64
+                };
+                total += step;
+                let t = i * 60_000;
+                let mut rows = vec![(keys[0].clone(), t, total), (keys[2].clone(), t, total)];
+                // The first reading has no rate yet, as with the real agent.
+                if i > 0 {
+                    rows.push((keys[1].clone(), t, step / 60.0));
+                }
+                vec![StoredRows {
+                    host: "h".into(),
+                    site: "s".into(),
+                    rows,
+                }]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn cumulative_totals_are_left_to_their_rates() {
+        let mut offline = Offline::new();
+        let names: Vec<String> = counter_frames()
+            .iter()
+            .flat_map(|f| offline.process(f))
+            .map(|e| e.name)
+            .collect();
+        assert!(names.iter().any(|n| n == "x.rate"), "{names:?}");
+        assert!(names.iter().all(|n| n == "x.rate"), "{names:?}");
+        // Only the rate is modelled: the total's model from the first batch
+        // (before the rate existed) was dropped.
+        assert_eq!(offline.runner.tracked, 1);
     }
 }
