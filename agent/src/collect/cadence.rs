@@ -11,7 +11,10 @@
 //! - One pass over `/proc/PID/stat` costs ~25 µs per process (~3 ms here).
 //!
 //! Every other family together costs ~1.5 ms per tick. So sockets are counted
-//! at most every 15 s and processes read at most every 5 s; their samples are
+//! at most every 15 s and processes read at most every 10 s — the pace at
+//! which the transport ships the top list anyway
+//! (`transport::queue::TOP_EVERY_MS`), so a faster read would mostly be
+//! thrown away; their samples are
 //! sent on the ticks that read them (no stale repeats in between), and the top
 //! list's CPU shares cover the time since the previous process read.
 //! `hostwatch-agent --once` reads everything on both of its ticks.
@@ -27,7 +30,7 @@ pub struct Cadence {
 impl Cadence {
     /// For the agent's loop (ticks of 1 s by default).
     pub const DEFAULT: Cadence = Cadence {
-        processes: Duration::from_secs(5),
+        processes: Duration::from_secs(10),
         connections: Duration::from_secs(15),
     };
     /// Everything on every tick, for `--once` and tests.
