@@ -93,9 +93,7 @@ impl Listeners {
 pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationToken) -> Result<()> {
     config.validate().map_err(Error::Invalid)?;
     let metrics = HubMetrics::new();
-    let store = store::open(&config).await?;
-    let state = Arc::new(State::new());
-    restore_state(store.as_ref(), &state).await?;
+    let (store, state) = open_history(&config, &shutdown).await?;
 
     let redis = if config.redis.url.is_empty() {
         None
@@ -257,6 +255,43 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
     grpc_res?;
     http_res?;
     Ok(())
+}
+
+/// Start-up attempts before a busy database is reported as an error.
+const OPEN_ATTEMPTS: u32 = 6;
+
+/// Opens history and reloads the state from it. A hub restarted right after a
+/// crash can find its database busy for a moment (SQLite's recovery of the
+/// write-ahead log, PostgreSQL restarting), so storage errors are retried with
+/// a growing pause before giving up; anything else fails at once.
+async fn open_history(
+    config: &Config,
+    shutdown: &CancellationToken,
+) -> Result<(Arc<dyn HistoryStore>, Arc<State>)> {
+    let mut pause = Duration::from_millis(500);
+    let mut attempt = 1;
+    loop {
+        let opened = async {
+            let store = store::open(config).await?;
+            let state = Arc::new(State::new());
+            restore_state(store.as_ref(), &state).await?;
+            Ok::<_, Error>((store, state))
+        }
+        .await;
+        match opened {
+            Ok(ok) => return Ok(ok),
+            Err(e @ Error::Storage(_)) if attempt < OPEN_ATTEMPTS => {
+                tracing::warn!(error = %e, attempt, retry_in = ?pause, "opening history failed; retrying");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return Err(Error::ShuttingDown),
+                    _ = tokio::time::sleep(pause) => {}
+                }
+                pause *= 2;
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Reloads hosts, ledger counters and the newest value of every series, so the
