@@ -4,7 +4,6 @@
 //! `hostwatch hub token create` / `hostwatch hub agents revoke` on SQLite
 //! and PostgreSQL.
 
-use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -13,7 +12,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::hub_process::HubProcess;
-use crate::support::eventually;
+use crate::support::{eventually, metric};
 
 /// A `hostwatch agent` child whose log goes to a file the test can read.
 struct AgentProcess {
@@ -72,20 +71,6 @@ impl Drop for AgentProcess {
             let _ = c.wait();
         }
     }
-}
-
-/// One line of the hub's `/metrics`, 0 when absent.
-async fn metric(http: SocketAddr, line_prefix: &str) -> f64 {
-    let Ok(r) = reqwest::get(format!("http://{http}/metrics")).await else {
-        return 0.0;
-    };
-    let text = r.text().await.unwrap_or_default();
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix(line_prefix)
-                .and_then(|v| v.trim().parse().ok())
-        })
-        .unwrap_or(0.0)
 }
 
 const ROWS: &str = "hostwatch_hub_rows_stored_total";

@@ -95,6 +95,21 @@ impl Drop for Proxy {
     }
 }
 
+/// One line of a `/metrics` page served at `http`, 0 when absent or
+/// unreachable (callers poll it).
+pub async fn metric(http: SocketAddr, line_prefix: &str) -> f64 {
+    let Ok(r) = reqwest::get(format!("http://{http}/metrics")).await else {
+        return 0.0;
+    };
+    let text = r.text().await.unwrap_or_default();
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(line_prefix)
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(0.0)
+}
+
 /// Polls `check` every 50 ms until it returns Some, or panics after `within`.
 pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
 where

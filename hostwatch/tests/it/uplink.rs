@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::hub_process::HubProcess;
-use crate::support::{eventually, Proxy};
+use crate::support::{eventually, metric, Proxy};
 
 const HOSTS: usize = 5;
 
@@ -39,15 +39,7 @@ impl TestEdge {
     }
 
     async fn metric(&self, name: &str) -> u64 {
-        let text = reqwest::get(format!("http://{}/metrics", self.addr))
-            .await
-            .expect("edge metrics")
-            .text()
-            .await
-            .expect("body");
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
-            .unwrap_or(0.0) as u64
+        metric(self.addr, name).await as u64
     }
 }
 
@@ -65,15 +57,7 @@ async fn hub_rows(hub: &HubProcess) -> u64 {
 }
 
 async fn hub_metric(hub: &HubProcess, name: &str) -> f64 {
-    let text = reqwest::get(format!("http://{}/metrics", hub.http))
-        .await
-        .expect("hub metrics")
-        .text()
-        .await
-        .expect("body");
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
-        .unwrap_or(0.0)
+    metric(hub.http, name).await
 }
 
 fn agents(hub: SocketAddr) -> agent::Config {

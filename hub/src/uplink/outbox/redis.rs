@@ -63,22 +63,12 @@ impl RedisOutbox {
             .query_async(&mut conn)
             .await
             .map_err(redis_err)?;
-        if !exists {
-            let _: () = redis::cmd("SET")
-                .arg(&epoch_key)
-                .arg(common::now_ms().max(1))
-                .query_async(&mut conn)
-                .await
-                .map_err(redis_err)?;
-        } else {
-            let _: () = redis::cmd("SET")
-                .arg(&epoch_key)
-                .arg(common::now_ms().max(1))
-                .arg("NX")
-                .query_async(&mut conn)
-                .await
-                .map_err(redis_err)?;
+        let mut set = redis::cmd("SET");
+        set.arg(&epoch_key).arg(common::now_ms().max(1));
+        if exists {
+            set.arg("NX");
         }
+        let _: Option<String> = set.query_async(&mut conn).await.map_err(redis_err)?;
         let epoch: u64 = redis::cmd("GET")
             .arg(&epoch_key)
             .query_async(&mut conn)
