@@ -4,6 +4,7 @@
 //! When its queue is full, ingest streams wait on `send` — backpressure reaches
 //! agents as missing acks, and agents keep their batches. Nothing is dropped here.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use common::model::StoredRows;
@@ -26,6 +27,12 @@ pub struct WriteRequest {
     pub batch: WriteBatch,
     pub site: String,
     pub reply: oneshot::Sender<Result<Outcome>>,
+    /// Shared by the requests of one `write_all`: set when one of them failed
+    /// to commit, so the ones queued after it are refused instead of committed.
+    /// Otherwise a later group could commit a higher seq while an earlier one
+    /// failed (the database back between two commits), and the retry of the
+    /// earlier batches would be taken for resends: a gap in history.
+    pub chain: Option<Arc<AtomicBool>>,
 }
 
 /// Cloneable handle; the actor stops when every handle is dropped, after
@@ -61,9 +68,16 @@ impl Writer {
     /// concurrent `join_all` of single writes does not guarantee that).
     pub async fn write_all(&self, batches: Vec<(WriteBatch, String)>) -> Vec<Result<Outcome>> {
         let mut waiting = Vec::with_capacity(batches.len());
+        let chain = Arc::new(AtomicBool::new(false));
         for (batch, site) in batches {
             let (reply, rx) = oneshot::channel();
-            let sent = self.tx.send(WriteRequest { batch, site, reply }).await;
+            let request = WriteRequest {
+                batch,
+                site,
+                reply,
+                chain: Some(chain.clone()),
+            };
+            let sent = self.tx.send(request).await;
             waiting.push(sent.map(|()| rx));
         }
         let mut out = Vec::with_capacity(waiting.len());
@@ -80,7 +94,12 @@ impl Writer {
     pub async fn write(&self, batch: WriteBatch, site: String) -> Result<Outcome> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(WriteRequest { batch, site, reply })
+            .send(WriteRequest {
+                batch,
+                site,
+                reply,
+                chain: None,
+            })
             .await
             .map_err(|_| Error::ShuttingDown)?;
         rx.await.map_err(|_| Error::ShuttingDown)?
@@ -108,9 +127,22 @@ impl WriterActor {
         // Split the requests instead of cloning every batch's rows for the store.
         let mut batches = Vec::with_capacity(group.len());
         let mut replies = Vec::with_capacity(group.len());
+        let mut chains = Vec::new();
         for req in group {
+            if let Some(chain) = &req.chain {
+                if chain.load(Ordering::SeqCst) {
+                    let _ = req.reply.send(Err(Error::Server(
+                        "an earlier batch of this run failed".into(),
+                    )));
+                    continue;
+                }
+                chains.push(chain.clone());
+            }
             batches.push(req.batch);
             replies.push((req.site, req.reply));
+        }
+        if batches.is_empty() {
+            return;
         }
         match self.store.commit(&batches).await {
             Ok(outcomes) => {
@@ -154,6 +186,9 @@ impl WriterActor {
                 }
             }
             Err(e) => {
+                for chain in chains {
+                    chain.store(true, Ordering::SeqCst);
+                }
                 self.metrics.storage_errors.inc();
                 tracing::error!(error = %e, batches = batches.len(), "history commit failed; batches not acked");
                 for (_, reply) in replies {

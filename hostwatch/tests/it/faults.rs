@@ -146,6 +146,17 @@ async fn stream_through_faults(rig: &mut Rig, agents: usize, faults: &[Fault]) {
         )
         .await;
     }
+    // Stop while every agent is connected and caught up: an agent still in its
+    // reconnect backoff stops at once and keeps (spools) what it holds, which
+    // is right for an agent but would leave the counts below incomplete.
+    eventually(Duration::from_secs(90), "every agent caught up", || async {
+        agent
+            .stats()
+            .iter()
+            .all(|(_, s)| s.pending == 0)
+            .then_some(())
+    })
+    .await;
     token.cancel();
     let stats = agent.join().await;
     // With Redis, acked means "in the stream": give history time to catch up
