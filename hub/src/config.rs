@@ -61,6 +61,15 @@ pub struct Config {
     pub agent_intervals: std::collections::BTreeMap<String, String>,
     /// Run anomaly detection on every stored row.
     pub detect_anomalies: bool,
+    /// How often detector models are snapshotted (to Redis, else the history
+    /// database) so a restart resumes warm; they are also saved at shutdown.
+    /// 0 turns snapshots off.
+    #[serde(with = "common::config::duration_str")]
+    pub model_snapshot_interval: Duration,
+    /// The detection engine's parameters (one set for every series; the
+    /// defaults are the ones scored on NAB, see bench/README.md). Models
+    /// snapshotted under other parameters start cold.
+    pub detection: crate::detect::Config,
     pub limits: Limits,
     pub uplink: UplinkConfig,
     pub redis: RedisConfig,
@@ -206,6 +215,8 @@ impl Default for Config {
             agent_interval: Duration::ZERO,
             agent_intervals: Default::default(),
             detect_anomalies: true,
+            model_snapshot_interval: Duration::from_secs(600),
+            detection: Default::default(),
             limits: Limits::default(),
             uplink: UplinkConfig::default(),
             redis: RedisConfig::default(),
@@ -264,6 +275,7 @@ impl Config {
             common::config::parse_duration(d)
                 .map_err(|e| format!("agent_intervals.{pattern:?}: {e}"))?;
         }
+        self.detection.validate()?;
         if self.limits.max_message_bytes < 1024 {
             return Err("limits.max_message_bytes must be at least 1024".into());
         }

@@ -6,7 +6,9 @@
 //! It runs beside the write path, not on it: the writer offers each committed
 //! frame with `try_send`, and when this actor falls behind, frames are skipped
 //! and counted (`hostwatch_hub_detection_skipped_rows_total`) rather than slowing
-//! acks. Engine state lives in memory; a restart starts every model cold.
+//! acks. Engine state lives in memory and is snapshotted every
+//! `model_snapshot_interval` and at shutdown ([`crate::models`]); a restarted
+//! hub loads the snapshots and each series resumes warm when it is next seen.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -17,8 +19,9 @@ use tracing::Instrument;
 
 use crate::detect::{Config, Engine, Output, Severity};
 use crate::metrics::HubMetrics;
+use crate::models::ModelStore;
 use crate::state::State;
-use crate::store::HistoryStore;
+use crate::store::{HistoryStore, ModelSnapshot};
 
 /// Committed frames waiting for detection before new ones are skipped.
 pub const QUEUE_CAPACITY: usize = 256;
@@ -51,26 +54,35 @@ pub struct Detection {
 }
 
 impl Detection {
+    /// `snapshots`: where models are kept between runs and how often they
+    /// are saved; `None` keeps them in memory only.
     pub fn spawn(
+        config: Config,
         state: Arc<State>,
         store: Option<Arc<dyn HistoryStore>>,
+        snapshots: Option<(ModelStore, std::time::Duration)>,
         metrics: HubMetrics,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
         let runner = Runner {
-            config: Config::default(),
+            config,
             series: HashMap::new(),
             counters: HashMap::new(),
             tracked: 0,
             state,
             store,
+            warm: HashMap::new(),
             metrics: metrics.clone(),
             // Ids start at "now" in microseconds, so a restarted hub never
             // reuses an id already in history (unless it opens more than a
             // thousand incidents a millisecond).
             next_id: (common::now_ms().max(0) as u64) * 1000,
         };
-        let task = tokio::spawn(runner.run(rx).instrument(tracing::info_span!("detection")));
+        let task = tokio::spawn(
+            runner
+                .run(rx, snapshots)
+                .instrument(tracing::info_span!("detection")),
+        );
         (Self { tx, metrics }, task)
     }
 
@@ -106,6 +118,7 @@ impl Offline {
                 tracked: 0,
                 state: Arc::new(State::new()),
                 store: None,
+                warm: HashMap::new(),
                 metrics: HubMetrics::new(),
                 next_id: 1,
             },
@@ -140,29 +153,106 @@ struct Runner {
     tracked: usize,
     state: Arc<State>,
     store: Option<Arc<dyn HistoryStore>>,
+    /// Snapshots loaded at start, by host and series key JSON, waiting for
+    /// their series' first row.
+    warm: HashMap<String, HashMap<String, Vec<u8>>>,
     metrics: HubMetrics,
     next_id: u64,
 }
 
 impl Runner {
-    async fn run(mut self, mut rx: mpsc::Receiver<Frame>) {
-        while let Some(frame) = rx.recv().await {
-            // Pure CPU work, about a microsecond per row: small enough to run
-            // here rather than on the blocking pool.
-            let mut changed = Vec::new();
-            for sr in frame.iter() {
-                self.process(sr, &mut changed);
+    async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Frame>,
+        snapshots: Option<(ModelStore, std::time::Duration)>,
+    ) {
+        let Some((models, every)) = snapshots else {
+            while let Some(frame) = rx.recv().await {
+                self.handle(frame).await;
             }
-            for ev in changed {
-                if let Some(store) = &self.store {
-                    // Events are rare; writing them one by one keeps this simple.
-                    if let Err(e) = store.upsert_event(&ev).await {
-                        self.metrics.storage_errors.inc();
-                        tracing::warn!(error = %e, id = ev.id, "storing an anomaly event failed");
+            return;
+        };
+        self.load(&models).await;
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut saving: Option<tokio::task::JoinHandle<()>> = None;
+        loop {
+            tokio::select! {
+                frame = rx.recv() => match frame {
+                    Some(frame) => self.handle(frame).await,
+                    None => break,
+                },
+                _ = tick.tick() => {
+                    // One save at a time: a slow store skips a round rather
+                    // than piling snapshots up in memory.
+                    if saving.as_ref().is_some_and(|h| !h.is_finished()) {
+                        continue;
                     }
+                    let snaps = self.snapshots();
+                    let (models, metrics) = (models.clone(), self.metrics.clone());
+                    saving = Some(tokio::spawn(async move { save(&models, snaps, &metrics).await }));
                 }
-                self.state.publish_event(ev);
             }
+        }
+        // Every frame is handled (the writer has stopped): the final save
+        // holds everything learned.
+        if let Some(h) = saving {
+            let _ = h.await;
+        }
+        save(&models, self.snapshots(), &self.metrics).await;
+    }
+
+    /// Loads stored snapshots; each is used when its series is next seen.
+    async fn load(&mut self, models: &ModelStore) {
+        match models.load().await {
+            Ok(list) => {
+                let n = list.len();
+                for m in list {
+                    self.warm
+                        .entry(m.host)
+                        .or_default()
+                        .insert(m.series, m.model);
+                }
+                tracing::info!(models = n, "detector model snapshots loaded");
+            }
+            Err(e) => {
+                self.metrics.model_errors.inc();
+                tracing::warn!(error = %e, "loading detector model snapshots failed; models start cold");
+            }
+        }
+    }
+
+    /// Every tracked series' model.
+    fn snapshots(&self) -> Vec<ModelSnapshot> {
+        let mut out = Vec::with_capacity(self.tracked);
+        for (host, per_host) in &self.series {
+            for (key, tracked) in per_host {
+                out.push(ModelSnapshot {
+                    host: host.clone(),
+                    series: serde_json::to_string(key.as_ref()).unwrap_or_default(),
+                    model: tracked.engine.snapshot(),
+                });
+            }
+        }
+        out
+    }
+
+    async fn handle(&mut self, frame: Frame) {
+        // Pure CPU work, about a microsecond per row: small enough to run
+        // here rather than on the blocking pool.
+        let mut changed = Vec::new();
+        for sr in frame.iter() {
+            self.process(sr, &mut changed);
+        }
+        for ev in changed {
+            if let Some(store) = &self.store {
+                // Events are rare; writing them one by one keeps this simple.
+                if let Err(e) = store.upsert_event(&ev).await {
+                    self.metrics.storage_errors.inc();
+                    tracing::warn!(error = %e, id = ev.id, "storing an anomaly event failed");
+                }
+            }
+            self.state.publish_event(ev);
         }
     }
 
@@ -215,10 +305,11 @@ impl Runner {
                     continue;
                 }
                 self.tracked += 1;
+                let engine = engine_for(&mut self.warm, &self.config, &self.metrics, &sr.host, key);
                 per_host.insert(
                     key.clone(),
                     Tracked {
-                        engine: Engine::new(self.config.clone()),
+                        engine,
                         open: None,
                         quiet: 0,
                     },
@@ -274,6 +365,50 @@ impl Runner {
                 }
             };
             changed_events.extend(changed);
+        }
+    }
+}
+
+/// A new series' engine: its snapshot when one was loaded and still fits
+/// the config, else a cold one.
+fn engine_for(
+    warm: &mut HashMap<String, HashMap<String, Vec<u8>>>,
+    config: &Config,
+    metrics: &HubMetrics,
+    host: &str,
+    key: &SeriesKey,
+) -> Engine {
+    let snapshot = warm.get_mut(host).and_then(|per_host| {
+        let field = serde_json::to_string(key).ok()?;
+        per_host.remove(&field)
+    });
+    match snapshot.map(|bytes| Engine::restore(&bytes, config)) {
+        Some(Some(engine)) => {
+            metrics.models_restored.inc();
+            engine
+        }
+        Some(None) => {
+            metrics.models_discarded.inc();
+            Engine::new(config.clone())
+        }
+        None => Engine::new(config.clone()),
+    }
+}
+
+/// Writes snapshots, counting what was saved or failed.
+async fn save(models: &ModelStore, snaps: Vec<ModelSnapshot>, metrics: &HubMetrics) {
+    if snaps.is_empty() {
+        return;
+    }
+    let bytes: usize = snaps.iter().map(|m| m.model.len()).sum();
+    match models.save(&snaps).await {
+        Ok(()) => {
+            metrics.models_saved.add(snaps.len() as u64);
+            tracing::debug!(models = snaps.len(), bytes, "detector models saved");
+        }
+        Err(e) => {
+            metrics.model_errors.inc();
+            tracing::warn!(error = %e, models = snaps.len(), "saving detector models failed");
         }
     }
 }
@@ -343,7 +478,13 @@ mod tests {
     #[tokio::test]
     async fn a_spike_opens_one_incident_which_closes_when_quiet() {
         let state = Arc::new(State::new());
-        let (d, task) = Detection::spawn(state.clone(), None, HubMetrics::new());
+        let (d, task) = Detection::spawn(
+            Config::default(),
+            state.clone(),
+            None,
+            None,
+            HubMetrics::new(),
+        );
         let key = Arc::new(SeriesKey::new("system.cpu.utilization"));
         let mut rows = Vec::new();
         // A steady wave, one spike far outside anything seen, then steady again.

@@ -27,6 +27,7 @@ pub mod history;
 pub mod http;
 pub mod ingest;
 pub mod metrics;
+pub mod models;
 pub mod query;
 pub mod state;
 pub mod store;
@@ -120,8 +121,19 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
         }))
     };
     let (detection, detection_task) = if config.detect_anomalies {
-        let (d, t) =
-            detection::Detection::spawn(state.clone(), Some(store.clone()), metrics.clone());
+        let models = match &redis {
+            Some(r) => models::ModelStore::Redis(r.connection()),
+            None => models::ModelStore::History(store.clone()),
+        };
+        let snapshots = (!config.model_snapshot_interval.is_zero())
+            .then_some((models, config.model_snapshot_interval));
+        let (d, t) = detection::Detection::spawn(
+            config.detection.clone(),
+            state.clone(),
+            Some(store.clone()),
+            snapshots,
+            metrics.clone(),
+        );
         (Some(d), Some(t))
     } else {
         (None, None)

@@ -25,6 +25,10 @@ pub struct HubMetrics {
     pub detection_rows: Counter,
     pub detection_skipped: Counter,
     pub detection_events: Counter,
+    pub models_saved: Counter,
+    pub models_restored: Counter,
+    pub models_discarded: Counter,
+    pub model_errors: Counter,
     pub ledger_missing: Gauge,
     pub ledger_agents: Gauge,
     pub ledger_agents_complete: Gauge,
@@ -126,6 +130,26 @@ impl HubMetrics {
             detection_events: r.counter(
                 "hostwatch_hub_anomaly_events_total",
                 "Incidents opened by detection.",
+                &[],
+            ),
+            models_saved: r.counter(
+                "hostwatch_hub_detection_models_saved_total",
+                "Detector model snapshots written (periodically and at shutdown).",
+                &[],
+            ),
+            models_restored: r.counter(
+                "hostwatch_hub_detection_models_restored_total",
+                "Series whose detector resumed from a snapshot instead of starting cold.",
+                &[],
+            ),
+            models_discarded: r.counter(
+                "hostwatch_hub_detection_models_discarded_total",
+                "Snapshots not used: another format version or another detection config.",
+                &[],
+            ),
+            model_errors: r.counter(
+                "hostwatch_hub_detection_model_errors_total",
+                "Failed loads or saves of detector model snapshots (detection goes on cold).",
                 &[],
             ),
             ledger_missing: r.gauge(

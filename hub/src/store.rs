@@ -82,6 +82,15 @@ pub struct LatestPoint {
     pub point: Point,
 }
 
+/// One series' detector state, as [`crate::detect::Engine::snapshot`] made it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelSnapshot {
+    pub host: String,
+    /// The series key as JSON (stable: labels are ordered).
+    pub series: String,
+    pub model: Vec<u8>,
+}
+
 #[async_trait]
 pub trait HistoryStore: Send + Sync + 'static {
     /// Records or updates who a host is.
@@ -105,6 +114,11 @@ pub trait HistoryStore: Send + Sync + 'static {
     async fn upsert_event(&self, ev: &AnomalyEvent) -> Result<()>;
     /// The most recent events (by start), newest first.
     async fn events(&self, limit: usize) -> Result<Vec<AnomalyEvent>>;
+    /// Stores detector model snapshots, replacing those of the same series
+    /// (`crate::models`; used when the hub has no Redis).
+    async fn save_models(&self, models: &[ModelSnapshot]) -> Result<()>;
+    /// Every stored detector model snapshot.
+    async fn load_models(&self) -> Result<Vec<ModelSnapshot>>;
     /// Enrolment tokens and agent credentials, kept in the same database
     /// (`crate::auth`).
     fn auth_store(&self) -> Arc<dyn crate::auth::store::AuthStore>;

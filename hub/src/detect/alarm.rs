@@ -12,7 +12,7 @@
 //! an incident, not the same incident again every sample; a much larger
 //! surprise than the one that opened the hold still gets through.
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Alarm {
     half: f64,
     level: f64,

@@ -11,7 +11,7 @@
 
 use super::ring::Ring;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Likelihood {
     short: Ring,
     short_sum: f64,

@@ -17,7 +17,7 @@
 
 use super::ring::Ring;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Novelty {
     lo: f64,
     hi: f64,
@@ -57,7 +57,7 @@ impl Novelty {
 }
 
 /// [`Novelty`] of the mean of the last `points` values.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct LevelNovelty {
     recent: Ring,
     sum: f64,

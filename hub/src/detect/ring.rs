@@ -1,7 +1,7 @@
 //! A fixed-capacity ring of the most recent values: the one buffer every
 //! windowed detector shares, so each keeps O(window) memory and O(1) pushes.
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Ring {
     buf: Vec<f64>,
     /// Index the next value is written to.

@@ -13,14 +13,16 @@ use super::ring::Ring;
 /// MAD × this estimates the standard deviation of normally distributed data.
 const MAD_TO_SD: f64 = 1.4826;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Robust {
     ring: Ring,
     refresh: usize,
     since_refresh: usize,
     median: f64,
     scale: f64,
-    /// Scratch space for selection, kept to avoid an allocation per refresh.
+    /// Scratch space for selection, kept to avoid an allocation per refresh
+    /// (not part of a model snapshot: refilled from `ring` before each use).
+    #[serde(skip)]
     scratch: Vec<f64>,
 }
 

@@ -18,7 +18,7 @@ const STEP_SAMPLES: usize = 16;
 /// one earlier day does not make today's normal value look anomalous.
 const DAYS: usize = 2;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Seasonal {
     max_period: usize,
     last_t: Option<i64>,

@@ -53,7 +53,7 @@ impl ThresholdConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ThresholdState {
     Ok,
     /// Breaching since `since`, not for long enough yet.
@@ -78,7 +78,7 @@ pub enum Transition {
     Resolved,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Threshold {
     cfg: ThresholdConfig,
     state: ThresholdState,

@@ -51,7 +51,7 @@ pub struct ZScore {
     pub level: ZLevel,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RollingZScore {
     cfg: ZScoreConfig,
     ring: Ring,

@@ -15,6 +15,7 @@ mod commit;
 pub mod copy;
 mod events;
 mod maintenance;
+mod models;
 mod partitions;
 mod read;
 mod schema;
@@ -35,7 +36,7 @@ pub use maintenance::Report as MaintenanceReport;
 pub use read::Resolution;
 pub use schema::{Flavor, PLAIN_WARNING};
 
-use super::{HistoryStore, HostRow, LatestPoint, LedgerEntry, Outcome, WriteBatch};
+use super::{HistoryStore, HostRow, LatestPoint, LedgerEntry, ModelSnapshot, Outcome, WriteBatch};
 use crate::config::PostgresConfig;
 use crate::Result;
 
@@ -245,6 +246,14 @@ impl HistoryStore for PostgresStore {
 
     async fn upsert_event(&self, ev: &AnomalyEvent) -> Result<()> {
         events::upsert(self, ev).await
+    }
+
+    async fn save_models(&self, models: &[ModelSnapshot]) -> Result<()> {
+        models::save(self, models).await
+    }
+
+    async fn load_models(&self) -> Result<Vec<ModelSnapshot>> {
+        models::load(self).await
     }
 
     async fn events(&self, limit: usize) -> Result<Vec<AnomalyEvent>> {

@@ -12,8 +12,11 @@ use common::model::{AnomalyEvent, Point, RangeQuery, SeriesKey, SeriesPoints};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 
-use super::{HistoryStore, HostRow, LatestPoint, LedgerEntry, Outcome, WriteBatch};
+use super::{HistoryStore, HostRow, LatestPoint, LedgerEntry, ModelSnapshot, Outcome, WriteBatch};
 use crate::Result;
+
+/// Model snapshots written per transaction.
+const MODEL_CHUNK: usize = 2_000;
 
 /// Rows per INSERT statement: 3 binds each stays under SQLite's 32766 limit.
 const ROWS_PER_INSERT: usize = 10_000;
@@ -337,6 +340,45 @@ impl HistoryStore for SqliteStore {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    async fn save_models(&self, models: &[ModelSnapshot]) -> Result<()> {
+        let now = common::now_ms();
+        // One transaction per chunk: one fsync for thousands of models, and
+        // no single transaction holding the write lock for long.
+        for chunk in models.chunks(MODEL_CHUNK) {
+            let mut tx = self.pool.begin().await?;
+            for m in chunk {
+                sqlx::query(
+                    "INSERT INTO detector_models (host, series, model, saved_ms) VALUES (?, ?, ?, ?)
+                     ON CONFLICT (host, series) DO UPDATE SET model = excluded.model,
+                         saved_ms = excluded.saved_ms",
+                )
+                .bind(&m.host)
+                .bind(&m.series)
+                .bind(&m.model)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    async fn load_models(&self) -> Result<Vec<ModelSnapshot>> {
+        let rows: Vec<(String, String, Vec<u8>)> =
+            sqlx::query_as("SELECT host, series, model FROM detector_models")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(host, series, model)| ModelSnapshot {
+                host,
+                series,
+                model,
+            })
+            .collect())
     }
 
     async fn events(&self, limit: usize) -> Result<Vec<AnomalyEvent>> {

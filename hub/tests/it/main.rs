@@ -3,6 +3,7 @@
 
 mod auth;
 mod bad_input;
+mod models;
 mod processes;
 mod storage;
 mod support;

@@ -12,7 +12,8 @@ use common::model::{
     AnomalyEvent, HostFacts, KeyedRow, Labels, RangeQuery, SeriesKey, SeriesPoints,
 };
 use hub::store::{
-    HistoryStore, HostRow, LedgerEntry, Outcome, PostgresStore, SqliteStore, WriteBatch,
+    HistoryStore, HostRow, LedgerEntry, ModelSnapshot, Outcome, PostgresStore, SqliteStore,
+    WriteBatch,
 };
 
 const DAY_MS: i64 = 86_400_000;
@@ -71,6 +72,7 @@ on_both!(
     hosts_are_upserted,
     rows_far_from_now_are_stored,
     events_are_upserted_by_id_and_listed_newest_first,
+    detector_models_are_replaced_per_series,
 );
 
 pub fn key(name: &str, labels: &[(&str, &str)]) -> Arc<SeriesKey> {
@@ -442,4 +444,35 @@ async fn rows_far_from_now_are_stored(store: &dyn HistoryStore) {
         assert_eq!(got[0].points[0].t, t);
         assert_eq!(got[0].points[0].v, t as f64);
     }
+}
+
+async fn detector_models_are_replaced_per_series(store: &dyn HistoryStore) {
+    let snap = |host: &str, series: &str, model: &[u8]| ModelSnapshot {
+        host: host.into(),
+        series: series.into(),
+        model: model.to_vec(),
+    };
+    assert!(store.load_models().await.expect("load").is_empty());
+    // Bytes of every value, 0 and 0xff included: stored as a blob, not text.
+    let big: Vec<u8> = (0..=255u8).cycle().take(20_000).collect();
+    store
+        .save_models(&[
+            snap("a", r#"{"name":"m"}"#, &big),
+            snap("b", r#"{"name":"m"}"#, b"\0x"),
+        ])
+        .await
+        .expect("save");
+    store
+        .save_models(&[snap("b", r#"{"name":"m"}"#, b"new")])
+        .await
+        .expect("save again");
+    let mut got = store.load_models().await.expect("load");
+    got.sort_by(|x, y| x.host.cmp(&y.host));
+    assert_eq!(
+        got,
+        vec![
+            snap("a", r#"{"name":"m"}"#, &big),
+            snap("b", r#"{"name":"m"}"#, b"new")
+        ]
+    );
 }
