@@ -96,7 +96,7 @@ async fn redis_keeps_models_across_a_restart_with_a_new_database() {
     let url = redis.url().to_owned();
     // Each TestHub gets a database of its own: only Redis carries the models.
     let with_redis = |c: &mut hub::Config| c.redis.url = url.clone();
-    assert_eq!(restart(with_redis.clone(), with_redis).await, (3.0, 0.0));
+    assert_eq!(restart(with_redis, with_redis).await, (3.0, 0.0));
 }
 
 #[tokio::test]
@@ -104,7 +104,7 @@ async fn postgres_keeps_models_across_a_restart() {
     let pg = testkit::Postgres::start().await;
     let url = pg.url().to_owned();
     let with_pg = |c: &mut hub::Config| c.database_url = url.clone();
-    assert_eq!(restart(with_pg.clone(), with_pg).await, (3.0, 0.0));
+    assert_eq!(restart(with_pg, with_pg).await, (3.0, 0.0));
 }
 
 #[tokio::test]
