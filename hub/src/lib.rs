@@ -26,6 +26,7 @@ pub mod error;
 pub mod history;
 pub mod http;
 pub mod ingest;
+pub mod live;
 pub mod metrics;
 pub mod models;
 pub mod query;
@@ -150,6 +151,17 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
         metrics.buffered_bytes.clone(),
         metrics.buffer_waits.clone(),
     );
+    let live_task = redis.as_ref().map(|r| {
+        tokio::spawn(
+            live::publish(
+                state.clone(),
+                r.connection(),
+                metrics.clone(),
+                shutdown.child_token(),
+            )
+            .instrument(tracing::info_span!("live_publish")),
+        )
+    });
     let (sink, consumer_task) = match redis {
         None => (buffer::Sink::Direct(writer), None),
         Some(redis) => {
@@ -254,6 +266,9 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
         tracing::warn!("writer did not drain within {DRAIN_TIMEOUT:?}");
     }
     if let Some(t) = detection_task {
+        let _ = tokio::time::timeout(DRAIN_TIMEOUT, t).await;
+    }
+    if let Some(t) = live_task {
         let _ = tokio::time::timeout(DRAIN_TIMEOUT, t).await;
     }
     if let Some(t) = auth_task {

@@ -29,6 +29,8 @@ pub struct HubMetrics {
     pub models_restored: Counter,
     pub models_discarded: Counter,
     pub model_errors: Counter,
+    pub live_published: Counter,
+    pub live_skipped: Counter,
     pub ledger_missing: Gauge,
     pub ledger_agents: Gauge,
     pub ledger_agents_complete: Gauge,
@@ -150,6 +152,16 @@ impl HubMetrics {
             model_errors: r.counter(
                 "hostwatch_hub_detection_model_errors_total",
                 "Failed loads or saves of detector model snapshots (detection goes on cold).",
+                &[],
+            ),
+            live_published: r.counter(
+                "hostwatch_hub_live_published_total",
+                "Host updates and events published on Redis pub/sub (with Redis).",
+                &[],
+            ),
+            live_skipped: r.counter(
+                "hostwatch_hub_live_skipped_total",
+                "Live updates not published: Redis slow (the bridge fell behind) or failing.",
                 &[],
             ),
             ledger_missing: r.gauge(
