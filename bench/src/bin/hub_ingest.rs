@@ -5,7 +5,13 @@
 //! compared with.
 //!
 //!     cargo build --release -p hostwatch -p bench
-//!     target/release/hub-ingest [--agents 1000] [--series 50] [--seconds 30]
+//!     target/release/hub-ingest [--agents 1000] [--series 50] [--seconds 30] [--paced BATCHES]
+//!
+//! `--paced N`: agents hold back while the hub's Redis backlog
+//! (`hostwatch_hub_buffer_backlog`) is above N batches, so ingest runs only as
+//! fast as history drains — the steady state of a fleet whose offered load the
+//! hub can sustain. Unpaced, agents send as fast as Redis acks and the backlog
+//! grows for the whole run, with ingest taking CPU that history then lacks.
 //!
 //! Servers: throwaway `redis-server` and `postgres` (testkit) unless
 //! HOSTWATCH_TEST_REDIS_URL / HOSTWATCH_TEST_DATABASE_URL are set. The hub runs
@@ -35,6 +41,8 @@ struct Args {
     agents: usize,
     series: usize,
     seconds: u64,
+    /// Backlog (batches) above which agents pause; `None` = unpaced.
+    paced: Option<u64>,
 }
 
 fn args() -> Args {
@@ -42,6 +50,7 @@ fn args() -> Args {
         agents: 1000,
         series: 50,
         seconds: 30,
+        paced: None,
     };
     let v: Vec<String> = std::env::args().collect();
     for w in v.windows(2) {
@@ -49,6 +58,7 @@ fn args() -> Args {
             "--agents" => a.agents = w[1].parse().unwrap_or(a.agents),
             "--series" => a.series = w[1].parse().unwrap_or(a.series),
             "--seconds" => a.seconds = w[1].parse().unwrap_or(a.seconds),
+            "--paced" => a.paced = w[1].parse().ok(),
             _ => {}
         }
     }
@@ -92,6 +102,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let stop = Arc::new(AtomicBool::new(false));
     let acked_rows = Arc::new(AtomicU64::new(0));
+    let hold = Arc::new(AtomicBool::new(false));
+    if let Some(limit) = args.paced {
+        let (hold, stop, http) = (hold.clone(), stop.clone(), http.clone());
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok(m) = http_get(&http, "/metrics").await {
+                    let backlog = metric(&m, "hostwatch_hub_buffer_backlog ") as u64;
+                    hold.store(backlog > limit, Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+    }
     let mut channels = Vec::new();
     for _ in 0..CONNECTIONS {
         channels.push(
@@ -108,6 +131,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             i,
             args.series,
             stop.clone(),
+            hold.clone(),
             acked_rows.clone(),
         )));
     }
@@ -153,6 +177,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("| measure | value |");
     println!("|---|---|");
     println!("| agents × series | {} × {} |", args.agents, args.series);
+    match args.paced {
+        Some(n) => println!("| paced | agents wait while the Redis backlog > {n} batches |"),
+        None => println!("| paced | no (agents send as fast as acks come) |"),
+    }
     println!("| acked by the hub (into Redis) | {ingest_rate:.0} samples/s |");
     println!("| into history (PostgreSQL) | {history_rate:.0} samples/s |");
     println!("| raw binary COPY, same table (peer) | {copy_rate:.0} rows/s |");
@@ -170,6 +198,7 @@ async fn agent(
     i: usize,
     series: usize,
     stop: Arc<AtomicBool>,
+    hold: Arc<AtomicBool>,
     acked_rows: Arc<AtomicU64>,
 ) {
     let id = format!("bench-{i:04}");
@@ -204,7 +233,10 @@ async fn agent(
     let (mut sent, mut acked) = (0u64, 0u64);
     let mut ts = common::now_ms() - 3_600_000;
     while !stop.load(Ordering::Relaxed) {
-        while sent - acked < WINDOW {
+        while hold.load(Ordering::Relaxed) && sent == acked && !stop.load(Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        while sent - acked < WINDOW && !(hold.load(Ordering::Relaxed) && sent > acked) {
             sent += 1;
             ts += 1000;
             let new_series = if sent == 1 {
@@ -329,10 +361,15 @@ async fn wait_ready(http: &str) -> Result<(), Box<dyn std::error::Error>> {
 
 async fn stored_rows(http: &str) -> Result<u64, Box<dyn std::error::Error>> {
     let m = http_get(http, "/metrics").await?;
-    Ok(m.lines()
-        .find_map(|l| l.strip_prefix("hostwatch_hub_rows_stored_total "))
+    Ok(metric(&m, "hostwatch_hub_rows_stored_total ") as u64)
+}
+
+/// The value of the `/metrics` line starting with `prefix`; 0 when absent.
+fn metric(text: &str, prefix: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix))
         .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0))
+        .unwrap_or(0.0)
 }
 
 /// utime + stime of a process, in seconds (Linux /proc).
