@@ -188,6 +188,10 @@ impl Runner {
                     if saving.as_ref().is_some_and(|h| !h.is_finished()) {
                         continue;
                     }
+                    // Snapshots no series claimed within one interval belong
+                    // to series that are gone or away; they stay in the store
+                    // for the next start, but not in this hub's memory.
+                    self.warm.clear();
                     let snaps = self.snapshots();
                     let (models, metrics) = (models.clone(), self.metrics.clone());
                     saving = Some(tokio::spawn(async move { save(&models, snaps, &metrics).await }));

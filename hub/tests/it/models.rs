@@ -120,3 +120,22 @@ async fn models_learned_under_another_config_start_cold() {
     };
     assert_eq!(restart(before, after).await, (0.0, 3.0));
 }
+
+#[tokio::test]
+async fn models_are_also_saved_while_the_hub_runs() {
+    // What a kill -9 keeps: the last periodic snapshot.
+    let hub = TestHub::start_with(|c| c.model_snapshot_interval = Duration::from_millis(200)).await;
+    stream(&hub, 0, 100).await;
+    for _ in 0..100 {
+        if hub
+            .metric("hostwatch_hub_detection_models_saved_total ")
+            .await
+            >= 3.0
+        {
+            hub.stop().await;
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no periodic snapshot within 5 s");
+}
