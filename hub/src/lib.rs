@@ -57,8 +57,6 @@ use writer::Writer;
 
 /// How long shutdown waits for streams and the writer to drain.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long shutdown waits for detection's final model snapshot.
-pub const MODEL_SAVE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Everything the hub's services share.
 pub struct Ctx {
@@ -268,9 +266,10 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
         tracing::warn!("writer did not drain within {DRAIN_TIMEOUT:?}");
     }
     if let Some(t) = detection_task {
-        // Its last act is saving every model: allow for a large fleet's.
-        if tokio::time::timeout(MODEL_SAVE_TIMEOUT, t).await.is_err() {
-            tracing::warn!("detector models not saved within {MODEL_SAVE_TIMEOUT:?}; the next start is cold for some series");
+        // Its last act is saving every model; past the timeout the next
+        // start is cold for the series not yet saved.
+        if tokio::time::timeout(DRAIN_TIMEOUT, t).await.is_err() {
+            tracing::warn!("detector models not saved within {DRAIN_TIMEOUT:?}");
         }
     }
     if let Some(t) = live_task {
