@@ -91,6 +91,17 @@ pub struct ModelSnapshot {
     pub model: Vec<u8>,
 }
 
+impl From<(String, String, Vec<u8>)> for ModelSnapshot {
+    /// A `(host, series, model)` row as both stores select it.
+    fn from((host, series, model): (String, String, Vec<u8>)) -> Self {
+        Self {
+            host,
+            series,
+            model,
+        }
+    }
+}
+
 #[async_trait]
 pub trait HistoryStore: Send + Sync + 'static {
     /// Records or updates who a host is.

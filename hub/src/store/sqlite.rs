@@ -371,14 +371,7 @@ impl HistoryStore for SqliteStore {
             sqlx::query_as("SELECT host, series, model FROM detector_models")
                 .fetch_all(&self.pool)
                 .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(host, series, model)| ModelSnapshot {
-                host,
-                series,
-                model,
-            })
-            .collect())
+        Ok(rows.into_iter().map(ModelSnapshot::from).collect())
     }
 
     async fn events(&self, limit: usize) -> Result<Vec<AnomalyEvent>> {

@@ -32,12 +32,5 @@ pub(super) async fn load(store: &PostgresStore) -> Result<Vec<ModelSnapshot>> {
         sqlx::query_as("SELECT host, series, model FROM hostwatch.detector_models")
             .fetch_all(&store.pool)
             .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(host, series, model)| ModelSnapshot {
-            host,
-            series,
-            model,
-        })
-        .collect())
+    Ok(rows.into_iter().map(ModelSnapshot::from).collect())
 }
