@@ -5,6 +5,12 @@
 //!   directory, `postgres` on a free loopback port).
 //! - [`Redis`]: `HOSTWATCH_TEST_REDIS_URL`, or else a throwaway `redis-server`
 //!   with an append-only file in a temporary directory.
+//! - [`Smtp`]: a throwaway SMTP server (aiosmtpd from hostwatch's venv) that
+//!   keeps every [`Message`] it receives, optionally offering STARTTLS.
+//! - [`Prometheus`]: a throwaway `prometheus` evaluating the test's alerting
+//!   rules every second and sending what fires to the test's Alertmanager.
+//! - [`amtool()`]: Alertmanager's command-line client, run against the test's
+//!   Alertmanager-compatible API.
 //! - `process`: finding binaries, running them as an unprivileged user when
 //!   the tests run as root, free ports, and the watchdog.
 //!
@@ -15,12 +21,18 @@
 //! Everything here panics with a readable message on failure: it is test code,
 //! and a test cannot do anything better with an error than report it.
 
+mod amtool;
 mod postgres;
 mod process;
+mod prometheus;
 mod redis;
+mod smtp;
 
+pub use amtool::{amtool, amtool_async};
 pub use postgres::Postgres;
+pub use prometheus::Prometheus;
 pub use redis::Redis;
+pub use smtp::{Message, Smtp};
 
 /// Environment variable naming an existing PostgreSQL to use instead of a
 /// throwaway cluster (each test gets its own database there).

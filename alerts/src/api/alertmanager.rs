@@ -87,7 +87,8 @@ pub fn to_alert(
         .map(parse_rfc3339)
         .transpose()?
         .flatten();
-    let start = start.unwrap_or(now);
+    // Without a start, Alertmanager takes the end (a "resolved" report), else now.
+    let start = start.unwrap_or_else(|| end.map_or(now, |e| e.min(now)));
     if start > now + MAX_FUTURE_MS {
         return Err(format!("startsAt {} is in the future", to_rfc3339(start)));
     }
@@ -431,6 +432,9 @@ mod tests {
         )
         .expect("valid");
         assert_eq!(a.starts_at_ms, 1_800_000_000_000, "Go's zero time is unset");
+        let a = posted(r#"{"labels":{"alertname":"X"},"endsAt":"2027-01-15T07:59:00Z"}"#)
+            .expect("a resolved report without a start");
+        assert_eq!(a.starts_at_ms, a.ends_at_ms.expect("end"));
         for (json, want) in [
             (r#"{"labels":{}}"#, "needs labels"),
             (r#"{"labels":{"9x":"y"}}"#, "label name"),

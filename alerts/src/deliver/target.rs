@@ -79,14 +79,17 @@ pub fn check_url(url: &url::Url) -> Result<(), String> {
         Some(url::Host::Ipv6(ip)) if is_internal(IpAddr::V6(ip)) => {
             Err(format!("{ip} is an internal address"))
         }
-        Some(url::Host::Domain(d))
-            if d.eq_ignore_ascii_case("localhost") || d.ends_with(".localhost") =>
-        {
+        Some(url::Host::Domain(d)) if is_localhost_name(d) => {
             Err(format!("{d} is an internal address"))
         }
         None => Err("the URL has no host".into()),
         _ => Ok(()),
     }
+}
+
+fn is_localhost_name(d: &str) -> bool {
+    let d = d.trim_end_matches('.').to_ascii_lowercase();
+    d == "localhost" || d.ends_with(".localhost")
 }
 
 #[cfg(test)]
@@ -120,12 +123,21 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn names_resolving_to_internal_addresses_do_not_resolve() {
+        use reqwest::dns::Resolve;
+        let name: reqwest::dns::Name = "localhost".parse().expect("name");
+        let err = PublicOnly.resolve(name).await.err().expect("refused");
+        assert!(err.to_string().contains("internal"), "{err}");
+    }
+
     #[test]
     fn literal_and_localhost_urls_are_checked_up_front() {
         let check = |u: &str| check_url(&url::Url::parse(u).expect("url"));
         assert!(check("http://127.0.0.1:8080/hook").is_err());
         assert!(check("http://[::1]/hook").is_err());
         assert!(check("http://localhost/hook").is_err());
+        assert!(check("http://LocalHost./hook").is_err());
         assert!(check("https://hooks.example.com/x").is_ok());
     }
 }

@@ -89,7 +89,9 @@ impl Sim {
     /// as `sub: firing[..] resolved[..]` (plus ` (silent)` when not sent).
     fn flush(&mut self, at: i64) -> Vec<String> {
         let muted = self.muted.clone();
-        let ns = self.d.flush(at, &self.alerts, &|a| muted.contains(&a.fingerprint));
+        let ns = self
+            .d
+            .flush(at, &self.alerts, &|a| muted.contains(&a.fingerprint));
         let mut out: Vec<String> = ns
             .iter()
             .map(|n| {
@@ -117,14 +119,20 @@ fn group_wait_then_group_interval_then_repeat() {
     let mut s = Sim::new(vec![sub("ops", "")]);
     s.fire("alertname=Disk,host=h1,dev=a", 0);
     assert!(s.flush(29 * S).is_empty(), "waits group_wait");
-    assert_eq!(s.flush(30 * S), ["ops: firing[\"alertname=Disk,dev=a,host=h1\"] resolved[]"]);
+    assert_eq!(
+        s.flush(30 * S),
+        ["ops: firing[\"alertname=Disk,dev=a,host=h1\"] resolved[]"]
+    );
     s.fire("alertname=Disk,host=h1,dev=b", 35 * S);
     assert!(s.flush(100 * S).is_empty(), "a change waits group_interval");
     assert_eq!(
         s.flush(330 * S),
         ["ops: firing[\"alertname=Disk,dev=a,host=h1\", \"alertname=Disk,dev=b,host=h1\"] resolved[]"]
     );
-    assert!(s.flush(630 * S).is_empty(), "nothing changed, repeat not due");
+    assert!(
+        s.flush(630 * S).is_empty(),
+        "nothing changed, repeat not due"
+    );
     assert_eq!(s.flush(330 * S + 4 * 3600 * S).len(), 1, "repeat_interval");
 }
 
@@ -180,9 +188,16 @@ fn muted_alerts_are_left_out_and_come_back_when_unmuted() {
     let a = s.fire("alertname=Disk,host=h1,dev=a", 0);
     s.fire("alertname=Disk,host=h1,dev=b", 0);
     s.muted.push(a);
-    assert_eq!(s.flush(30 * S), ["ops: firing[\"alertname=Disk,dev=b,host=h1\"] resolved[]"]);
+    assert_eq!(
+        s.flush(30 * S),
+        ["ops: firing[\"alertname=Disk,dev=b,host=h1\"] resolved[]"]
+    );
     s.muted.clear();
-    assert_eq!(s.flush(330 * S).len(), 1, "the unmuted alert joins at group_interval");
+    assert_eq!(
+        s.flush(330 * S).len(),
+        1,
+        "the unmuted alert joins at group_interval"
+    );
 }
 
 #[test]
@@ -191,7 +206,10 @@ fn the_log_carries_repeat_interval_across_a_restart() {
     s.fire("alertname=Disk,host=h1", 0);
     assert_eq!(s.flush(30 * S).len(), 1);
     // What the store would hold: the log entry of that notification.
-    let key = ("ops".to_owned(), r#"{"alertname":"Disk","host":"h1"}"#.to_owned());
+    let key = (
+        "ops".to_owned(),
+        r#"{"alertname":"Disk","host":"h1"}"#.to_owned(),
+    );
     let log: HashMap<_, _> = [(
         key,
         LogEntry {
@@ -205,7 +223,10 @@ fn the_log_carries_repeat_interval_across_a_restart() {
     d.set_subscription(Arc::new(sub("ops", "")), s.alerts.values(), 3600 * S);
     d.restore_log(log);
     let none = |_: &Alert| false;
-    assert!(d.flush(3600 * S, &s.alerts, &none).is_empty(), "no resend after restart");
+    assert!(
+        d.flush(3600 * S, &s.alerts, &none).is_empty(),
+        "no resend after restart"
+    );
     assert_eq!(d.flush(30 * S + 4 * 3600 * S, &s.alerts, &none).len(), 1);
 }
 
@@ -259,5 +280,8 @@ fn removing_a_subscription_drops_its_groups() {
     let mut s = Sim::new(vec![sub("ops", ""), sub("db", "host=h1")]);
     s.fire("alertname=Disk,host=h1", 0);
     s.d.remove_subscription("db");
-    assert_eq!(s.flush(30 * S), ["ops: firing[\"alertname=Disk,host=h1\"] resolved[]"]);
+    assert_eq!(
+        s.flush(30 * S),
+        ["ops: firing[\"alertname=Disk,host=h1\"] resolved[]"]
+    );
 }

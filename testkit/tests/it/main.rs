@@ -2,10 +2,13 @@
 //! and crashes, and are gone afterwards — also when the test process dies
 //! without unwinding.
 
+mod prometheus;
+mod smtp;
+
 use std::time::{Duration, Instant};
 
 use sqlx::{Connection, Executor, PgConnection, Row};
-use testkit::{Postgres, Redis};
+use testkit::{Postgres, Prometheus, Redis, Smtp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Set in the environment of the child process that
@@ -140,7 +143,16 @@ async fn aborting_child() {
     }
     let pg = Postgres::throwaway().await;
     let r = Redis::throwaway().await;
-    println!("PORTS {} {}", port_of(pg.url()), port_of(r.url()));
+    let smtp = Smtp::start().await;
+    // Nothing listens on the discard port: sending alerts just fails.
+    let prometheus = Prometheus::start("127.0.0.1:9", "groups: []\n").await;
+    println!(
+        "PORTS {} {} {} {}",
+        port_of(pg.url()),
+        port_of(r.url()),
+        smtp.port(),
+        port_of(&prometheus.url())
+    );
     // No unwinding, no Drop: only the watchdogs can clean up now.
     std::process::abort();
 }
