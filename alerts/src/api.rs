@@ -118,9 +118,22 @@ impl ApiState {
     }
 }
 
+/// Lets the dashboard's origins call the API with their token.
+fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{HeaderValue, Method};
+    let allowed: Vec<HeaderValue> = origins.iter().filter_map(|o| o.parse().ok()).collect();
+    (!allowed.is_empty()).then(|| {
+        tower_http::cors::CorsLayer::new()
+            .allow_origin(allowed)
+            .allow_methods([Method::GET, Method::POST, Method::DELETE])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+    })
+}
+
 pub fn router(state: ApiState) -> Router {
     let registry = state.metrics.registry.clone();
-    Router::new()
+    let cors = cors(&state.config.cors_origins);
+    let app = Router::new()
         .route(
             "/api/v2/alerts",
             post(alertmanager::post_alerts).get(alertmanager::get_alerts),
@@ -158,5 +171,9 @@ pub fn router(state: ApiState) -> Router {
         )
         .route("/healthz", get(|| async { "ok\n" }))
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .with_state(state)
+        .with_state(state);
+    match cors {
+        Some(c) => app.layer(c),
+        None => app,
+    }
 }

@@ -52,6 +52,9 @@ pub struct Config {
     /// When set, `POST /api/v2/alerts` and the silence endpoints require
     /// `Authorization: Bearer <ingest_token>` (Prometheus: `authorization:`).
     pub ingest_token: Option<String>,
+    /// Origins (`https://dash.example.com`) whose pages may call this API
+    /// from a browser; the demo adds its dashboard's.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for Config {
@@ -75,6 +78,7 @@ impl Default for Config {
             inhibit: vec![InhibitRule::host_down()],
             users: Vec::new(),
             ingest_token: None,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -229,6 +233,13 @@ impl Config {
                 return Err(format!(
                     "user {:?}: token_sha256 must be 64 hex digits (hostwatch alerts hash-token)",
                     u.name
+                ));
+            }
+        }
+        for o in &self.cors_origins {
+            if !(o.starts_with("http://") || o.starts_with("https://")) || o.ends_with('/') {
+                return Err(format!(
+                    "cors_origins entry {o:?} must look like https://host[:port]"
                 ));
             }
         }

@@ -156,7 +156,13 @@ impl Engine {
             .map(|s| (s.id.clone(), s))
             .collect();
         let mut dispatcher = Dispatcher::new(config.route.clone());
-        for s in store.load_subscriptions().await? {
+        let mut subs = store.load_subscriptions().await?;
+        if config.demo && subs.is_empty() {
+            let s = demo_subscription(now);
+            store.save_subscription(&s).await?;
+            subs.push(s);
+        }
+        for s in subs {
             dispatcher.set_subscription(Arc::new(s), alerts.values(), now);
         }
         dispatcher.restore_log(store.load_log().await?);
@@ -502,6 +508,23 @@ impl Engine {
         self.metrics
             .groups
             .set(self.dispatcher.group_count() as f64);
+    }
+}
+
+/// The subscription a fresh demo starts with, so the dashboard's feed shows
+/// notifications without any set-up: everything medium or worse, live.
+fn demo_subscription(now: i64) -> Subscription {
+    Subscription {
+        id: crate::ids::new_id(),
+        owner: "demo".into(),
+        name: "Everything medium or worse (demo)".into(),
+        matchers: crate::matcher::parse_list("severity>=medium").unwrap_or_default(),
+        channels: vec![crate::subscription::Channel::Live],
+        group_by: None,
+        timing: None,
+        send_resolved: true,
+        quiet_hours: None,
+        created_at_ms: now,
     }
 }
 

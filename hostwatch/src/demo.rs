@@ -1,5 +1,6 @@
-//! `hostwatch demo`: hub + edge + this machine's agent + simulated hosts in one
-//! process on loopback, embedded storage, no services needed.
+//! `hostwatch demo`: hub + edge + alert service + this machine's agent +
+//! simulated hosts in one process on loopback, embedded storage, no services
+//! needed.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,6 +12,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 pub const DEFAULT_HTTP: &str = "127.0.0.1:8080";
+/// The alert service's port in the demo: Alertmanager's, so
+/// `hostwatch alerts subscribe` and Prometheus find it without flags.
+pub const DEFAULT_ALERTS_HTTP: &str = "127.0.0.1:9093";
 pub const DEFAULT_SIMULATE: usize = 10;
 pub const DEFAULT_SITES: usize = 3;
 /// Lively but sane: a few incidents an hour across the default fleet.
@@ -28,6 +32,8 @@ pub struct DemoConfig {
     pub data_dir: Option<PathBuf>,
     /// Collect this machine too (off in some tests).
     pub collect_local: bool,
+    /// Where the alert service listens (port 0: any free one).
+    pub alerts_http: SocketAddr,
 }
 
 impl Default for DemoConfig {
@@ -40,6 +46,7 @@ impl Default for DemoConfig {
             scenario: DEFAULT_SCENARIO.to_owned(),
             data_dir: None,
             collect_local: true,
+            alerts_http: SocketAddr::from(([127, 0, 0, 1], 0)),
         }
     }
 }
@@ -50,6 +57,7 @@ pub struct DemoAddrs {
     pub dashboard: SocketAddr,
     pub hub_grpc: SocketAddr,
     pub hub_http: SocketAddr,
+    pub alerts: SocketAddr,
 }
 
 /// Starts every component and returns once they are listening; they run
@@ -76,6 +84,10 @@ pub async fn start(
         grpc: TcpListener::bind("127.0.0.1:0").await?,
         http: TcpListener::bind("127.0.0.1:0").await?,
     };
+    let alerts_listener = TcpListener::bind(config.alerts_http)
+        .await
+        .with_context(|| format!("binding the alert service to {}", config.alerts_http))?;
+    let alerts = alerts_listener.local_addr()?;
     let hub_grpc = hub_listeners.grpc.local_addr()?;
     let hub_http = hub_listeners.http.local_addr()?;
 
@@ -95,6 +107,7 @@ pub async fn start(
         },
         ..Default::default()
     };
+    let alerts_config = demo_alerts_config(&data_dir, dashboard);
     let agent_config = agent::Config {
         hub_url: format!("http://{hub_grpc}"),
         interval: config.interval,
@@ -115,15 +128,21 @@ pub async fn start(
         hub::run(hub_config, hub_listeners, shutdown.child_token())
             .instrument(tracing::info_span!("hub")),
     );
+    let alerts_task = tokio::spawn(
+        alerts::run(alerts_config, alerts_listener, shutdown.child_token())
+            .instrument(tracing::info_span!("alerts")),
+    );
     let agent = agent::Agent::start(agent_config, shutdown.child_token())?;
     let all = tokio::spawn(async move {
         let _ = agent.join().await;
         let hub_res = hub_task.await;
         let edge_res = edge_task.await;
+        let alerts_res = alerts_task.await;
         // Removing the temporary history only after the hub closed it.
         drop(temp);
         hub_res.context("hub task")?.context("hub")?;
         edge_res.context("edge task")?.context("edge")?;
+        alerts_res.context("alerts task")?.context("alerts")?;
         Ok(())
     });
     Ok((
@@ -131,7 +150,26 @@ pub async fn start(
             dashboard,
             hub_grpc,
             hub_http,
+            alerts,
         },
         all,
     ))
+}
+
+/// The demo's alert service: no login, the edge's event feed, the dashboard's
+/// origin allowed, and timers short enough to see something happen.
+fn demo_alerts_config(data_dir: &std::path::Path, dashboard: SocketAddr) -> alerts::Config {
+    let mut c = alerts::Config {
+        database_url: format!("sqlite://{}", data_dir.join("alerts.db").display()),
+        edge_url: Some(format!("http://{dashboard}")),
+        demo: true,
+        cors_origins: vec![
+            format!("http://{dashboard}"),
+            format!("http://localhost:{}", dashboard.port()),
+        ],
+        ..Default::default()
+    };
+    c.route.group_wait = Duration::from_secs(5);
+    c.route.group_interval = Duration::from_secs(60);
+    c
 }

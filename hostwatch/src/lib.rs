@@ -2,11 +2,13 @@
 //! components. [`demo`] runs every component in one process (the monolithic
 //! mode); [`detect_cmd`] replays CSV series through the hub's detection
 //! engine (`hostwatch detect`); [`admin`] manages enrolment tokens and agent
-//! credentials (`hostwatch hub token|agents`); [`dev_certs`] makes a
+//! credentials (`hostwatch hub token|agents`); [`alerts_cmd`] is the client
+//! side of `hostwatch alerts subscribe|subscriptions|unsubscribe`; [`dev_certs`] makes a
 //! throwaway CA and certificates (`hostwatch tls make-dev-certs`); the other
 //! subcommands call each component's own `run`.
 
 pub mod admin;
+pub mod alerts_cmd;
 pub mod demo;
 pub mod detect_cmd;
 pub mod dev_certs;

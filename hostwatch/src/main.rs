@@ -39,6 +39,9 @@ enum Command {
     Edge(EdgeArgs),
     /// A site's LAN dashboard against one hub.
     Gateway(GatewayArgs),
+    /// The alert service (Alertmanager v2 API, subscriptions, delivery),
+    /// or with a subcommand, a client of it.
+    Alerts(AlertsArgs),
     /// The agent (same as the `hostwatch-agent` binary, without --once).
     Agent(agent::cli::Flags),
     /// Score NAB-style CSVs (`timestamp,value`) with the hub's detection engine.
@@ -137,6 +140,9 @@ struct DemoArgs {
     /// Keep history in this directory (default: a temporary one, removed at exit).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// The alert service's address.
+    #[arg(long, env = "HOSTWATCH_DEMO_ALERTS_HTTP", default_value = hostwatch::demo::DEFAULT_ALERTS_HTTP)]
+    alerts_http: SocketAddr,
 }
 
 #[derive(Args, Debug)]
@@ -185,6 +191,97 @@ struct HubArgs {
 }
 
 #[derive(Args, Debug)]
+struct AlertsArgs {
+    #[command(subcommand)]
+    client: Option<AlertsClient>,
+    #[arg(long, env = "HOSTWATCH_ALERTS_CONFIG")]
+    config: Option<PathBuf>,
+    #[arg(long, env = "HOSTWATCH_ALERTS_HTTP")]
+    http: Option<SocketAddr>,
+    /// `sqlite://PATH` or `postgres://…`.
+    #[arg(long, env = "HOSTWATCH_ALERTS_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// The edge whose anomaly-event feed becomes alerts, e.g. http://127.0.0.1:8080.
+    #[arg(long, env = "HOSTWATCH_ALERTS_EDGE")]
+    edge: Option<String>,
+    /// The edge's feed_token.
+    #[arg(long, env = "HOSTWATCH_ALERTS_EDGE_TOKEN", hide_env_values = true)]
+    edge_token: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum AlertsClient {
+    /// Subscribe to alerts matching --match, delivered to the channels given.
+    Subscribe(SubscribeArgs),
+    /// List your subscriptions.
+    Subscriptions(ClientArgs),
+    /// Delete one of your subscriptions.
+    Unsubscribe {
+        id: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Make an API token for a user; prints the token and its [[users]] entry.
+    HashToken {
+        #[arg(long, default_value = "me")]
+        name: String,
+    },
+}
+
+#[derive(Args, Debug)]
+struct ClientArgs {
+    /// The alert service.
+    #[arg(
+        long,
+        env = "HOSTWATCH_ALERTS_URL",
+        default_value = "http://127.0.0.1:9093"
+    )]
+    url: String,
+    /// Your API token (none in demo mode).
+    #[arg(long, env = "HOSTWATCH_ALERTS_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct SubscribeArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    /// Matchers, e.g. 'site=eu,severity>=high' (empty: everything).
+    #[arg(long = "match", default_value = "")]
+    matchers: String,
+    /// A name to recognise it by (default: the matchers).
+    #[arg(long, default_value = "")]
+    name: String,
+    /// Generic webhook URL (Alertmanager's JSON); repeatable.
+    #[arg(long)]
+    webhook: Vec<String>,
+    /// HMAC secret for the webhooks' X-Hostwatch-Signature.
+    #[arg(long, env = "HOSTWATCH_ALERTS_WEBHOOK_SECRET", hide_env_values = true)]
+    secret: Option<String>,
+    /// Slack-compatible incoming webhook URL; repeatable.
+    #[arg(long)]
+    slack: Vec<String>,
+    /// Email address (needs [smtp] on the service); repeatable.
+    #[arg(long)]
+    email: Vec<String>,
+    /// ntfy topic URL, e.g. https://ntfy.sh/mytopic; repeatable.
+    #[arg(long)]
+    ntfy: Vec<String>,
+    /// The dashboard's live feed.
+    #[arg(long)]
+    live: bool,
+    /// Labels that split notifications into groups, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    group_by: Option<Vec<String>>,
+    /// Hold notifications during these hours, e.g. 22:00-07:00.
+    #[arg(long)]
+    quiet_hours: Option<String>,
+    /// The quiet hours' time zone offset, e.g. +01:00.
+    #[arg(long, default_value = "Z")]
+    utc_offset: String,
+}
+
+#[derive(Args, Debug)]
 struct EdgeArgs {
     #[arg(long, env = "HOSTWATCH_EDGE_CONFIG")]
     config: Option<PathBuf>,
@@ -217,6 +314,7 @@ async fn main() -> anyhow::Result<()> {
                 interval: a.interval,
                 scenario: a.scenario,
                 data_dir: a.data_dir,
+                alerts_http: a.alerts_http,
                 ..Default::default()
             };
             let (addrs, done) = hostwatch::demo::start(config, http, token).await?;
@@ -227,6 +325,10 @@ async fn main() -> anyhow::Result<()> {
             println!(
                 "  hub gRPC {}  hub metrics http://{}/metrics",
                 addrs.hub_grpc, addrs.hub_http
+            );
+            println!(
+                "  alerts http://{}/  (hostwatch alerts subscribe --url http://{} --match 'severity>=high' --webhook URL)",
+                addrs.alerts, addrs.alerts
             );
             done.await.context("demo task")??;
         }
@@ -269,6 +371,7 @@ async fn main() -> anyhow::Result<()> {
             );
             gateway::run(c, listener, token).await?;
         }
+        Command::Alerts(a) => alerts(a, token).await?,
         Command::Agent(flags) => {
             agent::run(flags.load()?, token).await?;
         }
@@ -289,6 +392,64 @@ async fn main() -> anyhow::Result<()> {
             ] {
                 println!("  {:<44} {}", what, path.display());
             }
+        }
+    }
+    Ok(())
+}
+
+/// `hostwatch alerts`: the service, or one of its client commands.
+async fn alerts(a: AlertsArgs, token: tokio_util::sync::CancellationToken) -> anyhow::Result<()> {
+    use hostwatch::alerts_cmd::{new_token, Client, NewSubscription};
+    let client = |c: ClientArgs| Client {
+        url: c.url,
+        token: c.token,
+    };
+    match a.client {
+        None => {
+            let mut c: alerts::Config = common::config::load(a.config.as_deref())?;
+            if let Some(v) = a.http {
+                c.http_addr = v;
+            }
+            if let Some(v) = a.database_url {
+                c.database_url = v;
+            }
+            if let Some(v) = a.edge {
+                c.edge_url = Some(v);
+            }
+            if let Some(v) = a.edge_token {
+                c.edge_token = Some(v);
+            }
+            c.validate().map_err(anyhow::Error::msg)?;
+            let listener = bind(c.http_addr).await?;
+            println!("hostwatch alerts: http://{}/", listener.local_addr()?);
+            alerts::run(c, listener, token).await?;
+        }
+        Some(AlertsClient::Subscribe(s)) => {
+            let new = NewSubscription {
+                name: s.name,
+                matchers: s.matchers,
+                webhooks: s.webhook,
+                secret: s.secret,
+                slack: s.slack,
+                emails: s.email,
+                ntfy: s.ntfy,
+                live: s.live,
+                group_by: s.group_by,
+                quiet_hours: s.quiet_hours,
+                utc_offset: s.utc_offset,
+            };
+            let id = client(s.client).subscribe(&new).await?;
+            println!("{id}");
+        }
+        Some(AlertsClient::Subscriptions(c)) => print!("{}", client(c).list().await?),
+        Some(AlertsClient::Unsubscribe { id, client: c }) => {
+            client(c).unsubscribe(&id).await?;
+            eprintln!("subscription {id} deleted");
+        }
+        Some(AlertsClient::HashToken { name }) => {
+            let (token, entry) = new_token(&name);
+            println!("{token}");
+            eprintln!("give the token above to {name}; add this to the alerts config:\n{entry}");
         }
     }
     Ok(())

@@ -11,11 +11,24 @@ use tokio::sync::broadcast::error::RecvError;
 use super::ApiState;
 use crate::error::Result;
 
+#[derive(Debug, serde::Deserialize)]
+pub struct TokenParam {
+    /// Browsers cannot set headers on a WebSocket: they send the token here.
+    #[serde(default)]
+    token: Option<String>,
+}
+
 pub async fn upgrade(
     State(s): State<ApiState>,
-    headers: HeaderMap,
+    mut headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<TokenParam>,
     ws: WebSocketUpgrade,
 ) -> Result<Response> {
+    if let Some(t) = q.token.filter(|t| !t.is_empty()) {
+        if let Ok(v) = format!("Bearer {t}").parse() {
+            headers.insert(axum::http::header::AUTHORIZATION, v);
+        }
+    }
     let caller = s.caller(&headers)?;
     let rx = s.live.subscribe();
     Ok(ws.on_upgrade(move |socket| serve(socket, rx, caller)))

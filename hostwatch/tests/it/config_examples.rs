@@ -28,6 +28,9 @@ fn every_example_config_parses() {
             "gateway.example.toml" => {
                 common::config::parse::<gateway::Config>(&text, &path).map(|c| c.validate())
             }
+            "alerts.example.toml" => {
+                common::config::parse::<alerts::Config>(&text, &path).map(|c| c.validate())
+            }
             "agent.example.toml" => {
                 common::config::parse::<agent::Config>(&text, &path).map(|c| c.validate())
             }
@@ -38,5 +41,5 @@ fn every_example_config_parses() {
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         seen += 1;
     }
-    assert_eq!(seen, 4, "expected the four example configs");
+    assert_eq!(seen, 5, "expected the five example configs");
 }

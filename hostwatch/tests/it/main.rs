@@ -1,6 +1,7 @@
 //! End-to-end tests: real components on ephemeral ports, talking over real
 //! sockets (agent → hub over gRPC, hub → edge over WebSocket, browser API).
 
+mod alerts;
 mod config_examples;
 mod detect;
 mod exactly_once;
