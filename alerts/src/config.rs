@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::inhibit::InhibitRule;
+use crate::rules::Rule;
 use crate::subscription::Timing;
 
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:9093";
@@ -15,6 +16,8 @@ pub const DEFAULT_TICK: Duration = Duration::from_secs(1);
 pub const DEFAULT_RESOLVE_TIMEOUT: Duration = Duration::from_secs(300);
 pub const DEFAULT_RESOLVED_RETENTION: Duration = Duration::from_secs(3600);
 pub const DEFAULT_MAX_ALERTS: usize = 100_000;
+pub const DEFAULT_RULES_INTERVAL: Duration = Duration::from_secs(30);
+pub const DEFAULT_FORECAST_EVERY: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -55,6 +58,15 @@ pub struct Config {
     /// Origins (`https://dash.example.com`) whose pages may call this API
     /// from a browser; the demo adds its dashboard's.
     pub cors_origins: Vec<String>,
+    /// Threshold, absence and forecast rules over the edge's data (`[[rule]]`);
+    /// evaluated only with `edge_url`. Default: `Rule::defaults()`.
+    #[serde(rename = "rule")]
+    pub rules: Vec<Rule>,
+    #[serde(with = "common::config::duration_str")]
+    pub rules_interval: Duration,
+    /// Forecasts read ranges, so they run less often than the other rules.
+    #[serde(with = "common::config::duration_str")]
+    pub forecast_every: Duration,
 }
 
 impl Default for Config {
@@ -79,6 +91,9 @@ impl Default for Config {
             users: Vec::new(),
             ingest_token: None,
             cors_origins: Vec::new(),
+            rules: Rule::defaults(),
+            rules_interval: DEFAULT_RULES_INTERVAL,
+            forecast_every: DEFAULT_FORECAST_EVERY,
         }
     }
 }
@@ -235,6 +250,12 @@ impl Config {
                     u.name
                 ));
             }
+        }
+        if self.rules_interval.is_zero() || self.forecast_every.is_zero() {
+            return Err("rules_interval and forecast_every must be above zero".into());
+        }
+        for r in &self.rules {
+            r.validate()?;
         }
         for o in &self.cors_origins {
             if !(o.starts_with("http://") || o.starts_with("https://")) || o.ends_with('/') {

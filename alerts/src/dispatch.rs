@@ -14,9 +14,21 @@ use crate::subscription::Subscription;
 /// `group_by = ["..."]`: every alert is a group of its own.
 pub const GROUP_BY_ALL: &str = "...";
 
-type Key = (String, String);
+/// A group's identity in memory: a hash of (subscription id, group key).
+type GroupId = u64;
+
+fn group_id(sub: &str, key: &str) -> GroupId {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    sub.hash(&mut h);
+    key.hash(&mut h);
+    h.finish()
+}
 
 struct Group {
+    sub: String,
+    /// The group's labels as JSON: its key in the notification log.
+    key: String,
     labels: LabelSet,
     members: BTreeSet<Fingerprint>,
     first_seen_ms: i64,
@@ -36,15 +48,62 @@ pub struct Notification {
     pub log: Option<LogEntry>,
     /// False when only the log moves (resolved alerts, `send_resolved = false`).
     pub send: bool,
+    group: GroupId,
+}
+
+/// Subscriptions found by one of their equality matchers: an alert is only
+/// checked against those anchored on one of its own label pairs, plus those
+/// with no equality matcher at all.
+#[derive(Default)]
+struct Index {
+    anchored: HashMap<String, HashMap<String, Vec<Arc<Subscription>>>>,
+    unanchored: Vec<Arc<Subscription>>,
+}
+
+impl Index {
+    fn build<'a>(subs: impl Iterator<Item = &'a Arc<Subscription>>) -> Self {
+        let mut ix = Index::default();
+        for s in subs {
+            // An equality on a non-empty value: only alerts carrying that
+            // pair can match. (`x=""` matches alerts without x: not an anchor.)
+            let anchor = s
+                .matchers
+                .iter()
+                .find(|m| m.op == crate::matcher::Op::Eq && !m.value.is_empty());
+            match anchor {
+                Some(m) => ix
+                    .anchored
+                    .entry(m.name.clone())
+                    .or_default()
+                    .entry(m.value.clone())
+                    .or_default()
+                    .push(s.clone()),
+                None => ix.unanchored.push(s.clone()),
+            }
+        }
+        ix
+    }
+
+    fn candidates<'a>(
+        &'a self,
+        labels: &'a LabelSet,
+    ) -> impl Iterator<Item = &'a Arc<Subscription>> {
+        labels
+            .iter()
+            .filter_map(|(k, v)| self.anchored.get(k)?.get(v))
+            .flatten()
+            .chain(&self.unanchored)
+    }
 }
 
 pub struct Dispatcher {
     route: Route,
     subs: HashMap<String, Arc<Subscription>>,
-    groups: HashMap<Key, Group>,
+    index: Index,
+    groups: HashMap<GroupId, Group>,
     /// Which groups each alert belongs to; an alert's labels never change
     /// (they are its identity), so this is computed once per alert.
-    memberships: HashMap<Fingerprint, Vec<Key>>,
+    memberships: HashMap<Fingerprint, Vec<GroupId>>,
 }
 
 impl Dispatcher {
@@ -52,6 +111,7 @@ impl Dispatcher {
         Self {
             route,
             subs: HashMap::new(),
+            index: Index::default(),
             groups: HashMap::new(),
             memberships: HashMap::new(),
         }
@@ -69,8 +129,8 @@ impl Dispatcher {
         self.groups.len()
     }
 
-    fn group_labels(&self, sub: &Subscription, alert: &Alert) -> LabelSet {
-        let by = sub.group_by.as_ref().unwrap_or(&self.route.group_by);
+    fn group_labels(route: &Route, sub: &Subscription, alert: &Alert) -> LabelSet {
+        let by = sub.group_by.as_ref().unwrap_or(&route.group_by);
         if by.iter().any(|l| l == GROUP_BY_ALL) {
             return alert.labels.clone();
         }
@@ -79,61 +139,68 @@ impl Dispatcher {
             .collect()
     }
 
-    /// A group's key: its labels as JSON, stable because they are sorted.
-    fn group_key(labels: &LabelSet) -> String {
-        serde_json::to_string(labels).unwrap_or_default()
-    }
-
-    fn join(&mut self, key: Key, labels: LabelSet, fp: Fingerprint, now_ms: i64) {
+    /// Puts `alert` into `sub`'s group for it, creating the group; returns its id.
+    fn join(&mut self, sub: &Subscription, alert: &Alert, now_ms: i64) -> GroupId {
+        let labels = Self::group_labels(&self.route, sub, alert);
+        // The group's labels as JSON: stable, because they are sorted.
+        let key = serde_json::to_string(&labels).unwrap_or_default();
+        let id = group_id(&sub.id, &key);
         self.groups
-            .entry(key)
+            .entry(id)
             .or_insert_with(|| Group {
+                sub: sub.id.clone(),
+                key,
                 labels,
                 members: BTreeSet::new(),
                 first_seen_ms: now_ms,
                 last: None,
             })
             .members
-            .insert(fp);
+            .insert(alert.fingerprint);
+        id
     }
 
     /// Adds (or keeps) an alert in the groups of every subscription it matches.
     /// Returns how many subscriptions that is.
     pub fn on_alert(&mut self, alert: &Alert, now_ms: i64) -> usize {
-        let keys = match self.memberships.get(&alert.fingerprint) {
-            Some(keys) => keys.clone(),
-            None => {
-                let keys: Vec<Key> = self
-                    .subs
-                    .values()
-                    .filter(|s| s.matches(alert))
-                    .map(|s| {
-                        let labels = self.group_labels(s, alert);
-                        (s.id.clone(), Self::group_key(&labels))
-                    })
-                    .collect();
-                self.memberships.insert(alert.fingerprint, keys.clone());
-                keys
+        if let Some(ids) = self.memberships.get(&alert.fingerprint) {
+            // The resend path: no matching, only membership (the alert may
+            // have left a group after its resolved notice and fire again).
+            let mut gone = Vec::new();
+            for id in ids {
+                match self.groups.get_mut(id) {
+                    Some(g) => {
+                        g.members.insert(alert.fingerprint);
+                    }
+                    None => gone.push(*id),
+                }
             }
-        };
-        for key in &keys {
-            if !self.groups.contains_key(key) {
-                let Some(sub) = self.subs.get(&key.0).cloned() else {
-                    continue;
-                };
-                let labels = self.group_labels(&sub, alert);
-                self.join(key.clone(), labels, alert.fingerprint, now_ms);
-            } else if let Some(g) = self.groups.get_mut(key) {
-                g.members.insert(alert.fingerprint);
+            let n = ids.len();
+            if gone.is_empty() {
+                return n;
             }
+            // Some groups ended: recreate them from the subscriptions.
+            self.memberships.remove(&alert.fingerprint);
         }
-        keys.len()
+        let matched: Vec<Arc<Subscription>> = self
+            .index
+            .candidates(&alert.labels)
+            .filter(|s| s.matches(alert))
+            .cloned()
+            .collect();
+        let ids: Vec<GroupId> = matched
+            .iter()
+            .map(|s| self.join(s, alert, now_ms))
+            .collect();
+        let n = ids.len();
+        self.memberships.insert(alert.fingerprint, ids);
+        n
     }
 
     /// An alert left memory (resolved long ago).
     pub fn forget_alert(&mut self, fp: Fingerprint) {
-        for key in self.memberships.remove(&fp).unwrap_or_default() {
-            if let Some(g) = self.groups.get_mut(&key) {
+        for id in self.memberships.remove(&fp).unwrap_or_default() {
+            if let Some(g) = self.groups.get_mut(&id) {
                 g.members.remove(&fp);
             }
         }
@@ -148,17 +215,13 @@ impl Dispatcher {
     ) {
         self.remove_subscription(&sub.id);
         self.subs.insert(sub.id.clone(), sub.clone());
+        self.index = Index::build(self.subs.values());
         for a in alerts {
             if !sub.matches(a) {
                 continue;
             }
-            let labels = self.group_labels(&sub, a);
-            let key = (sub.id.clone(), Self::group_key(&labels));
-            self.memberships
-                .entry(a.fingerprint)
-                .or_default()
-                .push(key.clone());
-            self.join(key, labels, a.fingerprint, now_ms);
+            let id = self.join(&sub, a, now_ms);
+            self.memberships.entry(a.fingerprint).or_default().push(id);
         }
     }
 
@@ -166,21 +229,33 @@ impl Dispatcher {
         if self.subs.remove(id).is_none() {
             return;
         }
-        self.groups.retain(|(s, _), _| s != id);
-        for keys in self.memberships.values_mut() {
-            keys.retain(|(s, _)| s != id);
+        self.index = Index::build(self.subs.values());
+        let gone: Vec<GroupId> = self
+            .groups
+            .iter()
+            .filter(|(_, g)| g.sub == id)
+            .map(|(k, _)| *k)
+            .collect();
+        for g in &gone {
+            self.groups.remove(g);
+        }
+        for ids in self.memberships.values_mut() {
+            ids.retain(|g| !gone.contains(g));
         }
     }
 
     /// Puts back what each group was last told (after a restart), so repeat
     /// and group intervals continue instead of starting over.
-    pub fn restore_log(&mut self, log: HashMap<Key, LogEntry>) {
-        for (key, entry) in log {
-            if !self.subs.contains_key(&key.0) {
+    pub fn restore_log(&mut self, log: HashMap<(String, String), LogEntry>) {
+        for ((sub, key), entry) in log {
+            if !self.subs.contains_key(&sub) {
                 continue;
             }
-            let labels: LabelSet = serde_json::from_str(&key.1).unwrap_or_default();
-            let g = self.groups.entry(key).or_insert_with(|| Group {
+            let labels: LabelSet = serde_json::from_str(&key).unwrap_or_default();
+            let id = group_id(&sub, &key);
+            let g = self.groups.entry(id).or_insert_with(|| Group {
+                sub,
+                key,
                 labels,
                 members: BTreeSet::new(),
                 first_seen_ms: entry.notified_at_ms,
@@ -203,8 +278,8 @@ impl Dispatcher {
     ) -> Vec<Notification> {
         let mut out = Vec::new();
         let mut empty = Vec::new();
-        for (key, g) in self.groups.iter_mut() {
-            let Some(sub) = self.subs.get(&key.0) else {
+        for (id, g) in self.groups.iter_mut() {
+            let Some(sub) = self.subs.get(&g.sub) else {
                 continue;
             };
             let t = sub.timing.unwrap_or_else(|| self.route.timing());
@@ -238,7 +313,7 @@ impl Dispatcher {
             });
             if firing.is_empty() && resolved.is_empty() {
                 if g.members.is_empty() && was_firing.is_empty() {
-                    empty.push(key.clone());
+                    empty.push(*id);
                 }
                 continue;
             }
@@ -263,8 +338,9 @@ impl Dispatcher {
             });
             out.push(Notification {
                 subscription: sub.clone(),
-                group_key: key.1.clone(),
+                group_key: g.key.clone(),
                 group_labels: g.labels.clone(),
+                group: *id,
                 send: !firing.is_empty() || sub.send_resolved,
                 firing,
                 resolved,
@@ -279,8 +355,7 @@ impl Dispatcher {
 
     /// Records that `n` was persisted: its group moves on.
     pub fn sent(&mut self, n: &Notification) {
-        let key = (n.subscription.id.clone(), n.group_key.clone());
-        let Some(g) = self.groups.get_mut(&key) else {
+        let Some(g) = self.groups.get_mut(&n.group) else {
             return;
         };
         for fp in &n.resolved {
@@ -288,7 +363,7 @@ impl Dispatcher {
         }
         g.last = n.log.clone();
         if g.members.is_empty() && g.last.is_none() {
-            self.groups.remove(&key);
+            self.groups.remove(&n.group);
         }
     }
 }

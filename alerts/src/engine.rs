@@ -219,7 +219,14 @@ impl Engine {
                 cursor,
                 reply,
             } => {
-                let _ = reply.send(self.ingest(alerts, cursor).await);
+                let r = self.ingest(alerts, cursor).await;
+                let stored = r.is_ok();
+                let _ = reply.send(r);
+                // A group whose wait is already over (group_wait 0, or a
+                // change after group_interval) goes out now, not at the tick.
+                if stored {
+                    self.flush().await;
+                }
             }
             Command::Alerts(reply) => {
                 let _ = reply.send(self.views());

@@ -13,6 +13,7 @@
 //! - [`deliver`]: the outbox worker and its channels (webhook, Slack, ntfy,
 //!   email, live), with the internal-address guard.
 //! - [`feed`]: the edge's event feed, cursor stored with the alerts.
+//! - [`rules`]: threshold, absence and forecast rules over the edge's API.
 //! - [`api`]: HTTP (Alertmanager v2, subscriptions, live feed, `/metrics`).
 //!
 //! Invariant: a notification's deliveries and its group's log entry are
@@ -33,6 +34,7 @@ pub mod matcher;
 pub mod metrics;
 pub mod model;
 pub mod notify;
+pub mod rules;
 pub mod silence;
 pub mod store;
 pub mod subscription;
@@ -97,6 +99,25 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
             .instrument(tracing::info_span!("feed")),
         )
     });
+    let rules_task = match (&config.edge_url, config.rules.is_empty()) {
+        (Some(url), false) => {
+            let edge =
+                rules::source::Edge::new(url, config.edge_token.clone(), config.delivery.timeout)
+                    .map_err(Error::Config)?;
+            Some(tokio::spawn(
+                rules::run(
+                    config.rules.clone(),
+                    config.rules_interval,
+                    config.forecast_every,
+                    edge,
+                    handle.clone(),
+                    shutdown.child_token(),
+                )
+                .instrument(tracing::info_span!("rules")),
+            ))
+        }
+        _ => None,
+    };
     let app = api::router(api::ApiState {
         config: config.clone(),
         engine: handle,
@@ -115,8 +136,8 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     let drain = async {
         let _ = engine_task.await;
         let _ = worker_task.await;
-        if let Some(f) = feed_task {
-            let _ = f.await;
+        for t in [feed_task, rules_task].into_iter().flatten() {
+            let _ = t.await;
         }
     };
     if tokio::time::timeout(DRAIN_TIMEOUT, drain).await.is_err() {
