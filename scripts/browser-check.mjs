@@ -3,6 +3,7 @@
 //
 //   node scripts/browser-check.mjs URL [--screenshot PATH] [--min-hosts N]
 //                                      [--viewport WxH] [--dark] [--static DIR]
+//                                      [--alerts ALERTS_URL]
 //
 // Loads the page and checks, in order: it loads; at least N host cards are visible;
 // a displayed live value (a card's CPU/memory/disk text) changes within 15 s, which
@@ -14,8 +15,20 @@
 // in live mode it asks /api/v1/series only for the span after its newest point;
 // choosing 24 h issues /api/v1/series requests spanning about a day and the charts
 // draw again; the top-processes table has rows; browser "back" shows the fleet again.
-// With --screenshot PATH the fleet goes to PATH and the host page to PATH-host.png
-// (desktop viewport) and PATH-host-phone.png (400 px wide).
+// Then the alerts page, when there is an alert service (/api/v1/info's alerts_url,
+// else --alerts ALERTS_URL, which the page is then given as `?alerts=` — its
+// development aid for a server that does not name one yet): the header's "Alerts"
+// link opens #/alerts; subscriptions are listed and the live socket connects; the
+// channel select shows a URL field for a webhook; an invalid match shows the
+// service's error inline; the form creates a subscription (alertname=BrowserCheck,
+// dashboard live feed) that appears in the table; an alert POSTed from here to
+// ALERTS_URL/api/v2/alerts comes back within 30 s as a live notification for that
+// subscription and shows in "Alerts now", and its delivery in "Recent deliveries";
+// Delete removes the subscription (from the table and from the service); the
+// "Fleet" link returns to the fleet. The test alert is resolved at the end.
+// With --screenshot PATH the fleet goes to PATH, the host page to PATH-host.png
+// (desktop viewport) and PATH-host-phone.png (400 px wide), the alerts page to
+// PATH-alerts.png and PATH-alerts-phone.png.
 // --static DIR serves the page's own files from DIR instead of the server, so the
 // dashboard can be checked while editing gateway/static without rebuilding.
 // Any console error or uncaught page error during the run fails the check. Prints one
@@ -30,6 +43,11 @@ const CARDS_TIMEOUT_MS = 15_000;
 const CHART_TIMEOUT_MS = 10_000;
 const EVENTS_TIMEOUT_MS = 10_000;
 const HOST_PAGE_TIMEOUT_MS = 15_000;
+const ALERTS_PAGE_TIMEOUT_MS = 15_000;
+/** The demo's group_wait is 5 s; the rest is slack for a loaded CI machine. */
+const NOTIFICATION_TIMEOUT_MS = 30_000;
+const TEST_SUBSCRIPTION = "browser test";
+const TEST_ALERT = "BrowserCheck";
 const PHONE_VIEWPORT = { width: 400, height: 860 };
 const LAUNCH_ARGS = [
   "--headless",
@@ -44,7 +62,9 @@ const LAUNCH_ARGS = [
 
 function usage(msg) {
   if (msg) console.error(`browser-check: ${msg}`);
-  console.error("usage: node scripts/browser-check.mjs URL [--screenshot PATH] [--min-hosts N] [--viewport WxH] [--dark] [--static DIR]");
+  console.error(
+    "usage: node scripts/browser-check.mjs URL [--screenshot PATH] [--min-hosts N] [--viewport WxH] [--dark] [--static DIR] [--alerts ALERTS_URL]",
+  );
   process.exit(2);
 }
 
@@ -56,6 +76,7 @@ function parseArgs(argv) {
     viewport: { width: 1280, height: 900 },
     colorScheme: "light",
     staticDir: null,
+    alerts: null,
   };
   for (let i = 0; i < argv.length; i += 1) {
     const a = argv[i];
@@ -70,6 +91,7 @@ function parseArgs(argv) {
       opts.viewport = { width: Number(m[1]), height: Number(m[2]) };
     } else if (a === "--dark") opts.colorScheme = "dark";
     else if (a === "--static") opts.staticDir = value();
+    else if (a === "--alerts") opts.alerts = value();
     else if (a === "-h" || a === "--help") usage();
     else if (a.startsWith("--")) usage(`unknown option ${a}`);
     else if (opts.url) usage(`unexpected argument ${a}`);
@@ -264,6 +286,177 @@ async function checkHostPage(page, opts, record) {
   record(back, "back returns to the fleet", await page.evaluate(() => location.hash || "(no hash)"));
 }
 
+/**
+ * Console errors a step provokes on purpose, each forgiven once: Chromium logs every
+ * HTTP error response ("Failed to load resource: … 400"), including the 400 the
+ * alerts form is meant to show inline. `{ why, test(text, url) }`.
+ */
+const expectedErrors = [];
+
+/** `path` under the alert service's base URL (with or without a trailing slash). */
+const alertsApi = (base, path) => `${base.replace(/\/+$/, "")}${path}`;
+
+/** POSTs Alertmanager-style alerts to the alert service; → the HTTP status, or an error text. */
+async function postAlerts(base, alerts) {
+  try {
+    const res = await fetch(alertsApi(base, "/api/v2/alerts"), {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(alerts),
+    });
+    return res.ok ? res.status : `HTTP ${res.status}: ${(await res.text()).slice(0, 200)}`;
+  } catch (err) {
+    return err.message;
+  }
+}
+
+/**
+ * The alerts page checks; `record` as in main. Starts on the fleet with the
+ * header's Alerts link shown and ends on the fleet again.
+ */
+async function checkAlertsPage(page, opts, alertsUrl, record) {
+  const wait = (fn, arg, timeout = ALERTS_PAGE_TIMEOUT_MS) =>
+    page.waitForFunction(fn, arg, { timeout, polling: 250 }).then((h) => h.jsonValue(), () => null);
+
+  const link = page.locator('#nav [data-nav="alerts"]');
+  const linkShown = await link.isVisible();
+  if (!record(linkShown, "the header shows an Alerts link", linkShown ? "" : "#nav hidden: the page found no alert service")) return;
+  await link.click();
+  const opened = await wait(() => location.hash === "#/alerts" && document.querySelector("#alerts [data-alerts-form]")?.checkVisibility());
+  record(opened !== null, "the Alerts link opens #/alerts", await page.evaluate(() => location.hash));
+  if (opened === null) return;
+
+  // The demo has its own subscription, so the list is never empty there.
+  const listed = await wait(() => {
+    const rows = [...document.querySelectorAll("#alerts [data-subscriptions] tbody tr")].map((r) => r.dataset.name);
+    return rows.length ? rows : false;
+  });
+  const status = await page.locator("#alerts [data-alerts-status]").textContent();
+  record(listed !== null, "the alerts page lists subscriptions", listed ? listed.join(", ") : `none listed${status ? `; page says: ${status}` : ""}`);
+
+  // Connected before anything fires: a notification sent earlier is not replayed.
+  const connected = await wait(() => document.querySelector("#alerts .alerts-live .conn")?.dataset.state === "live");
+  record(connected !== null, "the live notification socket connects", await page.locator("#alerts .alerts-live .conn").textContent());
+
+  const form = page.locator("#alerts [data-alerts-form]");
+  const target = form.locator('[name="target"]');
+  await form.locator('[name="channel"]').selectOption("webhook");
+  const webhookFields = (await target.isVisible()) && (await form.locator('[name="secret"]').isVisible());
+  await form.locator('[name="channel"]').selectOption("live");
+  const liveFields = !(await target.isVisible());
+  record(webhookFields && liveFields, "the channel select shows the fields it needs", `webhook: URL + secret ${webhookFields ? "shown" : "missing"}; live: URL ${liveFields ? "hidden" : "still shown"}`);
+
+  await form.locator('[name="name"]').fill(TEST_SUBSCRIPTION);
+  await form.locator('[name="match"]').fill("severity>>high");
+  const subscriptionsUrl = alertsApi(alertsUrl, "/api/v1/subscriptions");
+  expectedErrors.push({
+    why: "the 400 answering an invalid match",
+    test: (text, url) => url === subscriptionsUrl && /status of 400/.test(text),
+  });
+  await form.getByRole("button", { name: "Subscribe" }).click();
+  const invalid = await wait(() => {
+    const el = document.querySelector("#alerts [data-form-error]");
+    return el?.checkVisibility() && el.textContent ? el.textContent : false;
+  });
+  record(invalid !== null, "an invalid match shows the service's error inline", invalid ?? "no error shown");
+
+  await form.locator('[name="match"]').fill(`alertname=${TEST_ALERT}`);
+  await form.getByRole("button", { name: "Subscribe" }).click();
+  const created = await wait(
+    (name) => document.querySelector(`#alerts [data-subscriptions] tr[data-name="${name}"]`)?.dataset.subscription ?? false,
+    TEST_SUBSCRIPTION,
+  );
+  const rowText = created ? (await page.locator(`#alerts tr[data-subscription="${created}"]`).innerText()).replace(/\s+/g, " ").trim() : "";
+  const formError = await page.locator("#alerts [data-form-error]").textContent();
+  record(created !== null, "the form creates a subscription shown in the table", created ? rowText : `no row "${TEST_SUBSCRIPTION}"${formError ? `; form says: ${formError}` : ""}`);
+  if (created === null) return;
+
+  const started = Date.now();
+  const posted = await postAlerts(alertsUrl, [
+    {
+      labels: { alertname: TEST_ALERT, severity: "high", host: "browser" },
+      annotations: { summary: "fired by scripts/browser-check.mjs" },
+    },
+  ]);
+  record(posted === 200, "the alert service accepts a test alert", `POST ${alertsApi(alertsUrl, "/api/v2/alerts")}: ${posted}`);
+
+  const notified = await wait(
+    ([alertname, receiver]) => {
+      const item = [...document.querySelectorAll("#alerts [data-notification]")].find(
+        (el) => el.textContent.includes(alertname) && el.querySelector(".event-host")?.textContent === receiver,
+      );
+      return item ? item.innerText : false;
+    },
+    [TEST_ALERT, TEST_SUBSCRIPTION],
+    NOTIFICATION_TIMEOUT_MS,
+  );
+  record(
+    notified !== null,
+    "a live notification for the test alert appears",
+    notified !== null
+      ? `after ${((Date.now() - started) / 1000).toFixed(1)} s: ${notified.replace(/\s+/g, " ").trim()}`
+      : `none for "${TEST_SUBSCRIPTION}" mentioning ${TEST_ALERT} in ${NOTIFICATION_TIMEOUT_MS / 1000} s (${await page.locator("#alerts [data-notification]").count()} other(s))`,
+  );
+
+  // Active, not merely listed: an earlier run's resolved BrowserCheck may still be there.
+  const listedAlert = await wait((name) => {
+    const item = [...document.querySelectorAll("#alerts [data-alerts] [data-alert]")].find(
+      (el) => el.dataset.state === "active" && el.querySelector(".event-host")?.textContent === name,
+    );
+    return item ? item.innerText : false;
+  }, TEST_ALERT);
+  const shown = await page.locator("#alerts [data-alerts] [data-alert]").evaluateAll((els) =>
+    els.map((el) => `${el.querySelector(".event-host")?.textContent} (${el.dataset.state})`).join(", "),
+  );
+  record(
+    listedAlert !== null,
+    "the test alert shows as active in Alerts now",
+    listedAlert !== null ? listedAlert.replace(/\s+/g, " ").trim() : `not active there; listed: ${shown || "nothing"}`,
+  );
+
+  const delivery = await wait((name) => {
+    const row = [...document.querySelectorAll("#alerts [data-deliveries] tbody tr")].find((r) => r.textContent.includes(name));
+    return row ? row.innerText : false;
+  }, TEST_SUBSCRIPTION);
+  record(delivery !== null, "its delivery shows in Recent deliveries", (delivery ?? "no row").replace(/\s+/g, " ").trim());
+
+  if (opts.screenshot) {
+    const path = derivedPath(opts.screenshot, "alerts");
+    await page.screenshot({ path, fullPage: true });
+    console.log(`screenshot saved to ${path}`);
+    await page.setViewportSize(PHONE_VIEWPORT);
+    await page.waitForTimeout(300);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - innerWidth);
+    record(overflow <= 0, "alerts page fits a 400 px wide screen", overflow > 0 ? `${overflow} px too wide` : "no horizontal scroll");
+    const phone = derivedPath(opts.screenshot, "alerts-phone");
+    await page.screenshot({ path: phone, fullPage: true });
+    console.log(`screenshot saved to ${phone}`);
+    await page.setViewportSize(opts.viewport);
+  }
+
+  await page.locator(`#alerts tr[data-subscription="${created}"]`).getByRole("button", { name: "Delete" }).click();
+  const gone = await wait((id) => !document.querySelector(`#alerts tr[data-subscription="${id}"]`), created);
+  const remaining = await fetch(alertsApi(alertsUrl, "/api/v1/subscriptions"))
+    .then((r) => r.json())
+    .then((subs) => (Array.isArray(subs) ? subs.filter((x) => x.id === created).length : -1), () => -1);
+  record(
+    gone !== null && remaining === 0,
+    "Delete removes the subscription",
+    `${gone !== null ? "row gone" : "row still shown"}; the service ${remaining === 0 ? "no longer has it" : remaining > 0 ? "still has it" : "could not be asked"}`,
+  );
+
+  // Leave nothing firing behind: an alert with an end in the past is resolved.
+  await postAlerts(alertsUrl, [
+    { labels: { alertname: TEST_ALERT, severity: "high", host: "browser" }, endsAt: new Date().toISOString() },
+  ]);
+
+  await page.locator('#nav [data-nav="fleet"]').click();
+  const back = await wait(
+    () => !document.querySelector("#alerts")?.checkVisibility() && [...document.querySelectorAll("[data-host]")].some((el) => el.checkVisibility()),
+  );
+  record(back !== null, "the Fleet link returns to the fleet", await page.evaluate(() => location.hash || "(no hash)"));
+}
+
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const results = [];
@@ -281,7 +474,10 @@ async function main() {
   try {
     const page = await browser.newPage({ viewport: opts.viewport, colorScheme: opts.colorScheme });
     page.on("console", (msg) => {
-      if (msg.type() === "error") errors.push(`console error: ${msg.text()}`);
+      if (msg.type() !== "error") return;
+      const i = expectedErrors.findIndex((e) => e.test(msg.text(), msg.location().url));
+      if (i >= 0) console.log(`     expected console error (${expectedErrors.splice(i, 1)[0].why}): ${msg.text()}`);
+      else errors.push(`console error: ${msg.text()}${msg.location().url ? ` (${msg.location().url})` : ""}`);
     });
     page.on("pageerror", (err) => errors.push(`page error: ${err.message}`));
     if (opts.staticDir) {
@@ -299,7 +495,18 @@ async function main() {
       );
     }
 
-    const response = await page.goto(opts.url, { waitUntil: "load" }).catch((err) => err);
+    // Where the alert service is: the server's own answer first, --alerts when it has none.
+    const info = await fetch(new URL("/api/v1/info", opts.url))
+      .then((r) => r.json())
+      .catch(() => null);
+    const alertsUrl = info?.alerts_url || opts.alerts;
+    const pageUrl = new URL(opts.url);
+    if (!info?.alerts_url && opts.alerts) {
+      pageUrl.searchParams.set("alerts", opts.alerts);
+      console.log(`     /api/v1/info names no alert service: the page gets ?alerts=${opts.alerts}`);
+    }
+
+    const response = await page.goto(pageUrl.toString(), { waitUntil: "load" }).catch((err) => err);
     const loaded = !(response instanceof Error) && response !== null && response.ok();
     record(loaded, "page loads", response instanceof Error ? response.message.split("\n")[0] : `HTTP ${response?.status()}`);
 
@@ -359,6 +566,8 @@ async function main() {
       }
 
       await checkHostPage(page, opts, record);
+      if (alertsUrl) await checkAlertsPage(page, opts, alertsUrl, record);
+      else console.log("     skipped the alerts page: /api/v1/info names no alert service and no --alerts given");
     }
 
     record(errors.length === 0, "no console or page errors", errors.length ? `\n  ${errors.join("\n  ")}` : "");

@@ -1,4 +1,4 @@
-//! REST under `/api/v1`: hosts, series of a host, ranges.
+//! REST under `/api/v1`: what serves the page, hosts, series of a host, ranges, events.
 
 use std::sync::Arc;
 
@@ -13,8 +13,14 @@ use crate::{AppState, Error, Result};
 /// Default range when `from` is not given: the last 15 minutes.
 const DEFAULT_RANGE_MS: i64 = 15 * 60 * 1000;
 
+/// `{"mode", "version", "alerts_url"}`: `alerts_url` is null when this
+/// deployment has no alert service, and the dashboard then hides its alerts page.
 pub async fn info(State(app): State<Arc<AppState>>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "mode": app.mode, "version": env!("CARGO_PKG_VERSION") }))
+    Json(serde_json::json!({
+        "mode": app.mode,
+        "version": env!("CARGO_PKG_VERSION"),
+        "alerts_url": app.alerts_url,
+    }))
 }
 
 pub async fn hosts(State(app): State<Arc<AppState>>) -> Result<Json<Vec<HostStatus>>> {

@@ -1,9 +1,11 @@
 //! The browser-facing layer: REST + WebSocket API and the embedded dashboard,
-//! over a [`DataSource`]. The edge mounts [`router`] for the cloud view; run
+//! over a [`DataSource`]. The edge mounts [`router`] (or [`router_with`], which
+//! also tells the page where the alert service is) for the cloud view; run
 //! alone ([`run`]) against a hub's gRPC `Query` API it is the site's LAN dashboard.
 //!
 //! - [`source`]: the `DataSource` trait and the hub (gRPC) implementation.
-//! - [`api`]: `/api/v1/hosts`, `/api/v1/hosts/{host}/series`, `/api/v1/series`.
+//! - [`api`]: `/api/v1/info`, `/api/v1/hosts`, `/api/v1/hosts/{host}/series`,
+//!   `/api/v1/series`, `/api/v1/events`.
 //! - [`live`]: the `/api/v1/live` WebSocket.
 //! - [`assets`]: the dashboard files, embedded at build time.
 //!
@@ -46,15 +48,40 @@ pub struct GatewayMetrics {
 pub struct AppState {
     pub source: Arc<dyn DataSource>,
     pub mode: Mode,
+    /// Base URL of the alert service (`http://host:port/`), for the dashboard's
+    /// alerts page; `None` hides the page. The page calls it directly (the
+    /// service sends CORS headers), so the gateway never proxies alerts.
+    pub alerts_url: Option<String>,
     pub metrics: GatewayMetrics,
 }
 
-/// The API and dashboard routes. Metrics are registered in `registry`, which
-/// the caller serves on its own `/metrics`.
+/// What a deployment tells [`router_with`] about itself.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub mode: Mode,
+    /// See [`AppState::alerts_url`].
+    pub alerts_url: Option<String>,
+}
+
+/// The API and dashboard routes without an alert service. Metrics are
+/// registered in `registry`, which the caller serves on its own `/metrics`.
 pub fn router(source: Arc<dyn DataSource>, mode: Mode, registry: &Registry) -> Router {
+    router_with(
+        source,
+        Options {
+            mode,
+            alerts_url: None,
+        },
+        registry,
+    )
+}
+
+/// The API and dashboard routes, as [`router`], with every [`Options`].
+pub fn router_with(source: Arc<dyn DataSource>, options: Options, registry: &Registry) -> Router {
     let state = Arc::new(AppState {
         source,
-        mode,
+        mode: options.mode,
+        alerts_url: options.alerts_url,
         metrics: GatewayMetrics {
             live_clients: registry.gauge(
                 "hostwatch_gateway_live_clients",
@@ -109,4 +136,79 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         .with_graceful_shutdown(async move { token.cancelled().await })
         .await
         .map_err(|e| Error::Server(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use common::model::{AnomalyEvent, HostStatus, RangeQuery, SeriesInfo, SeriesPoints};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::sync::broadcast;
+
+    /// A source with no hosts: `/api/v1/info` never reads it.
+    struct Empty;
+
+    #[async_trait::async_trait]
+    impl DataSource for Empty {
+        async fn hosts(&self) -> Result<Vec<HostStatus>> {
+            Ok(Vec::new())
+        }
+        async fn series(&self, _: &str) -> Result<Vec<SeriesInfo>> {
+            Ok(Vec::new())
+        }
+        async fn range(&self, _: &RangeQuery) -> Result<Vec<SeriesPoints>> {
+            Ok(Vec::new())
+        }
+        fn subscribe(&self) -> broadcast::Receiver<HostStatus> {
+            broadcast::channel(1).1
+        }
+        async fn events(&self, _: &source::EventQuery) -> Result<Vec<AnomalyEvent>> {
+            Ok(Vec::new())
+        }
+        fn subscribe_events(&self) -> broadcast::Receiver<AnomalyEvent> {
+            broadcast::channel(1).1
+        }
+        async fn processes(&self, _: &str) -> Result<source::Processes> {
+            Ok(source::Processes::default())
+        }
+    }
+
+    /// The JSON body of `GET /api/v1/info` from a real server on port 0.
+    async fn info(app: Router) -> serde_json::Value {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        conn.write_all(b"GET /api/v1/info HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("request");
+        let mut raw = String::new();
+        conn.read_to_string(&mut raw).await.expect("response");
+        server.abort();
+        let (head, body) = raw.split_once("\r\n\r\n").expect("headers end");
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        serde_json::from_str(body).expect("JSON body")
+    }
+
+    /// Guards the dashboard's alerts page: it is shown only when `info` names
+    /// the alert service, and `router` (the edge's call) names none.
+    #[tokio::test]
+    async fn info_tells_where_the_alert_service_is() {
+        let with = router_with(
+            Arc::new(Empty),
+            Options {
+                mode: Mode::Demo,
+                alerts_url: Some("http://127.0.0.1:7500/".into()),
+            },
+            &Registry::new(),
+        );
+        let got = info(with).await;
+        assert_eq!(got["mode"], "demo");
+        assert_eq!(got["alerts_url"], "http://127.0.0.1:7500/");
+        assert_eq!(got["version"], env!("CARGO_PKG_VERSION"));
+
+        let without = info(router(Arc::new(Empty), Mode::Edge, &Registry::new())).await;
+        assert_eq!(without["mode"], "edge");
+        assert!(without["alerts_url"].is_null(), "{without}");
+    }
 }

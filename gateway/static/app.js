@@ -1,6 +1,7 @@
 // hostwatch dashboard entry point: wires the REST API, the live socket, the fleet
 // view and the header together. Plain ES modules, no build step.
 
+import { AlertsPage } from "./js/alertspage.js";
 import { ApiError, fetchCpuHistory, fetchEvents, fetchHosts, fetchInfo } from "./js/api.js";
 import { ChartPool, WINDOW_S } from "./js/cpuchart.js";
 import { EventFeed } from "./js/events.js";
@@ -25,6 +26,10 @@ let live = null;
 const hosts = new Map();
 /** The open host page, or null while the fleet is shown. */
 let hostPage = null;
+/** The open alerts page, or null. */
+let alertsPage = null;
+/** {url, demo} of the alert service once /api/v1/info named one, else null. */
+let alertService = null;
 let snapshots = 0;
 let lastMessageAt = 0;
 
@@ -86,7 +91,10 @@ async function loadEvents() {
   }
 }
 
-// --- Routing: "#/" (or nothing) is the fleet, "#/host/NAME?range=24h" a host page ---
+// --- Routing: "#/" (or nothing) is the fleet, "#/host/NAME?range=24h" a host page,
+// "#/alerts" the alerts page ---
+
+const isAlertsRoute = () => /^#\/alerts(?:\?.*)?$/.test(location.hash);
 
 /** → {host, range, from, to} for a host page, or null for the fleet. */
 function parseRoute() {
@@ -113,13 +121,39 @@ function routeHash(route) {
 }
 
 function showRoute() {
-  const route = parseRoute();
+  const alerts = isAlertsRoute();
+  const route = alerts ? null : parseRoute();
   if (hostPage && (!route || route.host !== hostPage.name)) {
     hostPage.destroy();
     hostPage = null;
   }
+  if (alertsPage && !alerts) {
+    alertsPage.destroy();
+    alertsPage = null;
+  }
   $("host").hidden = !route;
-  document.querySelector(".layout").hidden = Boolean(route);
+  $("alerts").hidden = !alerts;
+  document.querySelector(".layout").hidden = Boolean(route) || alerts;
+  for (const a of document.querySelectorAll("[data-nav]")) {
+    const current = a.dataset.nav === (alerts ? "alerts" : route ? "" : "fleet");
+    if (current) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
+  if (alerts) {
+    document.title = "Alerts · hostwatch";
+    if (!alertsPage && alertService) {
+      alertsPage = new AlertsPage($("alerts"), alertService);
+      scrollTo(0, 0);
+    } else if (!alertService) {
+      $("alerts").replaceChildren(
+        Object.assign(document.createElement("p"), {
+          className: "empty",
+          textContent: "This dashboard has no alert service configured.",
+        }),
+      );
+    }
+    return;
+  }
   if (route && !hostPage) {
     hostPage = new HostPage($("host"), route, hosts.get(route.host) ?? null, {
       // replaceState: a range change should not need several "back"s to leave.
@@ -210,11 +244,27 @@ function onMessage(msg) {
 
 // --- Boot ---
 
+/**
+ * Where the alert service is: /api/v1/info's `alerts_url`. As a development aid
+ * (a deployment that does not pass it yet), a demo page honours `?alerts=URL` in
+ * its address when info has none; only in demo mode, where no token is ever sent,
+ * so a crafted link cannot send someone's token elsewhere.
+ */
+function alertServiceOf(info) {
+  if (!info) return null;
+  const demo = info.mode === "demo";
+  if (typeof info.alerts_url === "string" && info.alerts_url) return { url: info.alerts_url, demo };
+  const dev = new URLSearchParams(location.search).get("alerts");
+  return demo && dev && /^https?:\/\//.test(dev) ? { url: dev, demo } : null;
+}
+
 async function main() {
   const [info, hostList] = await Promise.allSettled([fetchInfo(), fetchHosts()]);
   if (info.status === "fulfilled") {
     $("demo-notice").hidden = info.value.mode !== "demo";
     $("version").textContent = `hostwatch ${info.value.version} · ${info.value.mode} mode`;
+    alertService = alertServiceOf(info.value);
+    $("nav").hidden = !alertService;
   }
   if (hostList.status === "fulfilled") {
     fleet.replaceAll(hostList.value);

@@ -36,7 +36,22 @@ export class LiveConnection {
   start() {
     this.connect();
     // Coming back online is a better signal than any timer: try at once.
-    addEventListener("online", () => this.retryNow());
+    this.onOnline = () => this.retryNow();
+    addEventListener("online", this.onOnline);
+  }
+
+  /** Closes the socket for good, with no retry: for a page that is left. */
+  stop() {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    if (this.onOnline) removeEventListener("online", this.onOnline);
+    const ws = this.ws;
+    this.ws = null; // onclose then sees a socket it no longer owns and stays quiet
+    if (!ws) return;
+    // Closing a socket still connecting makes Chromium log an error; let it open first.
+    if (ws.readyState === WebSocket.CONNECTING) ws.onopen = () => ws.close();
+    else ws.close();
+    ws.onmessage = null;
   }
 
   retryNow() {
@@ -51,7 +66,9 @@ export class LiveConnection {
     this.setState("connecting");
     const ws = new WebSocket(this.url);
     this.ws = ws;
-    ws.onopen = () => this.setState("live");
+    ws.onopen = () => {
+      if (this.ws === ws) this.setState("live");
+    };
     ws.onmessage = (ev) => {
       // Only a message proves the server really works (a proxy may accept the
       // upgrade and then drop us), so that, not `open`, resets the backoff.
