@@ -45,7 +45,7 @@ enum FromEdge {
         seq: u64,
         #[serde(default)]
         hub: String,
-        event: AnomalyEvent,
+        event: Box<AnomalyEvent>,
     },
 }
 

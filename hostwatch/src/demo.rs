@@ -94,6 +94,7 @@ pub async fn start(
     let edge_config = edge::Config {
         http_addr: dashboard,
         demo: true,
+        alerts_url: Some(format!("http://{alerts}")),
         ..Default::default()
     };
     let hub_config = hub::Config {

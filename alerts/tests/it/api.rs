@@ -226,3 +226,33 @@ async fn demo_mode_needs_no_token() {
     assert_eq!(info["cluster"]["status"], "disabled");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn an_ingest_token_guards_the_alertmanager_endpoints() {
+    let db = support::sqlite();
+    let mut c = support::config(&db.url);
+    c.ingest_token = Some("prom-secret".into());
+    let s = Service::start(c).await;
+    assert_eq!(
+        s.post_alerts(json!([alert(&[("alertname", "X")])])).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let r = s
+        .http
+        .post(format!("{}/api/v2/alerts", s.url))
+        .bearer_auth("prom-secret")
+        .json(&json!([alert(&[("alertname", "X")])]))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status().as_u16(), 200);
+    let m = s.metrics().await;
+    assert_eq!(
+        metric(
+            &m,
+            "hostwatch_alerts_rejected_total{reason=\"bad_ingest_token\"}"
+        ),
+        1.0
+    );
+    s.stop().await;
+}

@@ -208,3 +208,54 @@ async fn the_live_channel_reaches_its_owner_only() {
     );
     s.stop().await;
 }
+
+#[tokio::test]
+async fn slack_and_ntfy_get_their_own_formats() {
+    let db = support::sqlite();
+    let s = Service::start(support::config(&db.url)).await;
+    let (slack, ntfy) = (Receiver::start().await, Receiver::start().await);
+    let (st, body) = s
+        .subscribe(
+            ALICE,
+            json!({
+                "name": "chat",
+                "match": "alertname=DiskFull",
+                "channels": [
+                    {"type": "slack", "url": slack.url},
+                    {"type": "ntfy", "url": ntfy.url, "token": "tk_1"},
+                ],
+            }),
+        )
+        .await;
+    assert_eq!(st, axum::http::StatusCode::CREATED, "{body}");
+    assert_eq!(body["channels"][1]["token"], "<set>");
+    s.post_alerts(json!([alert(&[
+        ("alertname", "DiskFull"),
+        ("host", "db1"),
+        ("severity", "critical")
+    ])]))
+    .await;
+    let sl = slack.wait_delivered(1, WAIT).await;
+    let text = sl[0].json()["text"]
+        .as_str()
+        .expect("slack text")
+        .to_owned();
+    assert!(
+        text.contains("[FIRING:1]") && text.contains("DiskFull"),
+        "{text}"
+    );
+    let nt = ntfy.wait_delivered(1, WAIT).await;
+    let h = &nt[0].headers;
+    assert_eq!(h["priority"], "5", "critical is ntfy's top priority");
+    assert_eq!(h["authorization"], "Bearer tk_1");
+    assert!(h["title"]
+        .to_str()
+        .expect("ascii")
+        .starts_with("[FIRING:1]"));
+    assert!(
+        nt[0].body.contains("FIRING DiskFull critical"),
+        "{}",
+        nt[0].body
+    );
+    s.stop().await;
+}
