@@ -77,6 +77,14 @@ pub struct Flags {
     /// Write batches to this file as JSON lines instead of a hub (- = stdout).
     #[arg(long, env = "HOSTWATCH_AGENT_DUMP")]
     pub dump: Option<PathBuf>,
+    /// Count processes named NAME (system.processes.watched{name}); repeatable,
+    /// or comma-separated.
+    #[arg(
+        long = "watch-process",
+        env = "HOSTWATCH_AGENT_WATCH_PROCESSES",
+        value_delimiter = ','
+    )]
+    pub watch_processes: Vec<String>,
 }
 
 impl Flags {
@@ -145,6 +153,9 @@ impl Flags {
         }
         if let Some(v) = &self.dump {
             c.dump = Some(v.clone());
+        }
+        if !self.watch_processes.is_empty() {
+            c.watch_processes = self.watch_processes.clone();
         }
         Ok(c)
     }

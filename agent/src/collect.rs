@@ -138,6 +138,12 @@ impl Collector {
         }
     }
 
+    /// Also counts processes by these names (`system.processes.watched`).
+    pub fn watching(mut self, names: &[String]) -> Self {
+        self.processes.watch(names);
+        self
+    }
+
     pub fn hostname(&self) -> String {
         host::hostname()
     }

@@ -115,6 +115,10 @@ pub struct Config {
     /// Write the simulated hosts' batches to this file as JSON lines instead of
     /// sending them (`-` is stdout); with `backfill`, exit when it is done.
     pub dump: Option<PathBuf>,
+    /// Process names counted every process refresh into
+    /// `system.processes.watched{name}` (0 when none runs), for "process not
+    /// running" alerts.
+    pub watch_processes: Vec<String>,
 }
 
 impl Default for Config {
@@ -145,6 +149,7 @@ impl Default for Config {
             backfill: Duration::ZERO,
             start: String::new(),
             dump: None,
+            watch_processes: Vec::new(),
         }
     }
 }

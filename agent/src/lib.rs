@@ -55,7 +55,7 @@ impl Agent {
         config.validate().map_err(Error::Config)?;
         let mut sources = Vec::new();
         if config.collect_local {
-            let collector = collect::Collector::new();
+            let collector = collect::Collector::new().watching(&config.watch_processes);
             let agent_id = if config.agent_id.is_empty() {
                 collector.hostname()
             } else {

@@ -172,6 +172,9 @@ impl Rule {
             "alert = 'InterfaceErrors'\nkind = 'threshold'\nmetric = 'system.network.errors.rate'\n\
              above = 0\nfor = '2m'\nseverity = 'medium'\n\
              description = 'Errors on a network interface keep rising.'",
+            "alert = 'ProcessNotRunning'\nkind = 'threshold'\nmetric = 'system.processes.watched'\n\
+             below = 1\nfor = '1m'\nseverity = 'high'\n\
+             description = 'A process the agent watches (watch_processes) is not running.'",
             "alert = 'DiskFullSoon'\nkind = 'forecast'\nmetric = 'system.filesystem.utilization'\n\
              reaches = 1.0\nwithin = '24h'\nlookback = '6h'\nseverity = 'high'\n\
              description = 'At the rate of the last 6 hours this filesystem is full within a day.'",
@@ -311,7 +314,7 @@ mod tests {
     #[test]
     fn the_default_rules_parse_and_validate() {
         let r = Rule::defaults();
-        assert_eq!(r.len(), 4);
+        assert_eq!(r.len(), 5);
         for rule in &r {
             rule.validate().expect("valid");
         }

@@ -32,6 +32,13 @@ pub const COUNT: &str = "system.processes.count";
 /// (psutil has none).
 pub const CREATED: &str = "system.processes.created";
 pub const CREATED_RATE: &str = "system.processes.created.rate";
+/// Processes named `name`, for each name in the agent's `watch_processes`
+/// (zeros included, so "not running" is a value): psutil
+/// `sum(1 for p in process_iter() if p.name() == name)`.
+pub const WATCHED: &str = "system.processes.watched";
+
+/// The kernel keeps a process's name (`comm`) to 15 bytes.
+const COMM_MAX: usize = 15;
 
 /// A `stat` line is 250–400 bytes: one `read` fills it, one more sees the end.
 const STAT_BUFFER: usize = 1024;
@@ -56,6 +63,8 @@ pub(crate) struct Processes {
     top: Vec<ProcessInfo>,
     /// Reused for every `stat` file: no allocation per process.
     files: FileReader,
+    /// Names counted into [`WATCHED`], with the form `comm` has of each.
+    watch: Vec<(String, String)>,
 }
 
 impl Processes {
@@ -73,7 +82,22 @@ impl Processes {
             previous_at: None,
             top: Vec::new(),
             files: FileReader::with_capacity(STAT_BUFFER),
+            watch: Vec::new(),
         }
+    }
+
+    /// Counts processes by these names at every refresh.
+    pub(crate) fn watch(&mut self, names: &[String]) {
+        self.watch = names
+            .iter()
+            .map(|n| {
+                let mut comm = n.clone();
+                while comm.len() > COMM_MAX {
+                    comm.pop();
+                }
+                (n.clone(), comm)
+            })
+            .collect();
     }
 
     /// The top list of the last refresh; empty until two refreshes happened,
@@ -93,6 +117,7 @@ impl Processes {
             .previous_at
             .map(|p| at.saturating_duration_since(p).as_secs_f64());
         let mut counts: HashMap<&'static str, u64> = HashMap::new();
+        let mut watched = vec![0u64; self.watch.len()];
         let mut current = HashMap::with_capacity(self.previous.len());
         let mut seen: Vec<(u32, PidStat, f64)> = Vec::with_capacity(self.previous.len());
         for entry in entries.flatten() {
@@ -107,6 +132,11 @@ impl Processes {
                 continue;
             };
             *counts.entry(status_name(stat.state)).or_default() += 1;
+            for (i, (_, comm)) in self.watch.iter().enumerate() {
+                if stat.comm == *comm {
+                    watched[i] += 1;
+                }
+            }
             let cpu = match (self.previous.get(&pid), elapsed) {
                 (Some(p), Some(secs)) if p.start_ticks == stat.start_ticks && secs > 0.0 => {
                     stat.cpu_ticks.saturating_sub(p.cpu_ticks) as f64 / self.ticks_per_second / secs
@@ -138,6 +168,9 @@ impl Processes {
             .collect();
         if let Some(&unknown) = counts.get("unknown") {
             out.push(sample(COUNT, &[("status", "unknown")], unknown as f64));
+        }
+        for ((name, _), n) in self.watch.iter().zip(watched) {
+            out.push(sample(WATCHED, &[("name", name)], n as f64));
         }
         Ok(out)
     }

@@ -162,3 +162,34 @@ fn a_stopped_real_process_is_counted_as_stopped() {
         'T'
     );
 }
+
+#[test]
+fn watched_names_are_counted_zeros_included() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let proc_root = dir.path().join("proc");
+    fake(&proc_root, 10, "nginx", 'S', 0, 1, 0);
+    fake(&proc_root, 11, "nginx", 'S', 0, 1, 0);
+    fake(&proc_root, 12, "postgres", 'S', 0, 1, 0);
+    // comm keeps 15 bytes: a longer watched name matches its truncation.
+    fake(&proc_root, 13, "prometheus-aler", 'S', 0, 1, 0);
+    let mut processes = Processes::with_paths(&proc_root, dir.path().join("passwd"));
+    processes.watch(&[
+        "nginx".into(),
+        "redis-server".into(),
+        "prometheus-alertmanager".into(),
+    ]);
+    let samples = processes.refresh(Instant::now()).expect("readable");
+    let watched: Vec<(String, f64)> = samples
+        .iter()
+        .filter(|s| s.name == WATCHED)
+        .map(|s| (s.labels["name"].clone(), s.value))
+        .collect();
+    assert_eq!(
+        watched,
+        [
+            ("nginx".to_owned(), 2.0),
+            ("redis-server".to_owned(), 0.0),
+            ("prometheus-alertmanager".to_owned(), 1.0)
+        ]
+    );
+}
