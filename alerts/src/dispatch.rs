@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use crate::config::Route;
-use crate::model::{Alert, Fingerprint, LabelSet};
+use crate::model::{Alert, Fingerprint, LabelSet, Origin};
 use crate::store::LogEntry;
 use crate::subscription::Subscription;
 
@@ -261,6 +261,13 @@ impl Dispatcher {
                 first_seen_ms: entry.notified_at_ms,
                 last: None,
             });
+            // What the group last said was firing stays a member, so one that
+            // resolved while we were down is still told as resolved.
+            for fp in &entry.firing {
+                if g.members.insert(*fp) {
+                    self.memberships.entry(*fp).or_default().push(id);
+                }
+            }
             g.last = Some(entry);
         }
     }
@@ -294,11 +301,14 @@ impl Dispatcher {
             let mut firing = Vec::new();
             let mut resolved = Vec::new();
             // Members that left memory, or fired and resolved unseen (within
-            // group_wait, or while muted): nothing to tell anyone.
+            // group_wait, or while muted): nothing to tell anyone — except a
+            // detection incident, which is news even when it is already
+            // over (a 15 s CPU storm closes before a 30 s group_wait ends).
             g.members.retain(|fp| match alerts.get(fp) {
                 None => false,
                 Some(a) if a.is_resolved(now_ms) => {
-                    let told = was_firing.binary_search(fp).is_ok();
+                    let told = was_firing.binary_search(fp).is_ok()
+                        || (a.origin == Origin::Detection && !muted(a));
                     if told {
                         resolved.push(*fp);
                     }

@@ -162,8 +162,14 @@ impl Engine {
             store.save_subscription(&s).await?;
             subs.push(s);
         }
+        // Resolved alerts join groups only through the log (below): one told
+        // as firing is then told as resolved; the others were dealt with.
         for s in subs {
-            dispatcher.set_subscription(Arc::new(s), alerts.values(), now);
+            dispatcher.set_subscription(
+                Arc::new(s),
+                alerts.values().filter(|a| !a.is_resolved(now)),
+                now,
+            );
         }
         dispatcher.restore_log(store.load_log().await?);
         tracing::info!(
@@ -305,6 +311,9 @@ impl Engine {
                 }
             }
         }
+        // A report that changes nothing (an edge replay of known events)
+        // is not routed again: it must not re-announce what was told.
+        merged.retain(|m| self.alerts.get(&m.fingerprint) != Some(m));
         let cursor_ref = cursor.as_ref().map(|(s, c)| (s.as_str(), c));
         self.store.save_alerts(&merged, cursor_ref).await?;
         for a in merged {

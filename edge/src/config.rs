@@ -27,6 +27,12 @@ pub struct Config {
     pub site_credentials: BTreeMap<String, String>,
     /// Serve the dashboard in demo mode (no login; the page says so).
     pub demo: bool,
+    /// Bearer token the alert service presents on `/api/v1/events/feed`;
+    /// unset: anyone may read the feed (warned at start-up).
+    pub feed_token: Option<String>,
+    /// The alert service's URL as browsers reach it, for the dashboard's
+    /// Alerts page; unset hides the page.
+    pub alerts_url: Option<String>,
 }
 
 impl Default for Config {
@@ -40,6 +46,8 @@ impl Default for Config {
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             site_credentials: BTreeMap::new(),
             demo: false,
+            feed_token: None,
+            alerts_url: None,
         }
     }
 }
@@ -52,6 +60,33 @@ impl Config {
         if self.hot_window.is_zero() {
             return Err("hot_window must be positive".into());
         }
+        if self
+            .feed_token
+            .as_deref()
+            .is_some_and(|t| t.trim().is_empty())
+        {
+            return Err("feed_token must not be empty (leave it out to allow anyone)".into());
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::Config;
+
+    fn parse(text: &str) -> Config {
+        common::config::parse(text, Path::new("edge.toml")).expect("parses")
+    }
+
+    #[test]
+    fn feed_token_is_optional_and_never_empty() {
+        assert_eq!(parse("").feed_token, None);
+        let c = parse(r#"feed_token = "s3cret""#);
+        assert_eq!(c.feed_token.as_deref(), Some("s3cret"));
+        assert!(c.validate().is_ok());
+        assert!(parse(r#"feed_token = " ""#).validate().is_err());
     }
 }

@@ -1,6 +1,7 @@
 //! The edge's live view of every site: host status and a hot window of every
 //! series in memory, plus the acked uplink seq per hub. Browsers are told of
-//! each change over a broadcast channel.
+//! each change over a broadcast channel; event news is also numbered in the
+//! feed's log (`feed/log.rs`) for the alert service.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, RwLock};
@@ -12,6 +13,9 @@ use common::model::{
     SeriesPoints,
 };
 use tokio::sync::broadcast;
+
+use crate::feed::log::{Bounds, FeedEntry, FeedLog};
+use crate::feed::FEED_LOG_KEPT;
 
 const LIVE_CAPACITY: usize = 4096;
 
@@ -49,9 +53,18 @@ pub struct Fleet {
     hosts: RwLock<HashMap<String, HostEntry>>,
     cursors: RwLock<HashMap<String, HubCursor>>,
     live: broadcast::Sender<HostStatus>,
-    /// Recent anomaly events of every hub, keyed by (hub, event id).
-    events: RwLock<VecDeque<(String, AnomalyEvent)>>,
+    events: RwLock<Events>,
     event_live: broadcast::Sender<AnomalyEvent>,
+    /// Names this run of the edge: feed seqs are only meaningful within it.
+    feed_epoch: String,
+}
+
+/// Recent events and the numbered log of their news, under one lock so the
+/// log's order is the order in which news was decided.
+struct Events {
+    /// Recent anomaly events of every hub, keyed by (hub, event id).
+    recent: VecDeque<(String, AnomalyEvent)>,
+    feed: FeedLog,
 }
 
 /// Anomaly events kept for `GET /api/v1/events`.
@@ -65,8 +78,12 @@ impl Fleet {
             hosts: RwLock::new(HashMap::new()),
             cursors: RwLock::new(HashMap::new()),
             live: broadcast::channel(LIVE_CAPACITY).0,
-            events: RwLock::new(VecDeque::new()),
+            events: RwLock::new(Events {
+                recent: VecDeque::new(),
+                feed: FeedLog::new(FEED_LOG_KEPT),
+            }),
             event_live: broadcast::channel(LIVE_CAPACITY).0,
+            feed_epoch: format!("{:016x}", rand::random::<u64>()),
         }
     }
 
@@ -212,7 +229,8 @@ impl Fleet {
     pub fn apply_event(&self, hub_id: &str, ev: AnomalyEvent) {
         let changed = {
             let mut events = self.events.write().unwrap_or_else(|p| p.into_inner());
-            match events
+            let changed = match events
+                .recent
                 .iter_mut()
                 .find(|(h, e)| h == hub_id && e.id == ev.id)
             {
@@ -222,13 +240,17 @@ impl Fleet {
                     true
                 }
                 None => {
-                    events.push_back((hub_id.to_owned(), ev.clone()));
-                    while events.len() > EVENTS_KEPT {
-                        events.pop_front();
+                    events.recent.push_back((hub_id.to_owned(), ev.clone()));
+                    while events.recent.len() > EVENTS_KEPT {
+                        events.recent.pop_front();
                     }
                     true
                 }
+            };
+            if changed {
+                events.feed.push(hub_id, ev.clone());
             }
+            changed
         };
         // A replay after a reconnect repeats known events; browsers hear only news.
         if changed {
@@ -245,6 +267,7 @@ impl Fleet {
     ) -> Vec<AnomalyEvent> {
         let events = self.events.read().unwrap_or_else(|p| p.into_inner());
         let mut out: Vec<AnomalyEvent> = events
+            .recent
             .iter()
             .map(|(_, e)| e)
             .filter(|e| host.is_none_or(|h| e.host == h) && site.is_none_or(|s| e.site == s))
@@ -257,6 +280,25 @@ impl Fleet {
 
     pub fn subscribe_events(&self) -> broadcast::Receiver<AnomalyEvent> {
         self.event_live.subscribe()
+    }
+
+    pub fn feed_epoch(&self) -> &str {
+        &self.feed_epoch
+    }
+
+    /// Subscribes to new feed entries and reads the log's bounds at one
+    /// instant: every entry after `last_seq` reaches the receiver, every one
+    /// up to it is in the log (unless it has aged out since).
+    pub fn feed_subscribe(&self) -> (broadcast::Receiver<Arc<FeedEntry>>, Bounds) {
+        let events = self.events.read().unwrap_or_else(|p| p.into_inner());
+        (events.feed.subscribe(), events.feed.bounds())
+    }
+
+    /// Up to `max` feed entries from seq `from` on, and the oldest seq held
+    /// (above `from` when entries have left the log).
+    pub fn feed_read(&self, from: u64, max: usize) -> (u64, Vec<Arc<FeedEntry>>) {
+        let events = self.events.read().unwrap_or_else(|p| p.into_inner());
+        (events.feed.bounds().first_seq, events.feed.read(from, max))
     }
 }
 
@@ -308,6 +350,21 @@ mod tests {
             news += 1;
         }
         assert_eq!(news, 3, "the unchanged repeat is not sent to browsers");
+        let (_, logged) = f.feed_read(0, 10);
+        let logged: Vec<(u64, &str, u64, Option<i64>)> = logged
+            .iter()
+            .map(|e| (e.seq, e.hub.as_str(), e.event.id, e.event.end_ms))
+            .collect();
+        assert_eq!(
+            logged,
+            vec![
+                (1, "hub-a", 1, None),
+                (2, "hub-b", 1, None),
+                (3, "hub-a", 1, Some(30))
+            ],
+            "the feed numbers the same news, nothing else"
+        );
+        assert_eq!(f.feed_epoch().len(), 16);
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //!
 //! - [`uplink`]: the `/uplink` WebSocket (hello, credentials, seq/ack).
 //! - [`fleet`]: multi-site live state and hot window.
+//! - [`feed`]: `/api/v1/events/feed`, anomaly events numbered for the alert
+//!   service (seq/ack, replay after a reconnect).
 //! - [`hubs`]: connected hubs and requests sent down their uplinks.
 //! - [`source`]: the gateway `DataSource` over the fleet.
 //!
@@ -10,6 +12,7 @@
 
 pub mod config;
 pub mod error;
+pub mod feed;
 pub mod fleet;
 pub mod hubs;
 pub mod metrics;
@@ -36,6 +39,9 @@ pub struct Edge {
     pub fleet: Arc<Fleet>,
     pub hubs: Hubs,
     pub metrics: EdgeMetrics,
+    /// Cancelled when the edge stops; long-lived sockets (the event feed)
+    /// close on it.
+    pub shutdown: CancellationToken,
 }
 
 impl Edge {
@@ -57,7 +63,7 @@ impl Edge {
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -67,11 +73,15 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     if config.site_credentials.is_empty() {
         tracing::warn!("no site_credentials configured: any hub may connect to /uplink");
     }
+    if config.feed_token.is_none() {
+        tracing::warn!("no feed_token configured: anyone may read /api/v1/events/feed");
+    }
     let registry = Registry::new();
     let edge = Arc::new(Edge {
         fleet: Arc::new(Fleet::new(config.hot_window, config.max_points_per_series)),
         hubs: Hubs::default(),
         metrics: EdgeMetrics::new(registry.clone()),
+        shutdown: shutdown.child_token(),
         config,
     });
     let mode = if edge.config.demo {
@@ -82,9 +92,17 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
     let source = Arc::new(source::EdgeSource(edge.clone()));
     let app = Router::new()
         .route("/uplink", get(uplink::upgrade))
+        .route("/api/v1/events/feed", get(feed::upgrade))
         .with_state(edge.clone())
         .merge(gateway::ops_router(registry.clone()))
-        .merge(gateway::router(source, mode, &registry));
+        .merge(gateway::router_with(
+            source,
+            gateway::Options {
+                mode,
+                alerts_url: edge.config.alerts_url.clone(),
+            },
+            &registry,
+        ));
     tracing::info!(addr = ?listener.local_addr().ok(), "edge listening");
     let token = shutdown.clone();
     axum::serve(listener, app)

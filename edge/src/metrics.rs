@@ -10,6 +10,9 @@ pub struct EdgeMetrics {
     pub frames_duplicate: Counter,
     pub rows_received: Counter,
     pub remote_queries: Counter,
+    pub feed_clients: Gauge,
+    pub feed_sent: Counter,
+    pub feed_gaps: Counter,
 }
 
 impl EdgeMetrics {
@@ -37,8 +40,34 @@ impl EdgeMetrics {
                 "Range queries answered by asking the owning hub over its uplink.",
                 &[],
             ),
+            feed_clients: r.gauge(
+                "hostwatch_edge_feed_clients",
+                "Clients connected to /api/v1/events/feed.",
+                &[],
+            ),
+            feed_sent: r.counter(
+                "hostwatch_edge_feed_sent_total",
+                "Event feed entries sent (replays included).",
+                &[],
+            ),
+            feed_gaps: r.counter(
+                "hostwatch_edge_feed_gaps_total",
+                "Times entries a feed client had not seen had left the log before they could be sent.",
+                &[],
+            ),
             registry,
         }
+    }
+
+    /// Counts an event-feed connection refused or closed for `reason`.
+    pub fn feed_error(&self, reason: &'static str) {
+        self.registry
+            .counter(
+                "hostwatch_edge_feed_errors_total",
+                "Event feed connections refused (unauthorized) or closed for a protocol error, by reason.",
+                &[("reason", reason)],
+            )
+            .inc();
     }
 
     /// Counts an uplink refused or cut for `reason`.

@@ -166,6 +166,21 @@ fn an_alert_that_resolves_within_group_wait_is_never_sent() {
 }
 
 #[test]
+fn a_detection_incident_that_closed_within_group_wait_is_still_reported_once() {
+    let mut s = Sim::new(vec![sub("ops", "")]);
+    let mut a = Alert::new(labels("alertname=Anomaly,host=h1"), Origin::Detection, 0);
+    a.ends_at_ms = Some(10 * S);
+    s.d.on_alert(&a, 0);
+    s.alerts.insert(a.fingerprint, a);
+    assert_eq!(
+        s.flush(30 * S),
+        ["ops: firing[] resolved[\"alertname=Anomaly,host=h1\"]"]
+    );
+    assert!(s.flush(400 * S).is_empty(), "once");
+    assert_eq!(s.d.group_count(), 0);
+}
+
+#[test]
 fn groups_split_by_group_by_and_subscriptions_filter() {
     let mut s = Sim::new(vec![sub("all", ""), sub("db", "host=~db.*,severity>=high")]);
     s.fire("alertname=Cpu,host=db1,severity=critical", 0);

@@ -2,6 +2,7 @@
 //! sockets (agent → hub over gRPC, hub → edge over WebSocket, browser API).
 
 mod alerts;
+mod alerts_pipeline;
 mod config_examples;
 mod detect;
 mod exactly_once;

@@ -1,0 +1,5 @@
+//! The edge over real sockets: an edge on an ephemeral port, fed by a fake
+//! hub speaking the real uplink protocol, read by real WebSocket clients.
+
+mod feed;
+mod support;
