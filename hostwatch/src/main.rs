@@ -212,7 +212,7 @@ struct AlertsArgs {
 #[derive(Subcommand, Debug)]
 enum AlertsClient {
     /// Subscribe to alerts matching --match, delivered to the channels given.
-    Subscribe(SubscribeArgs),
+    Subscribe(Box<SubscribeArgs>),
     /// List your subscriptions.
     Subscriptions(ClientArgs),
     /// Delete one of your subscriptions.
@@ -425,6 +425,7 @@ async fn alerts(a: AlertsArgs, token: tokio_util::sync::CancellationToken) -> an
             alerts::run(c, listener, token).await?;
         }
         Some(AlertsClient::Subscribe(s)) => {
+            let s = *s;
             let new = NewSubscription {
                 name: s.name,
                 matchers: s.matchers,
