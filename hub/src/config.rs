@@ -70,6 +70,12 @@ pub struct Config {
     /// defaults are the ones scored on NAB, see bench/README.md). Models
     /// snapshotted under other parameters start cold.
     pub detection: crate::detect::Config,
+    /// Freshness gauges and host-down events (`[freshness]`).
+    pub freshness: crate::freshness::FreshnessConfig,
+    /// The price model of the hourly cost estimate (`[cost]`).
+    pub cost: crate::cost::CostConfig,
+    /// The periodic anomaly/load correlation (`[correlation]`).
+    pub correlation: crate::correlation::CorrelationConfig,
     pub limits: Limits,
     pub uplink: UplinkConfig,
     pub redis: RedisConfig,
@@ -217,6 +223,9 @@ impl Default for Config {
             detect_anomalies: true,
             model_snapshot_interval: Duration::from_secs(600),
             detection: Default::default(),
+            freshness: Default::default(),
+            cost: Default::default(),
+            correlation: Default::default(),
             limits: Limits::default(),
             uplink: UplinkConfig::default(),
             redis: RedisConfig::default(),
@@ -276,6 +285,9 @@ impl Config {
                 .map_err(|e| format!("agent_intervals.{pattern:?}: {e}"))?;
         }
         self.detection.validate()?;
+        self.freshness.validate()?;
+        self.cost.validate()?;
+        self.correlation.validate()?;
         if self.limits.max_message_bytes < 1024 {
             return Err("limits.max_message_bytes must be at least 1024".into());
         }
@@ -372,7 +384,7 @@ mod tests {
 }
 
 /// `*` matches any run of characters (none included); everything else is literal.
-fn glob_match(pattern: &str, text: &str) -> bool {
+pub(crate) fn glob_match(pattern: &str, text: &str) -> bool {
     let parts: Vec<&str> = pattern.split('*').collect();
     let (first, rest) = match parts.split_first() {
         Some(x) => x,

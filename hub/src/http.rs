@@ -1,5 +1,6 @@
 //! The hub's small HTTP port: `/metrics`, `/healthz` (process up) and
-//! `/readyz` (history store answers).
+//! `/readyz` (history store answers), and the JSON of `/api/v1/costs` and
+//! `/api/v1/correlations`.
 
 use std::sync::Arc;
 
@@ -16,6 +17,8 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
+        .route("/api/v1/costs", get(crate::cost::api))
+        .route("/api/v1/correlations", get(crate::correlation::api))
         .with_state(ctx)
 }
 
@@ -39,9 +42,19 @@ async fn metrics(State(ctx): State<Arc<Ctx>>) -> impl IntoResponse {
     ctx.metrics.ledger_missing.set(missing as f64);
     ctx.metrics.ledger_agents_complete.set(complete as f64);
     ctx.metrics.ledger_agents.set(hosts.len() as f64);
+    let mut page = ctx.metrics.registry.render();
+    // Per host and per site, rendered from the current state so a host's
+    // figures are never stale; bounded by freshness::MAX_HOST_GAUGES.
+    let now = common::now_ms();
+    crate::freshness::render_metrics(&hosts, now, &mut page);
+    crate::cost::render_metrics(
+        &crate::cost::estimate(&ctx.config.cost, &hosts, now),
+        &mut page,
+    );
+    crate::correlation::render_metrics(&ctx.correlations, &mut page);
     (
         [(header::CONTENT_TYPE, common::metrics::CONTENT_TYPE)],
-        ctx.metrics.registry.render(),
+        page,
     )
 }
 

@@ -13,6 +13,9 @@
 //! - [`uplink`]: WebSocket client to the edge with an outbox.
 //! - [`http`]: `/metrics`, `/healthz`, `/readyz`.
 //! - [`detect`]: the pure streaming anomaly-detection engine, one per series.
+//! - [`freshness`]: seconds since each host's and site's newest data, host-down
+//!   events; [`cost`]: hourly cost per host from a price model;
+//!   [`correlation`]: anomaly rates against load, every 10 minutes.
 //!
 //! Invariant: an agent's batch is acked only after the transaction holding its
 //! rows and its ledger entry committed; only the writer writes history.
@@ -20,9 +23,12 @@
 pub mod auth;
 pub mod buffer;
 pub mod config;
+pub mod correlation;
+pub mod cost;
 pub mod detect;
 pub mod detection;
 pub mod error;
+pub mod freshness;
 pub mod history;
 pub mod http;
 pub mod ingest;
@@ -68,6 +74,8 @@ pub struct Ctx {
     pub outbox: Option<Arc<Outbox>>,
     /// Set when `security.auth = "required"`.
     pub auth: Option<Arc<auth::Auth>>,
+    /// The newest anomaly/load correlation report.
+    pub correlations: Arc<correlation::Board>,
 }
 
 /// Sockets the hub serves on, bound by the caller (tests bind port 0).
@@ -195,6 +203,20 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
             (None, None)
         }
     };
+    let freshness_task = freshness::spawn(
+        &config,
+        state.clone(),
+        store.clone(),
+        &metrics,
+        shutdown.child_token(),
+    );
+    let correlations = Arc::new(correlation::Board::new(config.correlation.clone()));
+    let correlation_task = correlation::spawn(
+        correlations.clone(),
+        state.clone(),
+        store.clone(),
+        shutdown.child_token(),
+    );
     let ctx = Arc::new(Ctx {
         config,
         store: store.clone(),
@@ -203,6 +225,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
         metrics,
         outbox: outbox.clone(),
         auth,
+        correlations,
     });
 
     let uplink_task = outbox.map(|o| {
@@ -276,6 +299,11 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
         let _ = tokio::time::timeout(DRAIN_TIMEOUT, t).await;
     }
     if let Some(t) = auth_task {
+        let _ = tokio::time::timeout(DRAIN_TIMEOUT, t).await;
+    }
+    // Both stop at the token; neither holds anything to flush.
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, freshness_task).await;
+    if let Some(t) = correlation_task {
         let _ = tokio::time::timeout(DRAIN_TIMEOUT, t).await;
     }
     if let Some(t) = uplink_task {
