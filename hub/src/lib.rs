@@ -28,6 +28,7 @@ pub mod cost;
 pub mod detect;
 pub mod detection;
 pub mod error;
+pub mod forecast;
 pub mod freshness;
 pub mod history;
 pub mod http;
