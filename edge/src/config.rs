@@ -33,6 +33,9 @@ pub struct Config {
     /// The alert service's URL as browsers reach it, for the dashboard's
     /// Alerts page; unset hides the page.
     pub alerts_url: Option<String>,
+    /// Dashboard login (`[auth]`); outside demo mode, without a users file
+    /// every dashboard API request is refused, saying how to create a user.
+    pub auth: gateway::auth::Config,
 }
 
 impl Default for Config {
@@ -48,12 +51,14 @@ impl Default for Config {
             demo: false,
             feed_token: None,
             alerts_url: None,
+            auth: gateway::auth::Config::default(),
         }
     }
 }
 
 impl Config {
     pub fn validate(&self) -> Result<(), String> {
+        self.auth.validate()?;
         if self.max_points_per_series == 0 {
             return Err("max_points_per_series must be positive".into());
         }

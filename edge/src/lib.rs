@@ -100,15 +100,20 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
             gateway::Options {
                 mode,
                 alerts_url: edge.config.alerts_url.clone(),
+                auth: edge.config.auth.clone(),
             },
             &registry,
         ));
     tracing::info!(addr = ?listener.local_addr().ok(), "edge listening");
     let token = shutdown.clone();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { token.cancelled().await })
-        .await
-        .map_err(|e| Error::Server(e.to_string()))
+    // The peer address feeds the dashboard's login rate limit per client.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { token.cancelled().await })
+    .await
+    .map_err(|e| Error::Server(e.to_string()))
 }
 
 #[cfg(test)]

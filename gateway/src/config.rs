@@ -13,6 +13,8 @@ pub struct Config {
     pub http_addr: SocketAddr,
     /// The hub's gRPC address.
     pub hub_url: String,
+    /// Dashboard login; without a users file every API request is refused.
+    pub auth: crate::auth::Config,
 }
 
 impl Default for Config {
@@ -22,12 +24,14 @@ impl Default for Config {
             #[allow(clippy::unwrap_used)]
             http_addr: DEFAULT_HTTP_ADDR.parse().unwrap(),
             hub_url: DEFAULT_HUB_URL.to_owned(),
+            auth: crate::auth::Config::default(),
         }
     }
 }
 
 impl Config {
     pub fn validate(&self) -> Result<(), String> {
+        self.auth.validate()?;
         if !(self.hub_url.starts_with("http://") || self.hub_url.starts_with("https://")) {
             return Err(format!(
                 "hub_url {:?} must start with http:// or https://",

@@ -5,14 +5,17 @@
 //!
 //! - [`source`]: the `DataSource` trait and the hub (gRPC) implementation.
 //! - [`api`]: `/api/v1/info`, `/api/v1/hosts`, `/api/v1/hosts/{host}/series`,
-//!   `/api/v1/series`, `/api/v1/events`.
+//!   `/api/v1/series`, `/api/v1/events`, `/api/v1/forecasts`.
 //! - [`live`]: the `/api/v1/live` WebSocket.
 //! - [`assets`]: the dashboard files, embedded at build time.
+//! - [`auth`]: login, sessions, API tokens, CSRF and rate limits in front of
+//!   the API (everything open in demo mode).
 //!
 //! Invariant: the gateway never writes data and never talks to a database.
 
 pub mod api;
 pub mod assets;
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod live;
@@ -61,6 +64,8 @@ pub struct Options {
     pub mode: Mode,
     /// See [`AppState::alerts_url`].
     pub alerts_url: Option<String>,
+    /// Who may use the API outside demo mode (see [`auth`]).
+    pub auth: auth::Config,
 }
 
 /// The API and dashboard routes without an alert service. Metrics are
@@ -71,6 +76,7 @@ pub fn router(source: Arc<dyn DataSource>, mode: Mode, registry: &Registry) -> R
         Options {
             mode,
             alerts_url: None,
+            auth: auth::Config::default(),
         },
         registry,
     )
@@ -78,6 +84,7 @@ pub fn router(source: Arc<dyn DataSource>, mode: Mode, registry: &Registry) -> R
 
 /// The API and dashboard routes, as [`router`], with every [`Options`].
 pub fn router_with(source: Arc<dyn DataSource>, options: Options, registry: &Registry) -> Router {
+    let auth = auth::Auth::new(options.mode == Mode::Demo, options.auth, registry);
     let state = Arc::new(AppState {
         source,
         mode: options.mode,
@@ -97,9 +104,12 @@ pub fn router_with(source: Arc<dyn DataSource>, options: Options, registry: &Reg
         .route("/api/v1/hosts/{host}/processes", get(api::host_processes))
         .route("/api/v1/series", get(api::series))
         .route("/api/v1/events", get(api::events))
+        .route("/api/v1/forecasts", get(api::forecasts))
         .route("/api/v1/live", get(live::upgrade))
         .fallback(assets::serve)
         .with_state(state)
+        .merge(auth::handlers::router(auth.clone()))
+        .layer(axum::middleware::from_fn_with_state(auth, auth::guard))
 }
 
 /// `/metrics` and `/healthz` for a registry, for the binaries that serve the gateway.
@@ -129,13 +139,22 @@ pub async fn run(config: Config, listener: TcpListener, shutdown: CancellationTo
         &config.hub_url,
         shutdown.child_token(),
     )?);
-    let app = router(source, Mode::Gateway, &registry).merge(ops_router(registry));
+    let options = Options {
+        mode: Mode::Gateway,
+        alerts_url: None,
+        auth: config.auth.clone(),
+    };
+    let app = router_with(source, options, &registry).merge(ops_router(registry));
     tracing::info!(addr = ?listener.local_addr().ok(), hub = %config.hub_url, "gateway listening");
     let token = shutdown.clone();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { token.cancelled().await })
-        .await
-        .map_err(|e| Error::Server(e.to_string()))
+    // The peer address feeds the login rate limit per client.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { token.cancelled().await })
+    .await
+    .map_err(|e| Error::Server(e.to_string()))
 }
 
 #[cfg(test)]
@@ -199,6 +218,7 @@ mod tests {
             Options {
                 mode: Mode::Demo,
                 alerts_url: Some("http://127.0.0.1:7500/".into()),
+                auth: auth::Config::default(),
             },
             &Registry::new(),
         );

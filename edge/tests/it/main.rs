@@ -1,5 +1,6 @@
 //! The edge over real sockets: an edge on an ephemeral port, fed by a fake
 //! hub speaking the real uplink protocol, read by real WebSocket clients.
 
+mod auth;
 mod feed;
 mod support;
