@@ -298,11 +298,15 @@ pub fn analyse(
     }
 }
 
+/// Per bucket start: sum of the samples and their count.
+type Buckets = VecDeque<(i64, f64, u32)>;
+
 /// Load samples per host, summed per `bucket_ms`, for the last window.
 #[derive(Debug, Default)]
 pub struct Loads {
     bucket_ms: i64,
-    hosts: HashMap<String, (String, VecDeque<(i64, f64, u32)>)>,
+    /// host → (site, buckets).
+    hosts: HashMap<String, (String, Buckets)>,
 }
 
 impl Loads {
@@ -384,8 +388,8 @@ impl Board {
 /// `GET /api/v1/correlations`.
 #[derive(Debug, Serialize)]
 pub struct Answer {
-    pub every_s: u64,
-    pub window_s: u64,
+    pub every_s: f64,
+    pub window_s: f64,
     /// `null` until the first analysis (one `every` after the hub starts).
     pub report: Option<Report>,
 }
@@ -393,8 +397,8 @@ pub struct Answer {
 pub async fn api(AxumState(ctx): AxumState<Arc<Ctx>>) -> Json<Answer> {
     let b = &ctx.correlations;
     Json(Answer {
-        every_s: b.config.every.as_secs(),
-        window_s: b.config.window.as_secs(),
+        every_s: b.config.every.as_secs_f64(),
+        window_s: b.config.window.as_secs_f64(),
         report: b.latest(),
     })
 }

@@ -153,8 +153,8 @@ pub fn host_cost(cfg: &CostConfig, h: &HostStatus) -> HostCost {
     let vcpus = h.facts.cpu_count;
     let memory_gib = h.facts.memory_bytes as f64 / GIB;
     let known = vcpus > 0 || h.facts.memory_bytes > 0;
-    let cpu = known.then(|| f64::from(vcpus) * vcpu_hour);
-    let mem = known.then(|| memory_gib * gib_hour);
+    let cpu = known.then_some(f64::from(vcpus) * vcpu_hour);
+    let mem = known.then_some(memory_gib * gib_hour);
     let util = |p: Option<f64>| {
         p.filter(|p| p.is_finite())
             .map(|p| (p / 100.0).clamp(0.0, 1.0))
@@ -380,6 +380,19 @@ mod tests {
             "hostwatch_hub_host_cost_per_hour{class=\"default\",host=\"a\",site=\"eu\"} 0.08\n"
         ));
         assert!(!out.contains("host=\"c\""), "no figure for unknown facts");
+    }
+
+    #[test]
+    fn the_example_config_shows_the_defaults_of_freshness_cost_and_correlation() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/hub.example.toml");
+        let text = std::fs::read_to_string(path).expect("read the example");
+        let c: crate::Config = common::config::parse(&text, path.as_ref()).expect("parses");
+        assert_eq!(c.cost, CostConfig::default());
+        assert_eq!(c.freshness, crate::freshness::FreshnessConfig::default());
+        assert_eq!(
+            c.correlation,
+            crate::correlation::CorrelationConfig::default()
+        );
     }
 
     #[test]
