@@ -4,7 +4,8 @@
 //! engine (`hostwatch detect`); [`admin`] manages enrolment tokens and agent
 //! credentials (`hostwatch hub token|agents`); [`alerts_cmd`] is the client
 //! side of `hostwatch alerts subscribe|subscriptions|unsubscribe`; [`dev_certs`] makes a
-//! throwaway CA and certificates (`hostwatch tls make-dev-certs`); the other
+//! throwaway CA and certificates (`hostwatch tls make-dev-certs`); [`user_cmd`]
+//! edits the dashboard's users file (`hostwatch user|token`); the other
 //! subcommands call each component's own `run`.
 
 pub mod admin;
@@ -12,3 +13,4 @@ pub mod alerts_cmd;
 pub mod demo;
 pub mod detect_cmd;
 pub mod dev_certs;
+pub mod user_cmd;

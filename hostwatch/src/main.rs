@@ -49,6 +49,10 @@ enum Command {
     /// TLS helpers.
     #[command(subcommand)]
     Tls(TlsCommand),
+    /// Dashboard users (argon2-hashed passwords in the users file).
+    User(hostwatch::user_cmd::UserArgs),
+    /// Dashboard API tokens for automation (only their hashes are kept).
+    Token(hostwatch::user_cmd::TokenArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -287,6 +291,9 @@ struct EdgeArgs {
     config: Option<PathBuf>,
     #[arg(long, env = "HOSTWATCH_EDGE_HTTP")]
     http: Option<SocketAddr>,
+    /// Dashboard users file (auth.users_file); see `hostwatch user add`.
+    #[arg(long, env = "HOSTWATCH_USERS_FILE")]
+    users_file: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -298,6 +305,9 @@ struct GatewayArgs {
     hub: Option<String>,
     #[arg(long, env = "HOSTWATCH_GATEWAY_HTTP")]
     http: Option<SocketAddr>,
+    /// Dashboard users file (auth.users_file); see `hostwatch user add`.
+    #[arg(long, env = "HOSTWATCH_USERS_FILE")]
+    users_file: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -347,6 +357,9 @@ async fn main() -> anyhow::Result<()> {
             if let Some(v) = a.http {
                 c.http_addr = v;
             }
+            if let Some(v) = a.users_file {
+                c.auth.users_file = Some(v);
+            }
             c.validate().map_err(anyhow::Error::msg)?;
             let listener = bind(c.http_addr).await?;
             println!(
@@ -363,6 +376,9 @@ async fn main() -> anyhow::Result<()> {
             if let Some(v) = a.http {
                 c.http_addr = v;
             }
+            if let Some(v) = a.users_file {
+                c.auth.users_file = Some(v);
+            }
             c.validate().map_err(anyhow::Error::msg)?;
             let listener = bind(c.http_addr).await?;
             println!(
@@ -376,6 +392,8 @@ async fn main() -> anyhow::Result<()> {
             agent::run(flags.load()?, token).await?;
         }
         Command::Detect(a) => detect(a)?,
+        Command::User(a) => hostwatch::user_cmd::user(a)?,
+        Command::Token(a) => hostwatch::user_cmd::token(a)?,
         Command::Tls(TlsCommand::MakeDevCerts { dir, names }) => {
             let c = hostwatch::dev_certs::make(&dir, &names)?;
             println!(

@@ -13,15 +13,25 @@ use tokio_util::sync::CancellationToken;
 use crate::support::eventually;
 
 async fn get_json(url: &str) -> Value {
-    let resp = reqwest::get(url)
+    get_json_as(url, None).await
+}
+
+/// As `get_json`, with `Authorization: Bearer TOKEN` when given.
+async fn get_json_as(url: &str, token: Option<&str>) -> Value {
+    let mut req = reqwest::Client::new().get(url);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req
+        .send()
         .await
         .unwrap_or_else(|e| panic!("GET {url}: {e}"));
     assert!(resp.status().is_success(), "GET {url}: {}", resp.status());
     resp.json().await.expect("json body")
 }
 
-async fn hosts_at_least(base: &str, n: usize) -> Option<Vec<Value>> {
-    let v = get_json(&format!("{base}/api/v1/hosts")).await;
+async fn hosts_at_least(base: &str, n: usize, token: Option<&str>) -> Option<Vec<Value>> {
+    let v = get_json_as(&format!("{base}/api/v1/hosts"), token).await;
     let hosts = v.as_array()?.clone();
     (hosts.len() >= n && hosts.iter().all(|h| h["cpu_percent"].is_number())).then_some(hosts)
 }
@@ -45,7 +55,7 @@ async fn demo_serves_hosts_live_updates_and_history() {
     let base = format!("http://{}", addrs.dashboard);
 
     let hosts = eventually(Duration::from_secs(20), "two hosts with values", || {
-        hosts_at_least(&base, 2)
+        hosts_at_least(&base, 2, None)
     })
     .await;
     let sites: std::collections::BTreeSet<_> = hosts
@@ -130,20 +140,31 @@ async fn demo_serves_hosts_live_updates_and_history() {
         .await
         .expect("bind");
     let gw_base = format!("http://{}", gw_listener.local_addr().expect("addr"));
-    let gw_config = gateway::Config {
+    // Not a demo: its API wants a login or an API token from the users file.
+    let users = tempfile::tempdir().expect("tmp");
+    let users_file = users.path().join("users.toml");
+    let mut file = gateway::auth::users::UsersFile::default();
+    let api_token = file.add_token("live-api-test", 0).expect("token");
+    file.write(&users_file).expect("users file");
+    let mut gw_config = gateway::Config {
         hub_url: format!("http://{}", addrs.hub_grpc),
         ..Default::default()
     };
+    gw_config.auth.users_file = Some(users_file);
     let gw = tokio::spawn(gateway::run(gw_config, gw_listener, token.child_token()));
     let gw_hosts = eventually(Duration::from_secs(10), "gateway hosts", || {
-        hosts_at_least(&gw_base, 2)
+        hosts_at_least(&gw_base, 2, Some(&api_token))
     })
     .await;
     assert_eq!(gw_hosts.len(), 2);
-    let gw_range = get_json(&format!(
-        "{gw_base}/api/v1/series?host={host}&name=system.cpu.utilization"
-    ))
-    .await;
+    let gw_series = format!("{gw_base}/api/v1/series?host={host}&name=system.cpu.utilization");
+    let anonymous = reqwest::get(&gw_series).await.expect("GET");
+    assert_eq!(
+        anonymous.status(),
+        401,
+        "the gateway's API needs credentials"
+    );
+    let gw_range = get_json_as(&gw_series, Some(&api_token)).await;
     assert!(gw_range.as_array().is_some_and(|a| !a.is_empty()));
 
     token.cancel();
