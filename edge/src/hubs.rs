@@ -70,6 +70,19 @@ impl Hubs {
         }
     }
 
+    /// Ids of the hubs connected now, sorted.
+    pub fn connected(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .links
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        ids.sort();
+        ids
+    }
+
     pub fn count(&self) -> usize {
         self.links.lock().unwrap_or_else(|p| p.into_inner()).len()
     }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use common::model::{AnomalyEvent, HostStatus, RangeQuery, SeriesInfo, SeriesPoints};
-use gateway::source::{EventQuery, Processes};
+use gateway::source::{EventQuery, Forecast, ForecastQuery, Processes};
 use gateway::{DataSource, Error, Result};
 use tokio::sync::broadcast;
 
@@ -110,5 +110,53 @@ impl DataSource for EdgeSource {
                 "hub {hub} answered a processes request with something else"
             ))),
         }
+    }
+
+    /// Asked of every connected hub at once (of the host's hub alone when a
+    /// host is named) and merged into one ranking. A hub that fails or is
+    /// slow is left out and logged: the others' forecasts are still worth
+    /// showing; only when every hub asked fails is it an error.
+    async fn forecasts(&self, q: &ForecastQuery) -> Result<Vec<Forecast>> {
+        let edge = &self.0;
+        let hubs = match &q.host {
+            Some(host) => match edge.fleet.hub_of(host) {
+                Some(hub) => vec![hub],
+                None => return Err(Error::NotFound(format!("unknown host {host:?}"))),
+            },
+            None => edge.hubs.connected(),
+        };
+        let request = proto::ForecastsRequest {
+            host: q.host.clone().unwrap_or_default(),
+            limit: u32::try_from(q.limit).unwrap_or(u32::MAX),
+        };
+        let answers = futures::future::join_all(hubs.iter().map(|hub| {
+            let query = proto::uplink_request::Query::Forecasts(request.clone());
+            async move { (hub, edge.hubs.ask(hub, query).await) }
+        }))
+        .await;
+        let mut merged = Vec::new();
+        let mut failed = Vec::new();
+        for (hub, answer) in answers {
+            edge.metrics.remote_queries.inc();
+            match answer.map(|r| r.result) {
+                Ok(Some(proto::uplink_response::Result::Forecasts(r))) => merged.extend(
+                    r.forecasts
+                        .iter()
+                        .map(Forecast::from_proto)
+                        .filter(|f| q.site.as_ref().is_none_or(|s| &f.site == s)),
+                ),
+                Ok(_) => failed.push(format!("hub {hub} answered with something else")),
+                Err(e) => failed.push(e),
+            }
+        }
+        if !failed.is_empty() {
+            tracing::warn!(failed = ?failed, asked = hubs.len(), "forecasts missing from some hubs");
+            if failed.len() == hubs.len() {
+                return Err(Error::Unavailable(failed.join("; ")));
+            }
+        }
+        gateway::source::rank_forecasts(&mut merged);
+        merged.truncate(q.limit);
+        Ok(merged)
     }
 }

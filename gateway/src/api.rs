@@ -1,4 +1,5 @@
-//! REST under `/api/v1`: what serves the page, hosts, series of a host, ranges, events.
+//! REST under `/api/v1`: what serves the page, hosts, series of a host, ranges, events,
+//! capacity forecasts.
 
 use std::sync::Arc;
 
@@ -7,7 +8,7 @@ use axum::Json;
 use common::model::{Agg, AnomalyEvent, HostStatus, Labels, RangeQuery, SeriesInfo, SeriesPoints};
 use serde::Deserialize;
 
-use crate::source::{EventQuery, Processes};
+use crate::source::{EventQuery, Forecast, ForecastQuery, Processes};
 use crate::{AppState, Error, Result};
 
 /// Default range when `from` is not given: the last 15 minutes.
@@ -61,6 +62,37 @@ pub async fn events(
         limit: p.limit.unwrap_or(100).min(MAX_EVENTS),
     };
     Ok(Json(app.source.events(&q).await?))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ForecastParams {
+    host: Option<String>,
+    site: Option<String>,
+    limit: Option<usize>,
+}
+
+/// Forecasts one request returns when it names no limit, and at most.
+const DEFAULT_FORECASTS: usize = 50;
+const MAX_FORECASTS: usize = 1000;
+
+/// `GET /api/v1/forecasts?limit=N&host=H&site=S`: capacity forecasts ranked
+/// fleet-wide by soonest exhaustion.
+pub async fn forecasts(
+    State(app): State<Arc<AppState>>,
+    Query(p): Query<ForecastParams>,
+) -> Result<Json<Vec<Forecast>>> {
+    let limit = p.limit.unwrap_or(DEFAULT_FORECASTS);
+    if limit == 0 || limit > MAX_FORECASTS {
+        return Err(Error::Invalid(format!(
+            "limit {limit}: use 1 to {MAX_FORECASTS}"
+        )));
+    }
+    let q = ForecastQuery {
+        host: p.host.filter(|h| !h.is_empty()),
+        site: p.site.filter(|s| !s.is_empty()),
+        limit,
+    };
+    Ok(Json(app.source.forecasts(&q).await?))
 }
 
 #[derive(Debug, Deserialize)]

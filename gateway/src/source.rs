@@ -9,7 +9,7 @@ use common::model::{AnomalyEvent, HostStatus, RangeQuery, SeriesInfo, SeriesPoin
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::Result;
+use crate::{Error, Result};
 
 #[async_trait]
 pub trait DataSource: Send + Sync + 'static {
@@ -27,6 +27,87 @@ pub trait DataSource: Send + Sync + 'static {
     fn subscribe_events(&self) -> broadcast::Receiver<AnomalyEvent>;
     /// The host's newest top-process list (`GET /api/v1/hosts/{host}/processes`).
     async fn processes(&self, host: &str) -> Result<Processes>;
+    /// Capacity forecasts, soonest exhaustion first (`GET /api/v1/forecasts`).
+    /// A source that has none says so rather than answering an empty list.
+    async fn forecasts(&self, _q: &ForecastQuery) -> Result<Vec<Forecast>> {
+        Err(Error::Unavailable(
+            "this data source has no capacity forecasts".into(),
+        ))
+    }
+}
+
+/// Which forecasts `GET /api/v1/forecasts` wants.
+#[derive(Debug, Clone, Default)]
+pub struct ForecastQuery {
+    pub host: Option<String>,
+    pub site: Option<String>,
+    pub limit: usize,
+}
+
+/// The trend of one finite resource of a host and when it runs out, as the
+/// hub's forecaster last saw it (`proto::Forecast`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Forecast {
+    pub host: String,
+    pub site: String,
+    /// filesystem, inodes, memory, swap, file_descriptors.
+    pub resource: String,
+    /// device and mountpoint for filesystems and inodes.
+    pub labels: common::model::Labels,
+    /// rising, falling or flat.
+    pub trend: String,
+    pub rate_per_second: f64,
+    /// Seconds from `updated_ms` until full; null when not rising.
+    pub seconds_to_exhaustion: Option<f64>,
+    /// Band of the same: `low` at the steepest likely rate, `high` at the
+    /// gentlest (null: it may never fill).
+    pub low_seconds: Option<f64>,
+    pub high_seconds: Option<f64>,
+    /// Unix ms when it is full on the fitted trend.
+    pub exhaustion_ms: Option<i64>,
+    pub confidence: f64,
+    pub used: f64,
+    pub capacity: f64,
+    pub updated_ms: i64,
+    pub span_seconds: f64,
+}
+
+impl Forecast {
+    pub fn from_proto(f: &proto::Forecast) -> Self {
+        Self {
+            host: f.host.clone(),
+            site: f.site.clone(),
+            resource: f.resource.clone(),
+            labels: common::convert::labels_from_proto(&f.labels),
+            trend: f.trend.clone(),
+            rate_per_second: f.rate_per_second,
+            seconds_to_exhaustion: f.seconds_to_exhaustion,
+            low_seconds: f.low_seconds,
+            high_seconds: f.high_seconds,
+            exhaustion_ms: f
+                .seconds_to_exhaustion
+                .map(|s| f.updated_ms.saturating_add((s * 1000.0) as i64)),
+            confidence: f.confidence,
+            used: f.used,
+            capacity: f.capacity,
+            updated_ms: f.updated_ms,
+            span_seconds: f.span_seconds,
+        }
+    }
+}
+
+/// Orders forecasts from many hubs as each hub does its own: soonest
+/// exhaustion first, then those that do not run out, fullest first.
+pub fn rank_forecasts(list: &mut [Forecast]) {
+    list.sort_by(|a, b| match (a.exhaustion_ms, b.exhaustion_ms) {
+        (Some(x), Some(y)) => x.cmp(&y),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => {
+            let share = |f: &Forecast| f.used / f.capacity;
+            share(b).total_cmp(&share(a))
+        }
+    });
 }
 
 /// A host's top processes as its agent last read them.

@@ -61,6 +61,9 @@ pub struct Config {
     pub agent_intervals: std::collections::BTreeMap<String, String>,
     /// Run anomaly detection on every stored row.
     pub detect_anomalies: bool,
+    /// Trend and capacity forecasts of filesystems, inodes, memory, swap and
+    /// file descriptors (`/api/v1/forecasts`).
+    pub forecast_capacity: bool,
     /// How often detector models are snapshotted (to Redis, else the history
     /// database) so a restart resumes warm; they are also saved at shutdown.
     /// 0 turns snapshots off.
@@ -221,6 +224,7 @@ impl Default for Config {
             agent_interval: Duration::ZERO,
             agent_intervals: Default::default(),
             detect_anomalies: true,
+            forecast_capacity: true,
             model_snapshot_interval: Duration::from_secs(600),
             detection: Default::default(),
             freshness: Default::default(),

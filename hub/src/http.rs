@@ -52,6 +52,7 @@ async fn metrics(State(ctx): State<Arc<Ctx>>) -> impl IntoResponse {
         &mut page,
     );
     crate::correlation::render_metrics(&ctx.correlations, &mut page);
+    ctx.forecasts.render_metrics(&mut page);
     (
         [(header::CONTENT_TYPE, common::metrics::CONTENT_TYPE)],
         page,

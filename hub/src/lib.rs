@@ -13,6 +13,8 @@
 //! - [`uplink`]: WebSocket client to the edge with an outbox.
 //! - [`http`]: `/metrics`, `/healthz`, `/readyz`.
 //! - [`detect`]: the pure streaming anomaly-detection engine, one per series.
+//! - [`forecast`]: the pure trend and capacity estimator, one per resource;
+//!   [`forecasting`]: runs it beside the write path, the ranked forecasts.
 //! - [`freshness`]: seconds since each host's and site's newest data, host-down
 //!   events; [`cost`]: hourly cost per host from a price model;
 //!   [`correlation`]: anomaly rates against load, every 10 minutes.
@@ -29,6 +31,7 @@ pub mod detect;
 pub mod detection;
 pub mod error;
 pub mod forecast;
+pub mod forecasting;
 pub mod freshness;
 pub mod history;
 pub mod http;
@@ -77,6 +80,8 @@ pub struct Ctx {
     pub auth: Option<Arc<auth::Auth>>,
     /// The newest anomaly/load correlation report.
     pub correlations: Arc<correlation::Board>,
+    /// The newest capacity forecast per (host, resource).
+    pub forecasts: Arc<forecasting::Board>,
 }
 
 /// Sockets the hub serves on, bound by the caller (tests bind port 0).
@@ -148,11 +153,19 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
     } else {
         (None, None)
     };
+    let forecasts = Arc::new(forecasting::Board::new());
+    let (forecasting, forecasting_task) = if config.forecast_capacity {
+        let (f, t) = forecasting::Forecasting::spawn(forecasts.clone(), &metrics.registry);
+        (Some(f), Some(t))
+    } else {
+        (None, None)
+    };
     let (writer, writer_task) = Writer::spawn(
         store.clone(),
         state.clone(),
         outbox.clone(),
         detection,
+        forecasting,
         metrics.clone(),
     );
     let budget = buffer::Budget::new(
@@ -227,6 +240,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
         outbox: outbox.clone(),
         auth,
         correlations,
+        forecasts,
     });
 
     let uplink_task = outbox.map(|o| {
@@ -295,6 +309,10 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
         if tokio::time::timeout(DRAIN_TIMEOUT, t).await.is_err() {
             tracing::warn!("detector models not saved within {DRAIN_TIMEOUT:?}");
         }
+    }
+    if let Some(t) = forecasting_task {
+        // It stops once the writer has dropped its handle; nothing to save.
+        let _ = tokio::time::timeout(DRAIN_TIMEOUT, t).await;
     }
     if let Some(t) = live_task {
         let _ = tokio::time::timeout(DRAIN_TIMEOUT, t).await;

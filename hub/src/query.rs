@@ -125,6 +125,18 @@ impl Query for QueryService {
         )))
     }
 
+    async fn forecasts(
+        &self,
+        req: Request<proto::ForecastsRequest>,
+    ) -> Result<Response<proto::ForecastsResponse>, Status> {
+        let req = req.into_inner();
+        Ok(Response::new(crate::forecasting::forecasts_response(
+            &self.ctx.forecasts,
+            &req.host,
+            req.limit,
+        )))
+    }
+
     type WatchStream = WatchStream;
 
     async fn watch(

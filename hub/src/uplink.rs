@@ -259,6 +259,11 @@ fn spawn_request(
                         crate::query::processes_response(&ctx.state, &p.host),
                     ));
                 }
+                Some(proto::uplink_request::Query::Forecasts(f)) => {
+                    resp.result = Some(proto::uplink_response::Result::Forecasts(
+                        crate::forecasting::forecasts_response(&ctx.forecasts, &f.host, f.limit),
+                    ));
+                }
                 None => resp.error = "empty request".into(),
             }
             let frame = UplinkFrame {

@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
 use crate::detection::Detection;
+use crate::forecasting::Forecasting;
 use crate::metrics::HubMetrics;
 use crate::state::State;
 use crate::store::{HistoryStore, Outcome, WriteBatch};
@@ -48,6 +49,7 @@ impl Writer {
         state: Arc<State>,
         outbox: Option<Arc<Outbox>>,
         detection: Option<Detection>,
+        forecasting: Option<Forecasting>,
         metrics: HubMetrics,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(WRITE_QUEUE_CAPACITY);
@@ -56,6 +58,7 @@ impl Writer {
             state,
             outbox,
             detection,
+            forecasting,
             metrics,
         };
         let handle = tokio::spawn(actor.run(rx).instrument(tracing::info_span!("writer")));
@@ -111,6 +114,7 @@ struct WriterActor {
     state: Arc<State>,
     outbox: Option<Arc<Outbox>>,
     detection: Option<Detection>,
+    forecasting: Option<Forecasting>,
     metrics: HubMetrics,
 }
 
@@ -174,6 +178,9 @@ impl WriterActor {
                     let frame = Arc::new(uplink);
                     if let Some(outbox) = &self.outbox {
                         outbox.push(frame.clone()).await;
+                    }
+                    if let Some(forecasting) = &self.forecasting {
+                        forecasting.offer(frame.clone());
                     }
                     if let Some(detection) = &self.detection {
                         detection.offer(frame);

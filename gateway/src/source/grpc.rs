@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::{Channel, Endpoint};
 use tracing::Instrument;
 
-use super::{DataSource, EventQuery, Processes};
+use super::{DataSource, EventQuery, Forecast, ForecastQuery, Processes};
 use crate::{Error, Result};
 
 const LIVE_CAPACITY: usize = 4096;
@@ -166,5 +166,20 @@ impl DataSource for HubSource {
             })
             .await?;
         Ok(Processes::from_proto(&resp.into_inner()))
+    }
+
+    async fn forecasts(&self, q: &ForecastQuery) -> Result<Vec<Forecast>> {
+        let req = proto::ForecastsRequest {
+            host: q.host.clone().unwrap_or_default(),
+            limit: u32::try_from(q.limit).unwrap_or(u32::MAX),
+        };
+        let resp = self.client.clone().forecasts(req).await?;
+        Ok(resp
+            .into_inner()
+            .forecasts
+            .iter()
+            .map(Forecast::from_proto)
+            .filter(|f| q.site.as_ref().is_none_or(|s| &f.site == s))
+            .collect())
     }
 }

@@ -105,6 +105,7 @@ impl Buckets {
         &self.list[..self.list.len().saturating_sub(1)]
     }
 
+    #[cfg(test)]
     pub fn width(&self) -> f64 {
         self.width
     }

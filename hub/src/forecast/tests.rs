@@ -142,7 +142,7 @@ fn one_wild_reading_is_noise_not_a_change() {
         &r,
         Expect {
             trend: Some(Trend::Rising),
-            eta: Some(1400.0),
+            eta: Some(800.0),
             changes: 0,
         },
     );
@@ -245,7 +245,13 @@ fn exhaustion(clean: &dyn Fn(f64) -> f64, from: f64, until: f64, step: f64) -> O
 fn fills() -> Vec<Fill> {
     let mut out = Vec::new();
     // Fill lengths from 6 hours of 10 s readings to 30 days of 5 min ones.
-    for (days, step) in [(0.25, 10.0), (3.0, 60.0), (20.0, 300.0), (30.0, 300.0)] {
+    for (days, step) in [
+        (0.25, 10.0),
+        (3.0, 60.0),
+        (7.0, 120.0),
+        (20.0, 300.0),
+        (30.0, 300.0),
+    ] {
         let len = days * DAY;
         let start = 0.1;
         let rate = (1.0 - start) / len;
@@ -280,7 +286,9 @@ fn fills() -> Vec<Fill> {
             steps: vec![],
             end: len,
         });
-        if days >= 3.0 {
+        // A daily swing cannot be told from a trend in less than a day, so it
+        // is judged on fills whose 20 % is at least a day long.
+        if days * 0.2 >= 1.0 {
             // A daily swing of ±1 % of the capacity (more used by day).
             let wiggle = move |t: f64| line(t) + 0.01 * (std::f64::consts::TAU * t / DAY).sin();
             out.push(Fill {

@@ -92,7 +92,13 @@ pub(crate) fn fit(buckets: &[Bucket]) -> Option<Fit> {
         };
         let mut offsets: Vec<f64> = buckets.iter().map(|b| b.v() - slope * b.t()).collect();
         let m = offsets.len() / 2;
-        let intercept = *offsets.select_nth_unstable_by(m, f64::total_cmp).1;
+        let (below, upper, _) = offsets.select_nth_unstable_by(m, f64::total_cmp);
+        let upper = *upper;
+        // An even count's median is the mean of the middle two.
+        let intercept = match below.iter().copied().max_by(f64::total_cmp) {
+            Some(lower) if n % 2 == 0 => (lower + upper) / 2.0,
+            _ => upper,
+        };
         Some(Fit {
             slope,
             slope_low,
