@@ -4,6 +4,7 @@
 //   node scripts/browser-check.mjs URL [--screenshot PATH] [--min-hosts N]
 //                                      [--viewport WxH] [--dark] [--static DIR]
 //                                      [--alerts ALERTS_URL]
+//                                      [--login USER --password-file FILE]
 //
 // Loads the page and checks, in order: it loads; at least N host cards are visible;
 // a displayed live value (a card's CPU/memory/disk text) changes within 15 s, which
@@ -31,6 +32,10 @@
 // PATH-alerts.png and PATH-alerts-phone.png.
 // --static DIR serves the page's own files from DIR instead of the server, so the
 // dashboard can be checked while editing gateway/static without rebuilding.
+// --login USER (a server outside demo mode): before the checks above, the page must
+// show its sign-in form and no host, the API must answer 401 without a session, a
+// wrong password must be refused on the form, and the password in FILE must sign
+// in; screenshots PATH-login.png and PATH-login-failed.png.
 // Any console error or uncaught page error during the run fails the check. Prints one
 // line per check and a closing `browser-check: N passed, M failed`; exits 1 on failure.
 //
@@ -63,7 +68,7 @@ const LAUNCH_ARGS = [
 function usage(msg) {
   if (msg) console.error(`browser-check: ${msg}`);
   console.error(
-    "usage: node scripts/browser-check.mjs URL [--screenshot PATH] [--min-hosts N] [--viewport WxH] [--dark] [--static DIR] [--alerts ALERTS_URL]",
+    "usage: node scripts/browser-check.mjs URL [--screenshot PATH] [--min-hosts N] [--viewport WxH] [--dark] [--static DIR] [--alerts ALERTS_URL] [--login USER --password-file FILE]",
   );
   process.exit(2);
 }
@@ -77,6 +82,8 @@ function parseArgs(argv) {
     colorScheme: "light",
     staticDir: null,
     alerts: null,
+    login: null,
+    passwordFile: null,
   };
   for (let i = 0; i < argv.length; i += 1) {
     const a = argv[i];
@@ -92,12 +99,15 @@ function parseArgs(argv) {
     } else if (a === "--dark") opts.colorScheme = "dark";
     else if (a === "--static") opts.staticDir = value();
     else if (a === "--alerts") opts.alerts = value();
+    else if (a === "--login") opts.login = value();
+    else if (a === "--password-file") opts.passwordFile = value();
     else if (a === "-h" || a === "--help") usage();
     else if (a.startsWith("--")) usage(`unknown option ${a}`);
     else if (opts.url) usage(`unexpected argument ${a}`);
     else opts.url = a;
   }
   if (!opts.url) usage("missing URL");
+  if (Boolean(opts.login) !== Boolean(opts.passwordFile)) usage("--login and --password-file go together");
   return opts;
 }
 
@@ -457,6 +467,59 @@ async function checkAlertsPage(page, opts, alertsUrl, record) {
   record(back !== null, "the Fleet link returns to the fleet", await page.evaluate(() => location.hash || "(no hash)"));
 }
 
+/**
+ * The sign-in checks (--login); `record` as in main. Starts on a freshly loaded
+ * page and ends signed in, with the fleet about to load.
+ */
+async function checkLogin(page, opts, record) {
+  const { readFile } = await import("node:fs/promises");
+  const password = (await readFile(opts.passwordFile, "utf8")).replace(/\r?\n$/, "");
+  const form = page.locator("[data-login-form]");
+  const shown = await form.waitFor({ state: "visible", timeout: CARDS_TIMEOUT_MS }).then(() => true, () => false);
+  const cards = await page.locator("[data-host]").count();
+  record(shown && cards === 0, "the page asks for a login and shows no host", `${shown ? "form shown" : "no form"}, ${cards} card(s)`);
+  const anonymous = await fetch(new URL("/api/v1/hosts", opts.url)).then((r) => r.status, (e) => e.message);
+  record(anonymous === 401, "the API refuses a request without a session", `GET /api/v1/hosts: ${anonymous}`);
+  if (opts.screenshot) {
+    const path = derivedPath(opts.screenshot, "login");
+    await page.screenshot({ path });
+    console.log(`screenshot saved to ${path}`);
+  }
+  if (!shown) return false;
+
+  const loginUrl = new URL("/api/v1/auth/login", opts.url).toString();
+  expectedErrors.push({
+    why: "the 401 answering a wrong password",
+    test: (text, url) => url === loginUrl && /status of 401/.test(text),
+  });
+  await form.locator('[name="username"]').fill(opts.login);
+  await form.locator('[name="password"]').fill(`${password}-wrong`);
+  await form.getByRole("button", { name: "Sign in" }).click();
+  const refused = await page
+    .waitForFunction(() => {
+      const el = document.querySelector("[data-login-error]");
+      return el?.checkVisibility() && el.textContent ? el.textContent : false;
+    }, null, { timeout: CARDS_TIMEOUT_MS, polling: 250 })
+    .then((h) => h.jsonValue(), () => null);
+  record(refused !== null && /wrong/i.test(refused), "a wrong password is refused on the form", refused ?? "no error shown");
+  if (opts.screenshot) {
+    const path = derivedPath(opts.screenshot, "login-failed");
+    await page.screenshot({ path });
+    console.log(`screenshot saved to ${path}`);
+  }
+
+  await form.locator('[name="password"]').fill(password);
+  await form.getByRole("button", { name: "Sign in" }).click();
+  const signedIn = await page
+    .waitForFunction((user) => !document.querySelector("[data-login-form]") && document.querySelector("[data-user]")?.dataset.user === user, opts.login, {
+      timeout: CARDS_TIMEOUT_MS,
+      polling: 250,
+    })
+    .then(() => true, () => false);
+  record(signedIn, "the right password signs in", signedIn ? `header shows ${opts.login}` : "the form is still there");
+  return signedIn;
+}
+
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const results = [];
@@ -510,7 +573,16 @@ async function main() {
     const loaded = !(response instanceof Error) && response !== null && response.ok();
     record(loaded, "page loads", response instanceof Error ? response.message.split("\n")[0] : `HTTP ${response?.status()}`);
 
-    if (loaded) {
+    if (loaded && info?.mode === "demo") {
+      const notice = await page
+        .waitForFunction(() => document.querySelector("#demo-notice")?.checkVisibility() && document.querySelector("#demo-notice").textContent, null, {
+          timeout: CARDS_TIMEOUT_MS,
+        })
+        .then((h) => h.jsonValue(), () => null);
+      record(notice !== null && /no login/i.test(notice), "demo mode says no login is needed", notice ?? "no demo notice shown");
+    }
+    const signedIn = loaded && opts.login ? await checkLogin(page, opts, record) : loaded;
+    if (signedIn) {
       const cards = page.locator("[data-host]");
       const cardsOk = await page
         .waitForFunction(

@@ -8,6 +8,7 @@ import { EventFeed } from "./js/events.js";
 import { FleetView } from "./js/fleet.js";
 import { HostPage } from "./js/hostpage.js";
 import { LiveConnection, liveUrl } from "./js/live.js";
+import { loginGate, sessionLost } from "./js/login.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -202,6 +203,7 @@ function showError(text) {
 }
 
 function explain(err, what) {
+  if (err instanceof ApiError && err.status === 401) sessionLost();
   if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
     return "Sign in required to see the fleet.";
   }
@@ -259,6 +261,8 @@ function alertServiceOf(info) {
 }
 
 async function main() {
+  // Outside demo mode: nothing is fetched before the person has signed in.
+  await loginGate();
   const [info, hostList] = await Promise.allSettled([fetchInfo(), fetchHosts()]);
   if (info.status === "fulfilled") {
     $("demo-notice").hidden = info.value.mode !== "demo";
