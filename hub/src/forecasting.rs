@@ -385,87 +385,108 @@ struct Runner {
 
 impl Runner {
     fn process(&mut self, sr: &StoredRows) {
+        // A batch may hold many readings of a series (a backfill, a replay
+        // after an outage): take them a timestamp at a time, in time order,
+        // so every reading counts and used meets the free of its own time.
+        let mut rows: Vec<(i64, Resource, Role, &SeriesKey, f64)> = sr
+            .rows
+            .iter()
+            .filter_map(|(key, t, v)| {
+                classify(key).map(|(r, role)| (*t, r, role, key.as_ref(), *v))
+            })
+            .collect();
+        if rows.is_empty() {
+            return;
+        }
+        rows.sort_by_key(|r| r.0);
+        if !self.hosts.contains_key(&sr.host) {
+            self.hosts.insert(sr.host.clone(), HashMap::new());
+        }
         let mut touched: Vec<(Resource, Labels)> = Vec::new();
-        for (key, t, v) in &sr.rows {
-            let Some((resource, role)) = classify(key) else {
-                continue;
-            };
+        for (i, &(t, resource, role, key, v)) in rows.iter().enumerate() {
             let id = (resource, identity(resource, key));
-            if !self.hosts.contains_key(&sr.host) {
-                self.hosts.insert(sr.host.clone(), HashMap::new());
-            }
-            let Some(per_host) = self.hosts.get_mut(&sr.host) else {
-                continue;
-            };
-            if !per_host.contains_key(&id) {
-                if self.tracked >= MAX_RESOURCES {
-                    self.counters.skipped.inc();
-                    continue;
-                }
-                self.tracked += 1;
-                per_host.insert(
-                    id.clone(),
-                    Tracked {
-                        estimator: Estimator::new(),
-                        used: None,
-                        free: None,
-                        limit: None,
-                        fed_ms: i64::MIN,
-                    },
-                );
-            }
-            let Some(tr) = per_host.get_mut(&id) else {
-                continue;
-            };
-            let slot = match role {
-                Role::Used => &mut tr.used,
-                Role::Free => &mut tr.free,
-                Role::Limit => &mut tr.limit,
-            };
-            *slot = Some((*t, *v));
-            if !touched.contains(&id) {
+            if self.take(&sr.host, &id, role, t, v) && !touched.contains(&id) {
                 touched.push(id);
             }
-        }
-        let Some(per_host) = self.hosts.get_mut(&sr.host) else {
-            return;
-        };
-        for id in touched {
-            let Some(tr) = per_host.get_mut(&id) else {
-                continue;
-            };
-            let Some((t, used)) = tr.used else { continue };
-            if t <= tr.fed_ms {
-                continue;
-            }
-            let capacity = match (tr.free, tr.limit) {
-                // Free must be read with used: their sum is the capacity.
-                (Some((tf, free)), _) if tf == t => used + free,
-                (_, Some((_, limit))) => limit,
-                _ => continue,
-            };
-            if capacity <= 0.0 {
-                // No such resource on this host (no swap configured).
-                continue;
-            }
-            tr.fed_ms = t;
-            match tr.estimator.update(t as f64 / 1000.0, used, capacity) {
-                Ok(()) => self.counters.readings.inc(),
-                Err(r) => {
-                    self.counters.rejected(r);
-                    continue;
+            let time_ends = rows.get(i + 1).is_none_or(|next| next.0 != t);
+            if time_ends {
+                for id in touched.drain(..) {
+                    self.feed(sr, &id);
                 }
             }
-            if let Some(forecast) = tr.estimator.forecast() {
-                self.board.put(Entry {
-                    host: sr.host.clone(),
-                    site: sr.site.clone(),
-                    resource: id.0,
-                    labels: id.1.clone(),
-                    forecast,
-                    updated_ms: t,
-                });
+        }
+    }
+
+    /// Keeps one part of a resource's reading; false when the resource cap
+    /// leaves it untracked.
+    fn take(&mut self, host: &str, id: &(Resource, Labels), role: Role, t: i64, v: f64) -> bool {
+        let Some(per_host) = self.hosts.get_mut(host) else {
+            return false;
+        };
+        if !per_host.contains_key(id) {
+            if self.tracked >= MAX_RESOURCES {
+                self.counters.skipped.inc();
+                return false;
             }
+            self.tracked += 1;
+            per_host.insert(
+                id.clone(),
+                Tracked {
+                    estimator: Estimator::new(),
+                    used: None,
+                    free: None,
+                    limit: None,
+                    fed_ms: i64::MIN,
+                },
+            );
+        }
+        let Some(tr) = per_host.get_mut(id) else {
+            return false;
+        };
+        let slot = match role {
+            Role::Used => &mut tr.used,
+            Role::Free => &mut tr.free,
+            Role::Limit => &mut tr.limit,
+        };
+        *slot = Some((t, v));
+        true
+    }
+
+    /// Feeds the resource's newest reading, once it has a used and a
+    /// capacity, and puts its forecast on the board.
+    fn feed(&mut self, sr: &StoredRows, id: &(Resource, Labels)) {
+        let Some(tr) = self.hosts.get_mut(&sr.host).and_then(|h| h.get_mut(id)) else {
+            return;
+        };
+        let Some((t, used)) = tr.used else { return };
+        if t <= tr.fed_ms {
+            return;
+        }
+        let capacity = match (tr.free, tr.limit) {
+            // Free must be read with used: their sum is the capacity.
+            (Some((tf, free)), _) if tf == t => used + free,
+            (_, Some((_, limit))) => limit,
+            _ => return,
+        };
+        if capacity <= 0.0 {
+            // No such resource on this host (no swap configured).
+            return;
+        }
+        tr.fed_ms = t;
+        if let Err(r) = tr.estimator.update(t as f64 / 1000.0, used, capacity) {
+            self.counters.rejected(r);
+            return;
+        }
+        self.counters.readings.inc();
+        if let Some(forecast) = tr.estimator.forecast() {
+            self.board.put(Entry {
+                host: sr.host.clone(),
+                site: sr.site.clone(),
+                resource: id.0,
+                labels: id.1.clone(),
+                forecast,
+                updated_ms: t,
+            });
         }
     }
 }
@@ -591,6 +612,38 @@ mod tests {
             },
             &[("file_descriptors", "", 209.0, 500.0)],
         );
+    }
+
+    #[test]
+    fn every_reading_of_a_batch_counts() {
+        // One batch holding 200 readings a second apart, as a backfill sends.
+        let board = Arc::new(Board::new());
+        let registry = Registry::new();
+        let mut runner = Runner {
+            hosts: HashMap::new(),
+            tracked: 0,
+            board: board.clone(),
+            counters: Counters::new(&registry),
+        };
+        let (used, limit) = (
+            key("system.file_descriptors.usage", &[]),
+            key("system.file_descriptors.limit", &[]),
+        );
+        let mut rows = Vec::new();
+        for i in 0..200i64 {
+            rows.push((used.clone(), i * 1000, 10.0 + i as f64));
+            rows.push((limit.clone(), i * 1000, 500.0));
+        }
+        // Out of time order within the batch: still taken in time order.
+        rows.swap(0, 398);
+        runner.process(&StoredRows {
+            host: "h".into(),
+            site: "s".into(),
+            rows,
+        });
+        assert_eq!(runner.counters.readings.get(), 200);
+        let e = &board.ranked(None, 1)[0];
+        assert_eq!((e.forecast.used, e.forecast.span_secs), (209.0, 199.0));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod auth;
 mod bad_input;
+mod forecasts;
 mod freshness;
 mod live;
 mod models;
