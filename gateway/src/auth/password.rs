@@ -65,6 +65,10 @@ pub fn weak(password: &str) -> Option<String> {
 mod tests {
     use super::*;
 
+    /// Made by `hostwatch user add` (password "a long enough password"):
+    /// files written by earlier builds must keep verifying.
+    const WRITTEN_BEFORE: &str = "$argon2id$v=19$m=19456,t=2,p=1$ll3zK3KxOFpD4ty8NWvupQ$IldS8Jvg036si3MY1RHL1GRb/5jHoZStikgKkqbpAbY";
+
     #[test]
     fn verify_as_data() {
         let fresh = hash("correct horse battery").expect("hash");
@@ -78,6 +82,8 @@ mod tests {
             ("", &fresh, false),
             ("correct horse battery", "not-a-phc", false),
             ("correct horse battery", "", false),
+            ("a long enough password", WRITTEN_BEFORE, true),
+            ("a long enough passwort", WRITTEN_BEFORE, false),
         ];
         for (password, phc, want) in cases {
             assert_eq!(verify(password, phc), *want, "{password:?} against {phc:?}");
