@@ -3,4 +3,5 @@
 
 mod auth;
 mod feed;
+mod forecasts;
 mod support;

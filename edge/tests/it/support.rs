@@ -119,6 +119,29 @@ impl FakeHub {
         }
     }
 
+    /// Waits for the edge's next request down the uplink and sends back
+    /// what `answer` makes of it, as a hub's uplink task does.
+    pub async fn answer(
+        &mut self,
+        answer: impl FnOnce(&proto::UplinkRequest) -> proto::UplinkResponse,
+    ) {
+        let req = loop {
+            if let edge_frame::Msg::Request(r) = self.next_frame().await {
+                break r;
+            }
+        };
+        let mut resp = answer(&req);
+        resp.request_id = req.request_id;
+        let f = UplinkFrame {
+            seq: 0,
+            msg: Some(uplink_frame::Msg::Response(resp)),
+        };
+        self.ws
+            .send(Message::Binary(f.encode_to_vec().into()))
+            .await
+            .expect("response frame");
+    }
+
     async fn next_frame(&mut self) -> edge_frame::Msg {
         loop {
             let m = tokio::time::timeout(WAIT, self.ws.next())
