@@ -148,9 +148,10 @@ impl UsersFile {
         valid_name(name)?;
         match self.users.iter_mut().find(|u| u.name == name) {
             Some(u) if replace => u.password = phc,
-            Some(_) => return Err(format!(
-                "user {name:?} exists (change its password with `hostwatch user passwd {name}`)"
-            )),
+            Some(_) => {
+                let hint = format!("change its password with `hostwatch user passwd {name}`");
+                return Err(format!("user {name:?} exists ({hint})"));
+            }
             None if replace => return Err(format!("no user {name:?}")),
             None => self.users.push(User {
                 name: name.to_owned(),
