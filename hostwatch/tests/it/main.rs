@@ -4,6 +4,7 @@
 mod alerts;
 mod alerts_pipeline;
 mod config_examples;
+mod dashboard_login;
 mod detect;
 mod exactly_once;
 mod faults;
