@@ -23,10 +23,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bench::process::{cpu_seconds, free_port, http_get, metric, peak_rss_kib, wait_ok};
 use hub::store::postgres::copy::CopyBuffer;
 use proto::ingest_client::IngestClient;
 use proto::{agent_message, hub_message, AgentMessage};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
@@ -91,7 +91,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 exe.display()
             )
         })?;
-    wait_ready(&http).await?;
+    wait_ok(&http, "/readyz", "hub").await?;
 
     eprintln!(
         "hub-ingest: {} agents × {} series, {} s (first {} s warm-up)",
@@ -330,71 +330,7 @@ async fn raw_copy(url: &str, rows: u64) -> Result<f64, Box<dyn std::error::Error
     Ok(rate)
 }
 
-fn free_port() -> String {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.to_string())
-        .unwrap_or_else(|_| "127.0.0.1:17999".into())
-}
-
-async fn http_get(addr: &str, path: &str) -> std::io::Result<String> {
-    let mut s = tokio::net::TcpStream::connect(addr).await?;
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
-        .await?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).await?;
-    Ok(out)
-}
-
-async fn wait_ready(http: &str) -> Result<(), Box<dyn std::error::Error>> {
-    for _ in 0..400 {
-        if http_get(http, "/readyz")
-            .await
-            .is_ok_and(|r| r.starts_with("HTTP/1.0 200"))
-        {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Err("hub did not become ready".into())
-}
-
 async fn stored_rows(http: &str) -> Result<u64, Box<dyn std::error::Error>> {
     let m = http_get(http, "/metrics").await?;
     Ok(metric(&m, "hostwatch_hub_rows_stored_total ") as u64)
-}
-
-/// The value of the `/metrics` line starting with `prefix`; 0 when absent.
-fn metric(text: &str, prefix: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(prefix))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0)
-}
-
-/// utime + stime of a process, in seconds (Linux /proc).
-fn cpu_seconds(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0.0;
-    };
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
-        return 0.0;
-    };
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    // utime and stime are fields 14 and 15 of stat; 11 and 12 after the name.
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-fn peak_rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                l.strip_prefix("VmHWM:")
-                    .map(|v| v.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0))
-            })
-        })
-        .unwrap_or(0)
 }
