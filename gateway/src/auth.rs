@@ -53,6 +53,8 @@ const LOGIN_FORGET: Duration = Duration::from_secs(15 * 60);
 const MAX_LIMITER_KEYS: usize = 50_000;
 /// Password checks running at once: each costs ~19 MiB and tens of ms of CPU.
 const MAX_CONCURRENT_VERIFIES: usize = 2;
+/// How long a login waits for one of those before it is told to retry.
+const VERIFY_QUEUE_WAIT: Duration = Duration::from_secs(5);
 
 /// `[auth]` of the edge's and the standalone gateway's config.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -76,8 +78,9 @@ pub struct Config {
     /// Sustained API requests per second per session or token.
     pub api_requests_per_second: f64,
     pub api_burst: u32,
-    /// Take the client address from the last `X-Forwarded-For` entry (set this
-    /// behind a reverse proxy, or every client shares the proxy's login limit).
+    /// Take the client address from the last `X-Forwarded-For` entry and the
+    /// host the page was loaded from from `X-Forwarded-Host` (set this behind a
+    /// reverse proxy, or every client shares the proxy's login limit).
     pub trust_forwarded_for: bool,
 }
 
@@ -255,10 +258,14 @@ fn header_str(h: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
-fn facts<'a>(method: &'a str, h: &'a HeaderMap) -> csrf::Facts<'a> {
+/// `forwarded`: take the host from `X-Forwarded-Host` when a trusted proxy sets it.
+fn facts<'a>(method: &'a str, h: &'a HeaderMap, forwarded: bool) -> csrf::Facts<'a> {
+    let proxied = forwarded
+        .then(|| header_str(h, "x-forwarded-host"))
+        .flatten();
     csrf::Facts {
         method,
-        host: header_str(h, header::HOST),
+        host: proxied.or_else(|| header_str(h, header::HOST)),
         origin: header_str(h, header::ORIGIN),
         sec_fetch_site: header_str(h, "sec-fetch-site"),
         csrf_header: header_str(h, csrf::HEADER),
@@ -426,7 +433,10 @@ impl Auth {
                 });
             }
         };
-        if let Err(why) = csrf::check_session(&facts(method, h), &session.csrf) {
+        if let Err(why) = csrf::check_session(
+            &facts(method, h, self.config.trust_forwarded_for),
+            &session.csrf,
+        ) {
             self.metrics.refused_csrf.inc();
             return Err(Refusal::new(StatusCode::FORBIDDEN, why));
         }
@@ -475,6 +485,25 @@ mod tests {
             ("/js/login.js", false),
         ] {
             assert_eq!(protected(path), want, "{path}");
+        }
+    }
+
+    #[test]
+    fn the_host_behind_a_trusted_proxy() {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8080"));
+        h.insert("x-forwarded-host", HeaderValue::from_static("dash.example"));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("https://dash.example"),
+        );
+        for (trusted, host, same) in [
+            (false, "127.0.0.1:8080", false),
+            (true, "dash.example", true),
+        ] {
+            let f = facts("GET", &h, trusted);
+            assert_eq!(f.host, Some(host));
+            assert_eq!(csrf::same_origin(&f).is_ok(), same, "trusted {trusted}");
         }
     }
 

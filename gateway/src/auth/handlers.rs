@@ -88,7 +88,11 @@ async fn try_login(auth: &Auth, req: Request) -> Result<Response, Refusal> {
     })?;
     let (parts, body) = req.into_parts();
     let h = &parts.headers;
-    if let Err(why) = csrf::same_origin(&facts(parts.method.as_str(), h)) {
+    if let Err(why) = csrf::same_origin(&facts(
+        parts.method.as_str(),
+        h,
+        auth.config.trust_forwarded_for,
+    )) {
         auth.metrics.refused_csrf.inc();
         return Err(Refusal::new(StatusCode::FORBIDDEN, why));
     }
@@ -132,11 +136,17 @@ async fn try_login(auth: &Auth, req: Request) -> Result<Response, Refusal> {
     let ok = {
         // A slot per hash: argon2 is memory- and CPU-hard on purpose, so a
         // flood of logins queues here instead of exhausting the machine.
-        let _slot = auth
-            .verify_slots
-            .acquire()
+        let busy = || Refusal {
+            retry_after: Some(std::time::Duration::from_secs(1)),
+            ..Refusal::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many logins at once: retry",
+            )
+        };
+        let _slot = tokio::time::timeout(super::VERIFY_QUEUE_WAIT, auth.verify_slots.acquire())
             .await
-            .map_err(|_| Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "shutting down"))?;
+            .map_err(|_| busy())?
+            .map_err(|_| busy())?;
         tokio::task::spawn_blocking(move || password::verify(&password, &phc))
             .await
             .unwrap_or(false)
@@ -178,7 +188,10 @@ async fn logout(State(auth): State<Arc<Auth>>, req: Request) -> Response {
     let secure = auth.secure(h);
     if let Some(id) = session_cookie(h) {
         if let Some(s) = auth.sessions.get(id, Instant::now()) {
-            if let Err(why) = csrf::check_session(&facts(req.method().as_str(), h), &s.csrf) {
+            if let Err(why) = csrf::check_session(
+                &facts(req.method().as_str(), h, auth.config.trust_forwarded_for),
+                &s.csrf,
+            ) {
                 auth.metrics.refused_csrf.inc();
                 return Refusal::new(StatusCode::FORBIDDEN, why).into_response();
             }
