@@ -56,6 +56,8 @@ pub struct AppState {
     /// service sends CORS headers), so the gateway never proxies alerts.
     pub alerts_url: Option<String>,
     pub metrics: GatewayMetrics,
+    /// Live updates, serialized once for every `/api/v1/live` client.
+    pub live: live::Fanout,
 }
 
 /// What a deployment tells [`router_with`] about itself.
@@ -96,6 +98,7 @@ pub fn router_with(source: Arc<dyn DataSource>, options: Options, registry: &Reg
                 &[],
             ),
         },
+        live: live::Fanout::default(),
     });
     Router::new()
         .route("/api/v1/info", get(api::info))
