@@ -5,9 +5,11 @@
 //! A host's interval is what it actually does when that is known (the median
 //! of the last gaps between its stored batches, learned from the state's live
 //! updates), else what the hub asks it for (`agent_interval(s)`), else
-//! `freshness.assumed_interval`. Silence is measured on sample time
-//! (`last_seen_ms`, what the state already tracks), so a spool replayed after
-//! an outage does not count as fresh data from the past.
+//! `freshness.assumed_interval`. The gauges give the age of the newest
+//! sample (`last_seen_ms`, what the state already tracks); a host is silent
+//! when its data stops *arriving* — a backfill of hour-old samples is a host
+//! that is up — and, right after a restart (nothing arrived yet), from its
+//! newest sample in history.
 //!
 //! A host-down event is an [`AnomalyEvent`] stored and published like
 //! detection's (it reaches the uplink, the edge and alerts the same way) and
@@ -110,8 +112,19 @@ pub struct HostView {
 struct Track {
     prev_seen: i64,
     gaps: VecDeque<i64>,
-    /// The open event and the `last_seen_ms` its silence started from.
-    open: Option<(AnomalyEvent, i64)>,
+    /// When this hub last saw the host's data move forward (wall clock):
+    /// a backfill sends old samples, but the host is up.
+    arrived_ms: Option<i64>,
+    open: Option<Open>,
+}
+
+#[derive(Debug)]
+struct Open {
+    ev: AnomalyEvent,
+    /// `last_seen_ms` when it opened: newer data closes it.
+    since: i64,
+    /// The last sign of life before the silence (arrival, else sample time).
+    quiet_from: i64,
 }
 
 /// The pure part: no clock, no I/O; time comes in as data.
@@ -140,14 +153,18 @@ impl Tracker {
             }
             let track = self.hosts.entry(ev.host.clone()).or_default();
             if track.open.is_none() {
-                let since = ev.start_ms;
-                track.open = Some((ev, since));
+                track.open = Some(Open {
+                    since: ev.start_ms,
+                    quiet_from: ev.start_ms,
+                    ev,
+                });
             }
         }
     }
 
-    /// A host's stored data reached `last_seen_ms` (one call per batch).
-    pub fn observe(&mut self, host: &str, last_seen_ms: i64) {
+    /// A host's stored data reached `last_seen_ms` (one call per batch),
+    /// seen at `now_ms`.
+    pub fn observe(&mut self, host: &str, last_seen_ms: i64, now_ms: i64) {
         let track = match self.hosts.get_mut(host) {
             Some(t) => t,
             None => self.hosts.entry(host.to_owned()).or_default(),
@@ -164,6 +181,7 @@ impl Tracker {
             track.gaps.push_back(last_seen_ms - track.prev_seen);
         }
         track.prev_seen = last_seen_ms;
+        track.arrived_ms = Some(now_ms);
     }
 
     /// The interval a host is judged by, in ms.
@@ -196,11 +214,14 @@ impl Tracker {
             let missed = self.cfg.missed_intervals;
             let started = self.started_ms;
             let track = self.hosts.entry(h.host.clone()).or_default();
-            if let Some((ev, since)) = &mut track.open {
-                if h.last_seen_ms > *since {
-                    let silent_ms = h.last_seen_ms - *since;
-                    ev.end_ms = Some(h.last_seen_ms);
-                    ev.last_ms = h.last_seen_ms;
+            if let Some(open) = &mut track.open {
+                let arrived = track.arrived_ms.filter(|&a| a > open.quiet_from);
+                if arrived.is_some() || h.last_seen_ms > open.since {
+                    let back = arrived.unwrap_or(h.last_seen_ms);
+                    let silent_ms = back - open.quiet_from;
+                    let ev = &mut open.ev;
+                    ev.end_ms = Some(back);
+                    ev.last_ms = back;
                     ev.actual = secs(silent_ms);
                     ev.evidence = vec![
                         silence(silent_ms, missed, interval),
@@ -214,17 +235,23 @@ impl Tracker {
             if missed == 0 {
                 continue;
             }
+            // The newest sign of life: data arriving, else (right after a
+            // restart) the newest sample in history, else nothing at all.
+            let alive = track
+                .arrived_ms
+                .unwrap_or(h.last_seen_ms)
+                .max(h.last_seen_ms.min(now_ms));
+            let quiet_from = if alive > 0 { alive } else { started };
+            // The hub's own downtime is not the host's: count from our start.
+            if now_ms - quiet_from.max(started) <= i64::from(missed) * interval {
+                continue;
+            }
             let since = if h.last_seen_ms > 0 {
                 h.last_seen_ms
             } else {
                 started
             };
-            // The hub's own downtime is not the host's: count from our start.
-            let counted = now_ms - since.max(started);
-            if counted <= i64::from(missed) * interval {
-                continue;
-            }
-            let silent_ms = now_ms - since;
+            let silent_ms = now_ms - quiet_from;
             let ev = AnomalyEvent {
                 id: event_id(&h.host, since),
                 host: h.host.clone(),
@@ -242,7 +269,11 @@ impl Tracker {
                 top_processes: Vec::new(),
             };
             changed.push(ev.clone());
-            track.open = Some((ev, since));
+            track.open = Some(Open {
+                ev,
+                since,
+                quiet_from,
+            });
         }
         changed
     }
@@ -354,7 +385,7 @@ impl Actor {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 st = self.live.recv() => match st {
-                    Ok(st) => self.tracker.observe(&st.host, st.last_seen_ms),
+                    Ok(st) => self.tracker.observe(&st.host, st.last_seen_ms, common::now_ms()),
                     // Skipped updates make one long gap; the median of the
                     // last few gaps shrugs it off.
                     Err(RecvError::Lagged(_)) => {}
@@ -461,7 +492,7 @@ mod tests {
         let got: Vec<Vec<Seen>> = steps
             .iter()
             .map(|&(now, seen)| {
-                t.observe("h", seen);
+                t.observe("h", seen, now);
                 let view = HostView {
                     host: "h".into(),
                     site: "s".into(),
@@ -526,6 +557,17 @@ mod tests {
         let mut want: Vec<Vec<Seen>> = (0..6).map(|_| vec![]).collect();
         want.push(vec![open(60_000, 35.0)]);
         check(Duration::from_secs(60), &steps, want);
+    }
+
+    #[test]
+    fn a_backfill_is_a_host_that_is_up() {
+        // Data an hour old, arriving every minute: stale samples, live host.
+        let steps: Vec<(i64, i64)> = (61..=70).map(|m| (m * MIN, (m - 60) * MIN)).collect();
+        check(
+            Duration::from_secs(60),
+            &steps,
+            (0..10).map(|_| vec![]).collect(),
+        );
     }
 
     #[test]
