@@ -210,7 +210,7 @@ impl Board {
             .into_iter()
             .filter(|e| e.forecast.seconds_to_exhaustion.is_some())
             .collect();
-        let families: [(&str, &str, fn(&Forecast) -> Option<f64>); 4] = [
+        let families: [Family; 4] = [
             (
                 "hostwatch_hub_forecast_seconds_to_exhaustion",
                 "Seconds until the resource is full on its fitted trend (the soonest few of the site).",
@@ -243,6 +243,9 @@ impl Board {
         }
     }
 }
+
+/// One gauge family of `/metrics`: name, help, and its value of a forecast.
+type Family = (&'static str, &'static str, fn(&Forecast) -> Option<f64>);
 
 fn rank(list: &mut [Entry]) {
     list.sort_by(|a, b| match (a.exhaustion_ms(), b.exhaustion_ms()) {
@@ -506,9 +509,12 @@ mod tests {
     /// Runs batches of `(name, labels, value)` rows, one batch per second
     /// starting at t = 0, through the runner and compares the board as
     /// (resource, labels as `k=v` joined, used, capacity).
+    /// A row of a test batch: name, labels, value.
+    type TestRow = (&'static str, Vec<(&'static str, &'static str)>, f64);
+
     fn check(
         batches: usize,
-        rows: &dyn Fn(usize) -> Vec<(&'static str, Vec<(&'static str, &'static str)>, f64)>,
+        rows: &dyn Fn(usize) -> Vec<TestRow>,
         expected: &[(&str, &str, f64, f64)],
     ) {
         let board = Arc::new(Board::new());

@@ -96,7 +96,7 @@ pub(crate) fn fit(buckets: &[Bucket]) -> Option<Fit> {
         let upper = *upper;
         // An even count's median is the mean of the middle two.
         let intercept = match below.iter().copied().max_by(f64::total_cmp) {
-            Some(lower) if n % 2 == 0 => (lower + upper) / 2.0,
+            Some(lower) if n.is_multiple_of(2) => (lower + upper) / 2.0,
             _ => upper,
         };
         Some(Fit {
