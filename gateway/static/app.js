@@ -2,9 +2,10 @@
 // view and the header together. Plain ES modules, no build step.
 
 import { AlertsPage } from "./js/alertspage.js";
-import { ApiError, fetchCpuHistory, fetchEvents, fetchHosts, fetchInfo } from "./js/api.js";
+import { ApiError, fetchCpuHistory, fetchEvents, fetchForecasts, fetchHosts, fetchInfo } from "./js/api.js";
 import { ChartPool, WINDOW_S } from "./js/cpuchart.js";
 import { EventFeed } from "./js/events.js";
+import { ForecastPanel } from "./js/forecasts.js";
 import { FleetView } from "./js/fleet.js";
 import { HostPage } from "./js/hostpage.js";
 import { LiveConnection, liveUrl } from "./js/live.js";
@@ -92,6 +93,20 @@ async function loadEvents() {
   }
 }
 
+// --- Capacity forecasts ---
+
+const forecasts = new ForecastPanel($("forecasts"));
+
+/** At start and after every reconnect; a source without forecasts hides the panel. */
+async function loadForecasts() {
+  try {
+    forecasts.load(await fetchForecasts());
+  } catch (err) {
+    forecasts.load([]);
+    console.warn(`hostwatch: no forecasts: ${err.message}`);
+  }
+}
+
 // --- Routing: "#/" (or nothing) is the fleet, "#/host/NAME?range=24h" a host page,
 // "#/alerts" the alerts page ---
 
@@ -135,6 +150,7 @@ function showRoute() {
   $("host").hidden = !route;
   $("alerts").hidden = !alerts;
   document.querySelector(".layout").hidden = Boolean(route) || alerts;
+  forecasts.setRouteVisible(!route && !alerts);
   for (const a of document.querySelectorAll("[data-nav]")) {
     const current = a.dataset.nav === (alerts ? "alerts" : route ? "" : "fleet");
     if (current) a.setAttribute("aria-current", "page");
@@ -226,6 +242,7 @@ function onMessage(msg) {
       if (snapshots > 1 && gapMs > RESEED_AFTER_GAP_MS) pool.reseedAll();
       // Events have no such shortcut: one missed close would leave a host marked.
       if (snapshots > 1) loadEvents();
+      if (snapshots > 1) loadForecasts();
       showError("");
       renderCounts();
       break;
@@ -278,6 +295,7 @@ async function main() {
   }
   renderCounts();
   loadEvents();
+  loadForecasts();
   addEventListener("hashchange", showRoute);
   showRoute();
 
@@ -292,6 +310,7 @@ async function main() {
   setInterval(() => {
     fleet.tick(Date.now());
     feed.tick(Date.now());
+    forecasts.tick(Date.now());
     renderConnection();
   }, 1000);
 }

@@ -33,6 +33,9 @@ export const fetchHosts = () => getJson("/api/v1/hosts");
 export const fetchEvents = (limit = 100, host = null) =>
   getJson(`/api/v1/events?${new URLSearchParams(host ? { limit: String(limit), host } : { limit: String(limit) })}`);
 
+/** → [forecast], soonest exhaustion first (flat and falling ones after). */
+export const fetchForecasts = (limit = 50) => getJson(`/api/v1/forecasts?limit=${limit}`);
+
 /** → [{host, name, labels, last_ms, last_value}]: every series the host has sent. */
 export const fetchHostSeries = (host) => getJson(`/api/v1/hosts/${encodeURIComponent(host)}/series`);
 
