@@ -111,7 +111,7 @@ async fn users_and_tokens_made_with_the_cli_are_what_the_edge_accepts() {
         .to_owned();
     let with_cookie = http
         .get(&hosts)
-        .header("cookie", cookie)
+        .header("cookie", &cookie)
         .send()
         .await
         .expect("GET");
@@ -134,6 +134,41 @@ async fn users_and_tokens_made_with_the_cli_are_what_the_edge_accepts() {
         || async {
             let r = http.get(&hosts).bearer_auth(&token).send().await.ok()?;
             (r.status() == 401).then_some(())
+        },
+    )
+    .await;
+
+    // So does removing a user: their session ends (bob stays, so the file
+    // still has someone; an empty one refuses everything with 503).
+    let bob = hostwatch(&["user", "add", "bob"], &file, &format!("{PASSWORD}\n"));
+    assert!(bob.status.success(), "{}", text(&bob.stderr));
+    let gone = hostwatch(&["user", "remove", "alice"], &file, "");
+    assert!(gone.status.success(), "{}", text(&gone.stderr));
+    crate::support::eventually(
+        std::time::Duration::from_secs(10),
+        "session refused",
+        || async {
+            let r = http
+                .get(&hosts)
+                .header("cookie", &cookie)
+                .send()
+                .await
+                .ok()?;
+            (r.status() == 401).then_some(())
+        },
+    )
+    .await;
+    let hosts_now = http.get(&hosts).send().await.expect("GET");
+    assert_eq!(hosts_now.status(), 401, "bob is still there to log in");
+
+    let last = hostwatch(&["user", "remove", "bob"], &file, "");
+    assert!(last.status.success(), "{}", text(&last.stderr));
+    crate::support::eventually(
+        std::time::Duration::from_secs(10),
+        "an empty users file refusing everything",
+        || async {
+            let r = http.get(&hosts).send().await.ok()?;
+            (r.status() == 503).then_some(())
         },
     )
     .await;
