@@ -16,17 +16,23 @@ function describeResource(f) {
   return where ? `${name} ${where}` : name;
 }
 
-/** "full in 3 d 4 h" from a duration; days past two, since disks fill slowly. */
-export function formatTimeLeft(ms) {
-  if (ms <= 0) return "full now";
+/** Below this confidence a row is shown muted, as an early estimate. */
+export const CONFIDENT = 0.5;
+
+/** "3 h 5 min", or whole days past two, since disks fill slowly. */
+function formatSpan(ms) {
   const days = Math.floor(ms / 86_400_000);
-  if (days >= 2) return `full in ${days} d`;
-  return `full in ${formatDuration(ms)}`;
+  return days >= 2 ? `${days} d` : formatDuration(ms);
+}
+
+/** "full in 3 d", "full in 2 h 5 min", "full now". */
+export function formatTimeLeft(ms) {
+  return ms <= 0 ? "full now" : `full in ${formatSpan(ms)}`;
 }
 
 /** "2 h – 5 h", or "2 h – never" when the gentlest likely rate never fills it. */
 function describeBand(f) {
-  const part = (s) => (s == null ? "never" : formatDuration(s * 1000));
+  const part = (s) => (s == null ? "never" : formatSpan(s * 1000));
   return `likely ${part(f.low_seconds)} – ${part(f.high_seconds)}`;
 }
 
@@ -53,7 +59,11 @@ export class ForecastPanel {
       const left = h("span", { class: "forecast-left" });
       const row = h(
         "li",
-        { class: "forecast", "data-forecast": `${f.host}:${f.resource}:${f.labels?.mountpoint ?? ""}` },
+        {
+          class: "forecast",
+          "data-forecast": `${f.host}:${f.resource}:${f.labels?.mountpoint ?? ""}`,
+          "data-confident": String(f.confidence >= CONFIDENT),
+        },
         h("a", { class: "event-host", href: hostHref(f.host), text: f.host }),
         h("span", { class: "forecast-what", text: describeResource(f) }),
         left,
