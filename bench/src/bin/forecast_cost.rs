@@ -57,27 +57,29 @@ fn main() {
             .collect();
         let forecaster = measure(&series, |s| {
             let mut e = Estimator::new();
-            let mut last = 0.0;
+            let mut used = 0.0;
             for &(t, v) in s {
                 if e.update(t, v, CAPACITY).is_ok() {
                     if let Some(f) = e.forecast() {
-                        last = f.seconds_to_exhaustion.unwrap_or(0.0);
+                        used += f.seconds_to_exhaustion.unwrap_or(0.0);
                     }
                 }
             }
-            last
+            used
         });
         let mean = measure(&series, |s| {
-            let (mut n, mut mean) = (0.0, 0.0);
+            let (mut n, mut mean, mut used) = (0.0, 0.0, 0.0);
             for &(_, v) in s {
                 n += 1.0;
                 mean += (v - mean) / n;
+                used += mean;
             }
-            mean
+            used
         });
         let ols = measure(&series, |s| {
             let (mut n, mut st, mut sv, mut stt, mut stv) = (0.0, 0.0, 0.0, 0.0, 0.0);
-            let mut slope = 0.0;
+            // Every slope is used (summed), so none can be left uncomputed.
+            let (mut slope, mut used) = (0.0, 0.0);
             for &(t, v) in s {
                 n += 1.0;
                 st += t;
@@ -88,8 +90,9 @@ fn main() {
                 if d > 0.0 {
                     slope = (n * stv - st * sv) / d;
                 }
+                used += slope;
             }
-            slope
+            used
         });
         println!("{label}: {n_series} series × {len} readings");
         println!("  running mean (peer)        {mean:8.1} ns/reading");
