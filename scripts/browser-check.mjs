@@ -520,6 +520,29 @@ async function checkLogin(page, opts, record) {
   return signedIn;
 }
 
+// The API description page (/api/docs): public even where the dashboard needs a
+// login, and it renders every documented operation from /api/openapi.json.
+async function checkApiDocs(page, opts, record) {
+  await page.goto(new URL("/api/docs", opts.url).toString(), { waitUntil: "load" });
+  const shown = await page
+    .waitForFunction(
+      () => {
+        const ops = document.querySelectorAll("#doc .op .path");
+        const paths = [...ops].map((e) => e.textContent);
+        return paths.includes("/api/v1/hosts") && paths.includes("/api/v1/forecasts") ? paths.length : false;
+      },
+      null,
+      { timeout: CARDS_TIMEOUT_MS },
+    )
+    .then((h) => h.jsonValue(), () => null);
+  record(shown !== null, "the API page renders the OpenAPI document", shown !== null ? `${shown} operations` : await page.locator("#doc").innerText());
+  if (opts.screenshot) {
+    const path = derivedPath(opts.screenshot, "api");
+    await page.screenshot({ path, fullPage: true });
+    console.log(`screenshot saved to ${path}`);
+  }
+}
+
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const results = [];
@@ -641,6 +664,7 @@ async function main() {
       if (alertsUrl) await checkAlertsPage(page, opts, alertsUrl, record);
       else console.log("     skipped the alerts page: /api/v1/info names no alert service and no --alerts given");
     }
+    if (loaded) await checkApiDocs(page, opts, record);
 
     record(errors.length === 0, "no console or page errors", errors.length ? `\n  ${errors.join("\n  ")}` : "");
   } finally {

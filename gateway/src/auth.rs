@@ -11,7 +11,8 @@
 //! - [`handlers`]: `/api/v1/auth/login`, `/logout`, `/session`.
 //!
 //! [`guard`] wraps the gateway's router: every `/api/` path except
-//! `/api/v1/info` and `/api/v1/auth/*` needs a session cookie or an
+//! `/api/v1/info`, `/api/v1/auth/*` and the API description
+//! (`/api/openapi.json`, `/api/docs`) needs a session cookie or an
 //! `Authorization: Bearer` API token; static files stay public (the login
 //! form is one of them). In demo mode everything is open and the page says so.
 //! With no users configured every protected request is refused with a message
@@ -247,7 +248,11 @@ impl IntoResponse for Refusal {
 
 /// Whether `path` needs credentials (outside demo mode).
 pub fn protected(path: &str) -> bool {
-    path.starts_with("/api/") && path != "/api/v1/info" && !path.starts_with("/api/v1/auth/")
+    // The API's description is public: it holds no data, and tools fetch it
+    // before they have a token.
+    path.starts_with("/api/")
+        && !matches!(path, "/api/v1/info" | "/api/openapi.json" | "/api/docs")
+        && !path.starts_with("/api/v1/auth/")
 }
 
 pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -478,6 +483,9 @@ mod tests {
             ("/api/v1/series", true),
             ("/api/v1/forecasts", true),
             ("/api/v1/info", false),
+            ("/api/openapi.json", false),
+            ("/api/docs", false),
+            ("/api/docs/x", true),
             ("/api/v1/auth/login", false),
             ("/api/v1/auth/session", false),
             ("/", false),

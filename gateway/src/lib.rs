@@ -19,6 +19,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod live;
+pub mod openapi;
 pub mod source;
 
 use std::sync::Arc;
@@ -109,6 +110,8 @@ pub fn router_with(source: Arc<dyn DataSource>, options: Options, registry: &Reg
         .route("/api/v1/events", get(api::events))
         .route("/api/v1/forecasts", get(api::forecasts))
         .route("/api/v1/live", get(live::upgrade))
+        .route("/api/openapi.json", get(openapi::document))
+        .route("/api/docs", get(openapi::page))
         .fallback(assets::serve)
         .with_state(state)
         .merge(auth::handlers::router(auth.clone()))
