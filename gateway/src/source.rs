@@ -138,3 +138,63 @@ pub struct EventQuery {
     pub site: Option<String>,
     pub limit: usize,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Ranks forecasts given as (host, seconds to exhaustion, updated ms,
+    /// used of 100) and compares the hosts in order.
+    fn check(input: &[(&str, Option<f64>, i64, f64)], expected: &[&str]) {
+        let mut list: Vec<Forecast> = input
+            .iter()
+            .map(|&(host, secs, updated_ms, used)| {
+                Forecast::from_proto(&proto::Forecast {
+                    host: host.into(),
+                    seconds_to_exhaustion: secs,
+                    updated_ms,
+                    used,
+                    capacity: 100.0,
+                    ..Default::default()
+                })
+            })
+            .collect();
+        rank_forecasts(&mut list);
+        let got: Vec<&str> = list.iter().map(|f| f.host.as_str()).collect();
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn hubs_answers_rank_by_when_they_run_out() {
+        check(&[], &[]);
+        // Same time left, read a minute apart: the earlier reading runs out first.
+        check(
+            &[
+                ("later", Some(600.0), 60_000, 1.0),
+                ("first", Some(600.0), 0, 1.0),
+            ],
+            &["first", "later"],
+        );
+        // Those that never run out follow, fullest first.
+        check(
+            &[
+                ("half", None, 0, 50.0),
+                ("full", None, 0, 99.0),
+                ("year", Some(3.15e7), 0, 1.0),
+            ],
+            &["year", "full", "half"],
+        );
+    }
+
+    #[test]
+    fn exhaustion_is_the_reading_time_plus_the_time_left() {
+        let f = Forecast::from_proto(&proto::Forecast {
+            seconds_to_exhaustion: Some(1.5),
+            updated_ms: 1_000,
+            ..Default::default()
+        });
+        assert_eq!(f.exhaustion_ms, Some(2_500));
+        let flat = Forecast::from_proto(&proto::Forecast::default());
+        assert_eq!(flat.exhaustion_ms, None);
+    }
+}
