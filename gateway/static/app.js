@@ -7,6 +7,7 @@ import { ChartPool, WINDOW_S } from "./js/cpuchart.js";
 import { EventFeed } from "./js/events.js";
 import { ForecastPanel } from "./js/forecasts.js";
 import { FleetView } from "./js/fleet.js";
+import { isEmptyFilter, normalizeFilter } from "./js/fleetfilter.js";
 import { HostPage } from "./js/hostpage.js";
 import { LiveConnection, liveUrl } from "./js/live.js";
 import { loginGate, sessionLost } from "./js/login.js";
@@ -21,7 +22,10 @@ const SEED_MAX_POINTS = WINDOW_S;
 const RESEED_AFTER_GAP_MS = 5000;
 
 const pool = new ChartPool(requestSeed);
-const fleet = new FleetView($("fleet"), pool);
+const fleet = new FleetView($("fleet"), pool, {
+  // replaceState: typing a search should not add a "back" step per keystroke.
+  onFilterChange: (f) => history.replaceState(null, "", fleetHash(f)),
+});
 const feed = new EventFeed($("events"), { onOpenChange: (worst) => fleet.markEvents(worst) });
 let live = null;
 /** The newest object of every host, for the host page's header. */
@@ -136,6 +140,23 @@ function routeHash(route) {
   return `#/host/${encodeURIComponent(route.host)}?${q}`;
 }
 
+/** The fleet's filter from "#/?q=web&site=eu&sev=high"; the fleet shows everything without one. */
+function parseFleetFilter() {
+  const m = /^#\/?\?(.*)$/.exec(location.hash);
+  const q = new URLSearchParams(m ? m[1] : "");
+  return normalizeFilter({ q: q.get("q") ?? "", site: q.get("site") ?? "", sev: q.get("sev") ?? "" });
+}
+
+/** Kept in the URL like the host page's range, so a filtered view can be shared and reloaded. */
+function fleetHash(f) {
+  if (isEmptyFilter(f)) return "#/";
+  const q = new URLSearchParams();
+  if (f.q) q.set("q", f.q);
+  if (f.site) q.set("site", f.site);
+  if (f.sev) q.set("sev", f.sev);
+  return `#/?${q}`;
+}
+
 function showRoute() {
   const alerts = isAlertsRoute();
   const route = alerts ? null : parseRoute();
@@ -182,6 +203,7 @@ function showRoute() {
     hostPage.setRange(route);
   } else {
     document.title = "hostwatch";
+    fleet.setFilter(parseFleetFilter());
   }
 }
 

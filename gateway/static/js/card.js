@@ -44,6 +44,24 @@ function buildMetric({ id, label }) {
   return { row, bar, fill, value, last: undefined };
 }
 
+/**
+ * Completeness from the hub's ledger: batches in history ÷ the highest sequence
+ * number the agent sent (`HostStatus::completeness` on the server). Rounded down,
+ * so "100 %" is only ever shown when nothing is missing. → {text, title, incomplete}.
+ */
+export function describeCompleteness(host) {
+  const sent = host.stored_seq ?? 0;
+  const stored = host.batches_stored ?? 0;
+  if (!(sent > 0)) {
+    return { text: "— complete", title: "No batch stored yet: completeness is batches in history / batches sent", incomplete: false };
+  }
+  const ratio = Math.min(1, stored / sent);
+  const text = ratio >= 1 ? "100 % complete" : `${(Math.floor(ratio * 1000) / 10).toFixed(1)} % complete`;
+  const missing = Math.max(0, sent - stored);
+  const title = `${stored.toLocaleString("en")} batches in history / ${sent.toLocaleString("en")} batches sent${missing ? ` (${missing.toLocaleString("en")} never arrived)` : ""}`;
+  return { text, title, incomplete: ratio < 1 };
+}
+
 /** "Debian GNU/Linux 12 · x86_64 · 8 CPU · 16 GiB"; the rest goes in the tooltip. */
 function describeFacts(f) {
   if (!f) return { line: "", detail: "" };
@@ -68,6 +86,12 @@ export class HostCard {
     this.lastSeenMs = null;
     this.freshText = "";
     this.stale = null;
+    this.completeText = "";
+    // False while the fleet's filter hides the card: then nothing here touches the DOM.
+    this.shown = true;
+    this.renderedEventSeverity = null;
+    // What the search box matches: name and site, lower-cased once.
+    this.searchKey = `${this.name}\n${host.site ?? ""}`.toLowerCase();
 
     // The name is a real link (keyboard, middle-click, copy link); a click anywhere
     // else on the card follows it too.
@@ -85,6 +109,7 @@ export class HostCard {
     this.eventSeverity = null;
     this.freshEl = h("span", { class: "fresh", text: "never" });
     this.factsEl = h("p", { class: "facts" });
+    this.completeEl = h("span", { class: "complete-mark", "data-complete": "" });
     this.metrics = METRICS.map((m) => ({ ...m, ...buildMetric(m) }));
     const chartEl = h("div", { class: "chart", role: "img", "aria-label": `CPU % of ${this.name} over the last 5 minutes` });
 
@@ -94,7 +119,7 @@ export class HostCard {
       h("header", { class: "card-head" }, this.nameEl, this.simEl, this.eventEl, this.freshEl),
       this.factsEl,
       h("div", { class: "metrics" }, ...this.metrics.map((m) => m.row)),
-      h("div", { class: "chart-caption", text: "CPU % · last 5 min" }),
+      h("div", { class: "chart-caption" }, h("span", { text: "CPU % · last 5 min" }), this.completeEl),
       chartEl,
     );
     this.el.addEventListener("click", (e) => {
@@ -106,8 +131,29 @@ export class HostCard {
     this.update(host);
   }
 
+  /** Record a host message and render it. */
   update(host) {
+    this.record(host);
+    this.render();
+  }
+
+  /**
+   * Take in a host message without touching the DOM: the chart's buffer gets its
+   * point (so its history has no hole when the card is shown again), the rest waits
+   * for render(). A card hidden by the fleet's filter gets only this.
+   */
+  record(host) {
+    this.host = host;
     this.site = host.site;
+    if (host.last_seen_ms && host.last_seen_ms !== this.lastSeenMs) {
+      this.lastSeenMs = host.last_seen_ms;
+      if (host.cpu_percent != null) this.chart.append(this.lastSeenMs / 1000, host.cpu_percent);
+    }
+  }
+
+  /** Bring the DOM up to the last recorded message; writes only what changed. */
+  render() {
+    const host = this.host;
     for (const m of this.metrics) {
       const v = host[m.key];
       if (v === m.last) continue;
@@ -126,18 +172,40 @@ export class HostCard {
     const simulated = Boolean(host.facts?.simulated);
     if (this.simEl.hidden === simulated) this.simEl.hidden = !simulated;
 
-    if (host.last_seen_ms && host.last_seen_ms !== this.lastSeenMs) {
-      this.lastSeenMs = host.last_seen_ms;
+    if (this.lastSeenMs && this.lastSeenMs !== this.freshTitleMs) {
+      this.freshTitleMs = this.lastSeenMs;
       this.freshEl.title = `Last data ${new Date(this.lastSeenMs).toLocaleString()}`;
-      if (host.cpu_percent != null) this.chart.append(this.lastSeenMs / 1000, host.cpu_percent);
     }
+
+    const complete = describeCompleteness(host);
+    if (complete.text !== this.completeText) {
+      this.completeText = complete.text;
+      this.completeEl.textContent = complete.text;
+      this.completeEl.classList.toggle("incomplete", complete.incomplete);
+    }
+    if (complete.title !== this.completeEl.title) this.completeEl.title = complete.title;
+    this.renderEvent();
     this.tick(Date.now());
   }
 
   /** `severity` is the worst open anomaly's ("low" … "critical"), or null for none. */
   setEventSeverity(severity) {
-    if (severity === this.eventSeverity) return;
     this.eventSeverity = severity;
+    if (this.shown) this.renderEvent();
+  }
+
+  /** Hide or show the card (the fleet's filter); a shown card catches up at once. */
+  setShown(shown) {
+    if (shown === this.shown) return;
+    this.shown = shown;
+    this.el.hidden = !shown;
+    if (shown && this.host) this.render();
+  }
+
+  renderEvent() {
+    const severity = this.eventSeverity;
+    if (severity === this.renderedEventSeverity) return;
+    this.renderedEventSeverity = severity;
     this.eventEl.hidden = !severity;
     if (!severity) {
       delete this.el.dataset.openEvent;
@@ -151,6 +219,7 @@ export class HostCard {
 
   /** Re-render the relative time; called every second, writes only on change. */
   tick(nowMs) {
+    if (!this.shown) return;
     const age = this.lastSeenMs ? nowMs - this.lastSeenMs : null;
     const text = formatAgo(age);
     if (text !== this.freshText) {

@@ -10,7 +10,7 @@ import { formatAgo, formatBytes, formatDuration, formatPercent, formatValue } fr
 export const MAX_EVENTS = 200;
 
 /** Worst last, so a higher index means a worse severity. */
-const SEVERITIES = ["low", "medium", "high", "critical"];
+export const SEVERITIES = ["low", "medium", "high", "critical"];
 const rank = (sev) => SEVERITIES.indexOf(sev);
 
 /** Hubs number their events independently, so an id alone is not unique. */

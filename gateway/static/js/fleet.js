@@ -1,11 +1,22 @@
-// The fleet overview: one section per site (sites sorted), host cards sorted inside.
-// Cards are inserted at their sorted place instead of re-rendering the list, so a new
-// host or a live update never rebuilds the other cards.
+// The fleet overview: one section per site (sites sorted), host cards sorted inside,
+// under a filter bar (search, site, severity; js/fleetfilter.js).
+//
+// Built for 1,000 hosts, each reporting about once a second:
+// - Cards are inserted at their sorted place instead of re-rendering the list, so a
+//   new host or a live update never rebuilds or re-sorts the other cards.
+// - A live message costs O(1): the card records it (its chart buffers the point),
+//   and its DOM is written in the next animation frame, once however many messages
+//   arrived meanwhile. A card the filter hides is not written at all; it catches up
+//   when it is shown again. A background tab gets no frames, so it writes nothing.
+// - Off-screen cards cost no rendering (`content-visibility: auto` in style.css),
+//   and their charts are not drawn (ChartPool in js/cpuchart.js).
 
 import { HostCard, h } from "./card.js";
+import { EMPTY_FILTER, FilterBar, isEmptyFilter, matchesFilter, sameFilter } from "./fleetfilter.js";
 import { compareNames } from "./format.js";
 
 const NO_SITE = "(no site)";
+const siteOf = (card) => card.site || NO_SITE;
 
 /** Index of the first element of sorted `names` that sorts after `name`. */
 function insertionIndex(names, name) {
@@ -20,15 +31,32 @@ function insertionIndex(names, name) {
 }
 
 export class FleetView {
-  constructor(root, pool) {
+  /** `onFilterChange(filter)` is told when the person changes the filter (for the URL). */
+  constructor(root, pool, { onFilterChange = () => {} } = {}) {
     this.root = root;
     this.pool = pool;
     this.cards = new Map(); // host name → HostCard
-    this.sites = new Map(); // site name → {el, grid, countEl, names}
+    this.sites = new Map(); // site name → {el, grid, countEl, names, shown}
     this.siteNames = []; // sorted
     this.openEvents = new Map(); // host name → worst open event severity
+    this.filter = EMPTY_FILTER;
+    this.shownCount = 0;
+    this.toRender = new Set(); // shown cards with a message not yet written
+    this.frame = null;
+    this.touchedSites = new Set(); // sites whose count text is out of date
+
+    this.bar = new FilterBar({
+      onInput: (f) => {
+        this.setFilter(f);
+        onFilterChange(this.filter);
+      },
+    });
     this.emptyEl = h("p", { class: "empty", text: "No hosts have reported yet." });
-    this.root.append(this.emptyEl);
+    this.noMatchEl = h("p", { class: "empty", "data-fleet-nomatch": "", text: "No host matches this filter." });
+    this.noMatchEl.hidden = true;
+    this.sitesEl = h("div", { class: "sites" });
+    this.root.append(this.bar.el, this.emptyEl, this.noMatchEl, this.sitesEl);
+    this.finish();
   }
 
   get hostCount() {
@@ -44,13 +72,14 @@ export class FleetView {
     if (!host || typeof host.host !== "string") return false;
     const site = host.site || NO_SITE;
     let card = this.cards.get(host.host);
-    if (card && (card.site || NO_SITE) !== site) {
+    if (card && siteOf(card) !== site) {
       // A host that moved site: take it out and place it again below.
       this.remove(host.host);
       card = undefined;
     }
     if (card) {
-      card.update(host);
+      card.record(host);
+      if (card.shown) this.renderSoon(card);
       return false;
     }
     card = new HostCard(host, this.pool);
@@ -58,6 +87,7 @@ export class FleetView {
     card.setEventSeverity(this.openEvents.get(host.host) ?? null);
     this.cards.set(host.host, card);
     this.place(card, site);
+    this.finish();
     return true;
   }
 
@@ -82,30 +112,91 @@ export class FleetView {
     const card = this.cards.get(name);
     if (!card) return;
     this.cards.delete(name);
-    const siteName = card.site || NO_SITE;
+    this.toRender.delete(card);
+    const siteName = siteOf(card);
     const site = this.sites.get(siteName);
+    if (card.shown) this.shownCount -= 1;
     card.destroy();
     if (site) {
       site.names.splice(site.names.indexOf(name), 1);
+      if (card.shown) site.shown -= 1;
       if (site.names.length === 0) {
         site.el.remove();
         this.sites.delete(siteName);
+        this.touchedSites.delete(site);
         this.siteNames.splice(this.siteNames.indexOf(siteName), 1);
+        this.bar.setSites(this.siteNames);
       } else {
-        this.updateSiteCount(site);
+        this.touchedSites.add(site);
       }
     }
-    this.emptyEl.hidden = this.cards.size > 0;
+    this.finish();
   }
 
-  /** Mark the cards of hosts with an open anomaly; `worst` is host → severity. */
+  /**
+   * Mark the cards of hosts with an open anomaly; `worst` is host → severity. Only
+   * hosts whose mark changed are visited, so an event costs O(open events), not
+   * O(fleet).
+   */
   markEvents(worst) {
+    const before = this.openEvents;
     this.openEvents = worst;
-    for (const [name, card] of this.cards) card.setEventSeverity(worst.get(name) ?? null);
+    const changed = new Set();
+    for (const [name, sev] of worst) if (before.get(name) !== sev) changed.add(name);
+    for (const name of before.keys()) if (!worst.has(name)) changed.add(name);
+    for (const name of changed) {
+      const card = this.cards.get(name);
+      if (!card) continue;
+      card.setEventSeverity(worst.get(name) ?? null);
+      if (this.filter.sev) this.applyFilterTo(card);
+    }
+    this.finish();
+  }
+
+  /** The filter from the URL or the controls; re-tests every card once. */
+  setFilter(filter) {
+    this.bar.show(filter);
+    if (sameFilter(filter, this.filter)) return;
+    this.filter = filter;
+    for (const card of this.cards.values()) this.applyFilterTo(card);
+    // "5 hosts" becomes "2 of 5 hosts" (and back) even where nothing was hidden.
+    for (const site of this.sites.values()) this.touchedSites.add(site);
+    this.finish();
   }
 
   tick(nowMs) {
+    // Hidden cards return at once; a shown card writes only when its text changes.
     for (const card of this.cards.values()) card.tick(nowMs);
+  }
+
+  // --- internals ---
+
+  matches(card) {
+    return matchesFilter(this.filter, { searchKey: card.searchKey, site: siteOf(card), eventSeverity: card.eventSeverity });
+  }
+
+  applyFilterTo(card) {
+    const shown = this.matches(card);
+    if (shown === card.shown) return;
+    card.setShown(shown);
+    const delta = shown ? 1 : -1;
+    this.shownCount += delta;
+    const site = this.sites.get(siteOf(card));
+    if (site) {
+      site.shown += delta;
+      this.touchedSites.add(site);
+    }
+  }
+
+  renderSoon(card) {
+    this.toRender.add(card);
+    if (this.frame === null) this.frame = requestAnimationFrame(() => this.renderFrame());
+  }
+
+  renderFrame() {
+    this.frame = null;
+    for (const card of this.toRender) if (card.shown) card.render();
+    this.toRender.clear();
   }
 
   place(card, siteName) {
@@ -113,9 +204,15 @@ export class FleetView {
     const i = insertionIndex(site.names, card.name);
     const before = i < site.names.length ? this.cards.get(site.names[i]).el : null;
     site.names.splice(i, 0, card.name);
+    // New cards start shown; hide this one before it is inserted if the filter says so.
+    const shown = this.matches(card);
+    card.setShown(shown);
+    if (shown) {
+      site.shown += 1;
+      this.shownCount += 1;
+    }
     site.grid.insertBefore(card.el, before);
-    this.updateSiteCount(site);
-    this.emptyEl.hidden = true;
+    this.touchedSites.add(site);
   }
 
   addSite(name) {
@@ -127,17 +224,30 @@ export class FleetView {
       h("h2", { class: "site-name" }, h("span", { text: name }), countEl),
       grid,
     );
-    const site = { el, grid, countEl, names: [] };
+    const site = { el, grid, countEl, names: [], shown: 0 };
     const i = insertionIndex(this.siteNames, name);
     const before = i < this.siteNames.length ? this.sites.get(this.siteNames[i]).el : null;
     this.siteNames.splice(i, 0, name);
     this.sites.set(name, site);
-    this.root.insertBefore(el, before);
+    this.sitesEl.insertBefore(el, before);
+    this.bar.setSites(this.siteNames);
     return site;
   }
 
-  updateSiteCount(site) {
-    const n = site.names.length;
-    site.countEl.textContent = `${n} ${n === 1 ? "host" : "hosts"}`;
+  /** After a change: site counts, "Showing N of M", the empty and no-match texts. */
+  finish() {
+    const filtered = !isEmptyFilter(this.filter);
+    for (const site of this.touchedSites) {
+      const n = site.names.length;
+      const hosts = `${n} ${n === 1 ? "host" : "hosts"}`;
+      const text = filtered ? `${site.shown} of ${hosts}` : hosts;
+      if (site.countEl.textContent !== text) site.countEl.textContent = text;
+      const hide = site.shown === 0;
+      if (site.el.hidden !== hide) site.el.hidden = hide;
+    }
+    this.touchedSites.clear();
+    this.bar.setCount(this.shownCount, this.cards.size);
+    this.emptyEl.hidden = this.cards.size > 0;
+    this.noMatchEl.hidden = this.cards.size === 0 || this.shownCount > 0;
   }
 }
