@@ -162,6 +162,168 @@ function requestSpan(url) {
   return Number(q.get("to")) - Number(q.get("from")) || 0;
 }
 
+/** Host names of the fleet's cards the filter leaves shown, in page order. */
+function shownCards() {
+  return [...document.querySelectorAll("#fleet [data-host]")].filter((el) => !el.hidden && !el.closest("[hidden]")).map((el) => el.dataset.host);
+}
+
+/**
+ * The fleet filter checks; `record` as in main. Starts on the fleet with every card
+ * shown and ends there again, with the filter cleared.
+ */
+async function checkFleetFilter(page, opts, record) {
+  const wait = (fn, arg, timeout = CARDS_TIMEOUT_MS) =>
+    page.waitForFunction(fn, arg, { timeout, polling: 100 }).then((h) => h.jsonValue(), () => null);
+  const all = await page.evaluate(() =>
+    [...document.querySelectorAll("#fleet [data-host]")].map((el) => ({
+      name: el.dataset.host,
+      site: el.closest("[data-site]")?.dataset.site ?? "",
+      complete: el.querySelector("[data-complete]")?.textContent ?? "",
+    })),
+  );
+  const total = all.length;
+  const badComplete = all.filter((c) => !/^(\d+(\.\d)?|—) % complete$/.test(c.complete));
+  record(
+    total > 0 && badComplete.length === 0,
+    "completeness % is shown on every card",
+    badComplete.length ? `missing on ${badComplete.map((c) => `${c.name} (${c.complete || "nothing"})`).join(", ")}` : `${[...new Set(all.map((c) => c.complete))].join(", ")} on ${total} card(s)`,
+  );
+  const countText = () => document.querySelector("[data-fleet-count]")?.textContent ?? "";
+
+  // A query that matches some cards but not all: the middle word of a host name
+  // ("db" of "sim-db-004"), else a whole name.
+  const matching = (q) => all.filter((c) => `${c.name}\n${c.site}`.toLowerCase().includes(q.toLowerCase()));
+  const candidates = all.flatMap((c) => [c.name.split("-")[1], c.name]).filter(Boolean);
+  const query = candidates.find((q) => matching(q).length > 0 && matching(q).length < total) ?? all[0]?.name ?? "";
+  const expected = matching(query).map((c) => c.name);
+  const search = page.locator("[data-fleet-search]");
+  await search.pressSequentially(query, { delay: 40 });
+  const want = `Showing ${expected.length} of ${total} ${total === 1 ? "host" : "hosts"}`;
+  const narrowed = await wait(
+    ([names, text]) => {
+      const shown = [...document.querySelectorAll("#fleet [data-host]")].filter((el) => el.checkVisibility()).map((el) => el.dataset.host);
+      const count = document.querySelector("[data-fleet-count]")?.textContent;
+      return shown.length === names.length && names.every((n) => shown.includes(n)) && count === text ? count : false;
+    },
+    [expected, want],
+  );
+  record(
+    narrowed !== null,
+    "typing in search narrows the cards",
+    narrowed !== null ? `"${query}": ${expected.join(", ")}; says "${narrowed}"` : `"${query}": expected ${expected.join(", ")} and "${want}", shown ${(await page.evaluate(shownCards)).join(", ")}, says "${await page.evaluate(countText)}"`,
+  );
+
+  // A card the filter hides is not written while hidden: its CPU text, which moves
+  // every second on a simulated host, stays put; shown again it has caught up.
+  const hidden = all.find((c) => !expected.includes(c.name))?.name;
+  if (hidden) {
+    const cpu = (name) => page.locator(`#fleet [data-host="${name}"] [data-metric="cpu"]`).textContent();
+    const frozen = await cpu(hidden);
+    await page.waitForTimeout(3000);
+    const after = await cpu(hidden);
+    record(after === frozen, "a hidden card is not updated while hidden", `${hidden} cpu ${frozen} → ${after} over 3 s`);
+  }
+
+  const hash = await page.evaluate(() => location.hash);
+  record(new URLSearchParams(hash.replace(/^#\/?\?/, "")).get("q") === query, "the search is kept in the URL", hash);
+  await page.reload({ waitUntil: "load" });
+  const restored = await wait(
+    ([q, names]) => {
+      const shown = [...document.querySelectorAll("#fleet [data-host]")].filter((el) => el.checkVisibility()).map((el) => el.dataset.host);
+      const value = document.querySelector("[data-fleet-search]")?.value;
+      return value === q && shown.length === names.length && names.every((n) => shown.includes(n)) ? `${value}: ${shown.length} card(s)` : false;
+    },
+    [query, expected],
+  );
+  record(restored !== null, "the filter survives a reload", restored ?? `search "${await search.inputValue()}", shown ${(await page.evaluate(shownCards)).join(", ")}`);
+
+  if (opts.screenshot) {
+    const path = derivedPath(opts.screenshot, "fleet-search");
+    await page.screenshot({ path });
+    console.log(`screenshot saved to ${path}`);
+  }
+
+  await page.locator("[data-fleet-clear]").click();
+  const cleared = await wait(
+    (n) => {
+      const shown = [...document.querySelectorAll("#fleet [data-host]")].filter((el) => el.checkVisibility()).length;
+      return shown >= n && document.querySelector("[data-fleet-search]").value === "" && !location.hash.includes("q=") ? shown : false;
+    },
+    total,
+  );
+  if (hidden) {
+    const fresh = await page.locator(`#fleet [data-host="${hidden}"] .fresh`).textContent();
+    record(/^(just now|[0-5] s ago)$/.test(fresh), "a hidden card catches up when shown", `${hidden}: ${fresh}`);
+  }
+  record(cleared !== null, "clearing the filter restores all cards", `${cleared ?? await page.evaluate(() => shownCards().length)} of ${total}, ${await page.evaluate(() => location.hash || "(no hash)")}`);
+
+  // The site filter: only that site's cards, and its section alone.
+  const sites = [...new Set(all.map((c) => c.site))];
+  const site = sites.find((s) => all.filter((c) => c.site === s).length < total) ?? sites[0];
+  const inSite = all.filter((c) => c.site === site).map((c) => c.name);
+  await page.locator("[data-fleet-site]").selectOption(site);
+  const bySite = await wait(
+    ([s, names]) => {
+      const shown = [...document.querySelectorAll("#fleet [data-host]")].filter((el) => el.checkVisibility());
+      const ok =
+        shown.length === names.length &&
+        shown.every((el) => el.closest("[data-site]")?.dataset.site === s) &&
+        new URLSearchParams(location.hash.replace(/^#\/?\?/, "")).get("site") === s;
+      return ok ? `${shown.length} card(s), ${location.hash}` : false;
+    },
+    [site, inSite],
+  );
+  record(bySite !== null, "the site filter shows only that site's cards", `${site}: ${bySite ?? `shown ${(await page.evaluate(shownCards)).join(", ")}, ${await page.evaluate(() => location.hash)}`}`);
+
+  // The severity filter: hosts with an open anomaly of high or critical severity.
+  // The feed's open items say which hosts those are (the demo may have none).
+  await page.locator("[data-fleet-site]").selectOption("");
+  await page.locator("[data-fleet-severity]").selectOption("high");
+  const bySeverity = await wait(() => {
+    const open = new Set(
+      [...document.querySelectorAll("#events .event.open")]
+        .filter((el) => el.dataset.severity === "high" || el.dataset.severity === "critical")
+        .map((el) => el.querySelector(".event-host").textContent),
+    );
+    const cards = [...document.querySelectorAll("#fleet [data-host]")];
+    const shown = cards.filter((el) => el.checkVisibility()).map((el) => el.dataset.host);
+    const expected = cards.map((el) => el.dataset.host).filter((n) => open.has(n));
+    const ok = shown.length === expected.length && expected.every((n) => shown.includes(n));
+    const none = document.querySelector("[data-fleet-nomatch]")?.checkVisibility();
+    return ok && (shown.length > 0 || none) ? `${shown.length} of ${cards.length} host(s)${shown.length ? "" : ', "No host matches"'}` : false;
+  });
+  record(bySeverity !== null, "the severity filter shows hosts with an open high or critical anomaly", bySeverity ?? `shown ${(await page.evaluate(shownCards)).join(", ")}`);
+
+  if (opts.screenshot) {
+    // The filter bar on a phone and in the dark scheme, with a search typed in.
+    await page.locator("[data-fleet-severity]").selectOption("");
+    await search.fill(query);
+    await search.press("Enter");
+    await page.setViewportSize(PHONE_VIEWPORT);
+    await page.waitForTimeout(300);
+    // On a phone the forecasts and the feed come first; show the filter bar.
+    await page.evaluate(() => {
+      const bar = document.querySelector(".fleet-filter");
+      scrollTo(0, bar.getBoundingClientRect().top + scrollY - document.querySelector(".top").offsetHeight - 8);
+    });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - innerWidth);
+    record(overflow <= 0, "the fleet and its filter fit a 400 px wide screen", overflow > 0 ? `${overflow} px too wide` : "no horizontal scroll");
+    const phone = derivedPath(opts.screenshot, "fleet-phone");
+    await page.screenshot({ path: phone });
+    console.log(`screenshot saved to ${phone}`);
+    await page.setViewportSize(opts.viewport);
+    const other = opts.colorScheme === "dark" ? "light" : "dark";
+    await page.emulateMedia({ colorScheme: other });
+    await page.waitForTimeout(300);
+    const themed = derivedPath(opts.screenshot, `fleet-${other}`);
+    await page.screenshot({ path: themed });
+    console.log(`screenshot saved to ${themed}`);
+    await page.emulateMedia({ colorScheme: opts.colorScheme });
+  }
+  await page.locator("[data-fleet-clear]").click();
+  await wait((n) => [...document.querySelectorAll("#fleet [data-host]")].filter((el) => el.checkVisibility()).length >= n, total);
+}
+
 /**
  * The host page checks; `record` as in main. Starts on the fleet view with cards
  * shown and ends there again.
@@ -660,6 +822,7 @@ async function main() {
         console.log(`screenshot saved to ${opts.screenshot}`);
       }
 
+      await checkFleetFilter(page, opts, record);
       await checkHostPage(page, opts, record);
       if (alertsUrl) await checkAlertsPage(page, opts, alertsUrl, record);
       else console.log("     skipped the alerts page: /api/v1/info names no alert service and no --alerts given");

@@ -13,8 +13,8 @@ export const EMPTY_FILTER = Object.freeze({ q: "", site: "", sev: "" });
 
 /** Severity filter choices: an open anomaly of at least this severity. */
 const SEV_CHOICES = [
-  ["", "Any state"],
-  ["low", "Open anomaly"],
+  ["", "All severities"],
+  ["low", "Open anomaly (any)"],
   ["medium", "Medium or worse"],
   ["high", "High or worse"],
   ["critical", "Critical"],
