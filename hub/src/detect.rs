@@ -21,7 +21,9 @@
 //! configured [`threshold`]s report their own verdicts as evidence.
 
 mod alarm;
+pub mod incident;
 mod likelihood;
+pub mod multivariate;
 mod novelty;
 mod ring;
 mod robust;

@@ -17,7 +17,9 @@ use common::model::{AnomalyEvent, SeriesKey, StoredRows};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use crate::detect::{Config, Engine, Output, Severity};
+use crate::detect::incident::{Incident, Slot, Step};
+use crate::detect::multivariate::{Feature, Features, HostConfig, HostModel};
+use crate::detect::{Config, Engine, Severity};
 use crate::metrics::HubMetrics;
 use crate::models::ModelStore;
 use crate::state::State;
@@ -28,9 +30,9 @@ pub const QUEUE_CAPACITY: usize = 256;
 /// Series analysed at most; more are counted and left alone, so one noisy
 /// agent cannot make the hub's memory grow without bound.
 pub const MAX_SERIES: usize = 100_000;
-/// Points below [`QUIET_SCORE`] in a row that close an incident.
-const QUIET_POINTS: u32 = 10;
-const QUIET_SCORE: f64 = 0.5;
+/// The snapshot field of a host's multivariate model (series fields are
+/// series key JSON, so they never look like this).
+const HOST_MODEL: &str = "@multivariate";
 
 /// The agent sends every cumulative counter `X` with its per-second rate
 /// `X.rate` (the same contract for real and simulated hosts).
@@ -38,11 +40,14 @@ const RATE_SUFFIX: &str = ".rate";
 /// Cumulative counters sent without a `.rate` twin, by name (OpenTelemetry's
 /// system conventions): seconds per cpu and state, whose rate is what
 /// `system.cpu.utilization` reports; seconds a disk spent on operations and
-/// busy, whose rate `system.disk.utilization` reports.
+/// busy, whose rate `system.disk.utilization` reports; seconds since boot,
+/// always at a new high, whose one piece of news (a reboot) `system.boot_time`
+/// carries.
 const CUMULATIVE: &[&str] = &[
     "system.cpu.time",
     "system.disk.operation_time",
     "system.disk.io_time",
+    "system.uptime",
 ];
 
 pub type Frame = Arc<Vec<StoredRows>>;
@@ -66,8 +71,8 @@ impl Detection {
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
         let runner = Runner {
             config,
-            series: HashMap::new(),
-            counters: HashMap::new(),
+            host_config: HostConfig::default(),
+            hosts: HashMap::new(),
             tracked: 0,
             state,
             store,
@@ -113,8 +118,8 @@ impl Offline {
         Self {
             runner: Runner {
                 config: Config::default(),
-                series: HashMap::new(),
-                counters: HashMap::new(),
+                host_config: HostConfig::default(),
+                hosts: HashMap::new(),
                 tracked: 0,
                 state: Arc::new(State::new()),
                 store: None,
@@ -139,27 +144,37 @@ impl Offline {
 
 struct Tracked {
     engine: Engine,
-    open: Option<AnomalyEvent>,
-    quiet: u32,
+    /// Its place in the host's open incident, while it contributes.
+    slot: Option<Slot>,
+    /// When it last alarmed (unix ms).
+    last_alarm: Option<i64>,
+}
+
+/// Everything detection keeps about one host.
+struct Host {
+    series: HashMap<Arc<SeriesKey>, Tracked>,
+    /// Names of cumulative counters (those sent with a `.rate` twin).
+    counters: HashSet<String>,
+    model: HostModel,
+    /// The instant whose rows are being folded into `features`.
+    instant: Option<i64>,
+    features: Features,
+    incident: Option<Incident>,
 }
 
 struct Runner {
     config: Config,
-    /// host → series → state; nested so a row is looked up without
-    /// allocating a (host, key) pair.
-    series: HashMap<String, HashMap<Arc<SeriesKey>, Tracked>>,
-    /// host → names of cumulative counters (those sent with a `.rate` twin).
-    counters: HashMap<String, HashSet<String>>,
+    host_config: HostConfig,
+    hosts: HashMap<String, Host>,
     tracked: usize,
     state: Arc<State>,
     store: Option<Arc<dyn HistoryStore>>,
-    /// Snapshots loaded at start, by host and series key JSON, waiting for
-    /// their series' first row.
+    /// Snapshots loaded at start, by host and series key JSON (or
+    /// [`HOST_MODEL`]), waiting for their series' first row.
     warm: HashMap<String, HashMap<String, Vec<u8>>>,
     metrics: HubMetrics,
     next_id: u64,
 }
-
 impl Runner {
     async fn run(
         mut self,
@@ -226,17 +241,22 @@ impl Runner {
         }
     }
 
-    /// Every tracked series' model.
+    /// Every tracked series' model, and every host's multivariate model.
     fn snapshots(&self) -> Vec<ModelSnapshot> {
-        let mut out = Vec::with_capacity(self.tracked);
-        for (host, per_host) in &self.series {
-            for (key, tracked) in per_host {
+        let mut out = Vec::with_capacity(self.tracked + self.hosts.len());
+        for (name, host) in &self.hosts {
+            for (key, tracked) in &host.series {
                 out.push(ModelSnapshot {
-                    host: host.clone(),
+                    host: name.clone(),
                     series: serde_json::to_string(key.as_ref()).unwrap_or_default(),
                     model: tracked.engine.snapshot(),
                 });
             }
+            out.push(ModelSnapshot {
+                host: name.clone(),
+                series: HOST_MODEL.to_owned(),
+                model: host.model.snapshot(),
+            });
         }
         out
     }
@@ -260,115 +280,157 @@ impl Runner {
         }
     }
 
-    fn process(&mut self, sr: &StoredRows, changed_events: &mut Vec<AnomalyEvent>) {
-        // Taken out for the loop (and put back with its key) so that looking
-        // a row's name up costs no host lookup and no allocation.
-        let (host, mut totals) = self
-            .counters
-            .remove_entry(&sr.host)
-            .unwrap_or_else(|| (sr.host.clone(), HashSet::new()));
+    fn process(&mut self, sr: &StoredRows, changed: &mut Vec<AnomalyEvent>) {
+        // Taken out for the loop (and put back with its key) so that a row
+        // costs no host lookup and no allocation.
+        let (name, mut host) = match self.hosts.remove_entry(&sr.host) {
+            Some(entry) => entry,
+            None => {
+                let model =
+                    host_model_for(&mut self.warm, &self.host_config, &self.metrics, &sr.host);
+                (
+                    sr.host.clone(),
+                    Host {
+                        series: HashMap::new(),
+                        counters: HashSet::new(),
+                        model,
+                        instant: None,
+                        features: Features::default(),
+                        incident: None,
+                    },
+                )
+            }
+        };
         for (key, _, _) in &sr.rows {
             if let Some(stem) = key.name.strip_suffix(RATE_SUFFIX) {
-                if !totals.contains(stem) {
-                    totals.insert(stem.to_owned());
+                if !host.counters.contains(stem) {
+                    host.counters.insert(stem.to_owned());
                 }
             }
         }
-        self.process_rows(sr, &totals, changed_events);
-        self.counters.insert(host, totals);
+        self.process_rows(sr, &mut host, changed);
+        // A batch ends with a whole collection: its last instant is complete.
+        if let Some(t) = host.instant.take() {
+            self.end_instant(&mut host, t, changed);
+        }
+        self.hosts.insert(name, host);
     }
 
-    fn process_rows(
-        &mut self,
-        sr: &StoredRows,
-        totals: &HashSet<String>,
-        changed_events: &mut Vec<AnomalyEvent>,
-    ) {
+    fn process_rows(&mut self, sr: &StoredRows, host: &mut Host, changed: &mut Vec<AnomalyEvent>) {
         for (key, t, v) in &sr.rows {
-            if totals.contains(&key.name) || CUMULATIVE.contains(&key.name.as_str()) {
+            if host.instant.is_some_and(|i| i != *t) {
+                if let Some(done) = host.instant.take() {
+                    self.end_instant(host, done, changed);
+                }
+            }
+            host.instant = Some(*t);
+            if let Some(f) = Feature::of(
+                &key.name,
+                !key.labels.is_empty(),
+                key.labels.contains_key("cpu"),
+            ) {
+                host.features.observe(f, *v);
+            }
+            if host.counters.contains(&key.name) || CUMULATIVE.contains(&key.name.as_str()) {
                 // A cumulative total: always at a new high, so every model
                 // of "unusual" misreads it; its `.rate` twin carries the
                 // same information and is what gets scored. (A first batch
                 // has no rates yet: a model made then is dropped here.)
-                if let Some(per_host) = self.series.get_mut(&sr.host) {
-                    if per_host.remove(key).is_some() {
-                        self.tracked -= 1;
-                    }
+                if host.series.remove(key).is_some() {
+                    self.tracked -= 1;
                 }
                 continue;
             }
-            if !self.series.contains_key(&sr.host) {
-                self.series.insert(sr.host.clone(), HashMap::new());
-            }
-            let Some(per_host) = self.series.get_mut(&sr.host) else {
-                continue;
-            };
-            if !per_host.contains_key(key) {
+            if !host.series.contains_key(key) {
                 if self.tracked >= MAX_SERIES {
                     self.metrics.detection_skipped.inc();
                     continue;
                 }
                 self.tracked += 1;
                 let engine = engine_for(&mut self.warm, &self.config, &self.metrics, &sr.host, key);
-                per_host.insert(
+                host.series.insert(
                     key.clone(),
                     Tracked {
                         engine,
-                        open: None,
-                        quiet: 0,
+                        slot: None,
+                        last_alarm: None,
                     },
                 );
             }
-            let Some(tracked) = per_host.get_mut(key) else {
+            let Some(tracked) = host.series.get_mut(key) else {
                 continue;
             };
             self.metrics.detection_rows.inc();
             // Rows carry unix ms; the engine's clock is seconds (its
             // seasonal model learns points per day from the step).
             let out = tracked.engine.update(t.div_euclid(1000), *v);
-            let changed = match tracked.open.as_mut() {
-                None if out.alarm && out.severity != Severity::None => {
-                    let mut ev = open_event(self.next_id, sr, key, *t, &out);
-                    // What was running when it started: the answer people look
-                    // for first, and gone by the time anyone asks the host.
-                    if let Some((_, list)) = self.state.processes(&sr.host) {
-                        ev.top_processes = list.as_ref().clone();
-                    }
+            let alarm = out.alarm && out.severity != Severity::None;
+            if alarm && host.incident.as_ref().is_some_and(|inc| !inc.accepts()) {
+                if let Some(mut old) = host.incident.take() {
+                    changed.extend(old.supersede());
+                }
+            }
+            match (&mut host.incident, tracked.slot) {
+                (Some(inc), Some((id, slot))) if inc.id() == id => inc.point(slot, *t, &out),
+                (Some(inc), _) if alarm => {
+                    tracked.slot = Some(inc.join(key, *t, &out, tracked.last_alarm))
+                }
+                (None, _) if alarm => {
+                    // What was running when it started: the answer people
+                    // look for first, and gone by the time anyone asks the
+                    // host.
+                    let top = self
+                        .state
+                        .processes(&sr.host)
+                        .map(|(_, list)| list.as_ref().clone())
+                        .unwrap_or_default();
+                    let (inc, slot) = Incident::open(
+                        self.next_id,
+                        (&sr.host, &sr.site),
+                        key,
+                        *t,
+                        &out,
+                        tracked.last_alarm,
+                        top,
+                    );
                     self.next_id += 1;
-                    tracked.quiet = 0;
-                    tracked.open = Some(ev.clone());
-                    self.metrics.detection_events.inc();
-                    Some(ev)
+                    host.incident = Some(inc);
+                    tracked.slot = Some(slot);
                 }
-                None => None,
-                Some(ev) => {
-                    ev.last_ms = *t;
-                    let worse = out.score > ev.score;
-                    if worse {
-                        ev.score = out.score;
-                        ev.actual = out.actual;
-                        ev.expected = out.expected;
-                        ev.evidence = evidence(&out);
-                        ev.severity = worst(&ev.severity, out.severity);
-                    }
-                    tracked.quiet = if out.score < QUIET_SCORE {
-                        tracked.quiet + 1
-                    } else {
-                        0
-                    };
-                    if tracked.quiet >= QUIET_POINTS {
-                        ev.end_ms = Some(*t);
-                        let closed = ev.clone();
-                        tracked.open = None;
-                        Some(closed)
-                    } else if worse {
-                        Some(ev.clone())
-                    } else {
-                        None
-                    }
-                }
-            };
-            changed_events.extend(changed);
+                _ => {}
+            }
+            if alarm {
+                tracked.last_alarm = Some(*t);
+            }
+        }
+    }
+
+    /// Every row of instant `t` is in: the host's multivariate model scores
+    /// the instant, and the open incident hears about it.
+    fn end_instant(&mut self, host: &mut Host, t: i64, changed: &mut Vec<AnomalyEvent>) {
+        let features = std::mem::take(&mut host.features);
+        let mv = if features.is_empty() {
+            None
+        } else {
+            host.model.update(&features)
+        };
+        let Some(inc) = host.incident.as_mut() else {
+            return;
+        };
+        if let Some(mv) = &mv {
+            inc.multivariate(mv);
+        }
+        match inc.end_instant(t) {
+            Step::Nothing => {}
+            Step::Opened(ev) => {
+                self.metrics.detection_events.inc();
+                changed.push(ev);
+            }
+            Step::Publish(ev) => changed.push(ev),
+            Step::Closed(ev) => {
+                changed.extend(ev);
+                host.incident = None;
+            }
         }
     }
 }
@@ -399,6 +461,30 @@ fn engine_for(
     }
 }
 
+/// A new host's multivariate model: its snapshot when one was loaded and
+/// still fits, else a cold one.
+fn host_model_for(
+    warm: &mut HashMap<String, HashMap<String, Vec<u8>>>,
+    config: &HostConfig,
+    metrics: &HubMetrics,
+    host: &str,
+) -> HostModel {
+    let snapshot = warm
+        .get_mut(host)
+        .and_then(|per_host| per_host.remove(HOST_MODEL));
+    match snapshot.map(|bytes| HostModel::restore(&bytes, config)) {
+        Some(Some(model)) => {
+            metrics.models_restored.inc();
+            model
+        }
+        Some(None) => {
+            metrics.models_discarded.inc();
+            HostModel::new(config.clone())
+        }
+        None => HostModel::new(config.clone()),
+    }
+}
+
 /// Writes snapshots, counting what was saved or failed.
 async fn save(models: &ModelStore, snaps: Vec<ModelSnapshot>, metrics: &HubMetrics) {
     if snaps.is_empty() {
@@ -415,64 +501,6 @@ async fn save(models: &ModelStore, snaps: Vec<ModelSnapshot>, metrics: &HubMetri
             tracing::warn!(error = %e, models = snaps.len(), "saving detector models failed");
         }
     }
-}
-
-fn open_event(id: u64, sr: &StoredRows, key: &SeriesKey, t: i64, out: &Output) -> AnomalyEvent {
-    AnomalyEvent {
-        id,
-        host: sr.host.clone(),
-        site: sr.site.clone(),
-        name: key.name.clone(),
-        labels: key.labels.clone(),
-        start_ms: t,
-        last_ms: t,
-        end_ms: None,
-        severity: severity_name(out.severity).to_owned(),
-        score: out.score,
-        actual: out.actual,
-        expected: out.expected,
-        evidence: evidence(out),
-        top_processes: Vec::new(),
-    }
-}
-
-fn evidence(out: &Output) -> Vec<String> {
-    out.evidence
-        .iter()
-        .map(|e| match e.expected {
-            Some(x) => format!("{:?}: {:.2} (expected {x:.4})", e.detector, e.statistic),
-            None => format!("{:?}: {:.2}", e.detector, e.statistic),
-        })
-        .collect()
-}
-
-fn severity_name(s: Severity) -> &'static str {
-    match s {
-        Severity::None | Severity::Low => "low",
-        Severity::Medium => "medium",
-        Severity::High => "high",
-        Severity::Critical => "critical",
-    }
-}
-
-fn rank(name: &str) -> u8 {
-    match name {
-        "critical" => 4,
-        "high" => 3,
-        "medium" => 2,
-        _ => 1,
-    }
-}
-
-/// The worse of a recorded severity and a new one.
-fn worst(current: &str, new: Severity) -> String {
-    let new = severity_name(new);
-    if rank(new) > rank(current) {
-        new
-    } else {
-        current
-    }
-    .to_owned()
 }
 
 #[cfg(test)]

@@ -215,6 +215,7 @@ fn run(args: &Args) -> Result<(), String> {
             .map(|e| Event {
                 host: e.host.clone(),
                 metric: e.name.clone(),
+                metrics: contributors(e),
                 start: e.start_ms,
             })
             .collect()
@@ -237,6 +238,21 @@ fn run(args: &Args) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+/// The metric of every series that contributed to a host-level event: its
+/// evidence has one `name{labels}: score severity (…)` line per series
+/// (`hub::detect::incident`), then possibly "and N more series" and the
+/// multivariate line, which name no series.
+fn contributors(e: &AnomalyEvent) -> Vec<String> {
+    e.evidence
+        .iter()
+        .filter_map(|line| {
+            let end = line.find(['{', ':'])?;
+            let name = &line[..end];
+            (!name.contains(' ') && name != "multivariate").then(|| name.to_owned())
+        })
+        .collect()
 }
 
 fn read_truth(path: &std::path::Path) -> Result<Vec<Record>, String> {
@@ -306,10 +322,11 @@ fn print_report(
     );
     println!();
     println!(
-        "events: {} true ({} explained only by a crash), {} false; {:.2} events per host-day, {:.2} false per host-day; {:.2} true events per detected incident",
+        "events: {} true ({} explained only by a crash), {} false ({} of them duplicates of a claimed incident); {:.2} events per host-day, {:.2} false per host-day; {:.2} true events per detected incident",
         s.true_events,
         s.crash_only_events,
         s.false_events,
+        s.duplicate_events,
         events as f64 / host_days,
         s.false_events as f64 / host_days,
         s.true_events as f64 / with.detected.max(1) as f64

@@ -1,12 +1,16 @@
 //! Event-level matching of the hub's anomaly events against the simulator's
 //! ground truth.
 //!
-//! An incident is detected when an event on the same host starts inside
-//! `[start − slack, end + slack]` on a metric the incident's kind moves (see
-//! [`affects`]). An event is a true positive when it matches any incident,
-//! else a false positive. One incident often opens several events (CPU
-//! utilization, load, temperature…): all of them are true positives, which
-//! is why events per incident is reported beside precision.
+//! The hub's events are host-level incidents: one event names its leading
+//! series and lists every series that contributed in its evidence. An event
+//! matches an incident when it is on the same host, starts inside
+//! `[start − slack, end + slack]`, and one of its series is a metric the
+//! incident's kind moves (see [`affects`]). Matching is one to one, in
+//! order of start: an event claims the earliest matching incident no
+//! earlier event claimed and is a true positive; an event that only matches
+//! incidents already claimed is a *duplicate* (the same incident reported
+//! twice), counted as a false positive in precision; any other event is a
+//! false positive. Each incident is detected at most once.
 
 use std::collections::BTreeMap;
 
@@ -78,7 +82,10 @@ pub struct Incident {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     pub host: String,
+    /// The leading series' metric.
     pub metric: String,
+    /// Every contributing series' metric (the lead among them).
+    pub metrics: Vec<String>,
     pub start: i64,
 }
 
@@ -99,7 +106,10 @@ impl Tally {
 pub struct Score {
     pub per_kind: BTreeMap<String, Tally>,
     pub true_events: usize,
+    /// False events, duplicates included.
     pub false_events: usize,
+    /// Events that only matched incidents an earlier event had claimed.
+    pub duplicate_events: usize,
     /// True events that only a host crash explains.
     pub crash_only_events: usize,
     pub false_by_metric: BTreeMap<String, usize>,
@@ -190,7 +200,10 @@ fn ratio(a: usize, b: usize) -> f64 {
 fn matches(i: &Incident, e: &Event, slack_ms: i64) -> bool {
     i.host == e.host
         && (i.start - slack_ms..=i.end + slack_ms).contains(&e.start)
-        && affects(&i.kind, &i.metric, &e.metric)
+        && e.metrics
+            .iter()
+            .chain(std::iter::once(&e.metric))
+            .any(|m| affects(&i.kind, &i.metric, m))
 }
 
 /// Matches every event against every incident of its host.
@@ -207,34 +220,39 @@ pub fn score(incidents: &[Incident], events: &[Event], slack_ms: i64) -> Score {
         .map(|(n, i)| (i as *const Incident, n))
         .collect();
     let mut verdicts: BTreeMap<&str, Vec<(i64, bool)>> = BTreeMap::new();
-    for e in events {
-        let hits: Vec<&Incident> = by_host
+    let mut order: Vec<&Event> = events.iter().collect();
+    order.sort_by_key(|e| e.start);
+    for e in order {
+        let hits: Vec<usize> = by_host
             .get(e.host.as_str())
             .map(|v| {
                 v.iter()
-                    .copied()
                     .filter(|i| matches(i, e, slack_ms))
+                    .filter_map(|i| index.get(&(*i as *const Incident)).copied())
                     .collect()
             })
             .unwrap_or_default();
+        // The earliest unclaimed incident it matches.
+        let claim = hits
+            .iter()
+            .copied()
+            .filter(|&n| !detected[n])
+            .min_by_key(|&n| incidents[n].start);
         verdicts
             .entry(&e.host)
             .or_default()
-            .push((e.start, !hits.is_empty()));
-        if hits.is_empty() {
+            .push((e.start, claim.is_some()));
+        let Some(n) = claim else {
             s.false_events += 1;
+            s.duplicate_events += usize::from(!hits.is_empty());
             *s.false_by_metric.entry(e.metric.clone()).or_default() += 1;
             continue;
-        }
+        };
         s.true_events += 1;
-        if hits.iter().all(|i| i.kind == CRASH) {
+        if incidents[n].kind == CRASH {
             s.crash_only_events += 1;
         }
-        for i in hits {
-            if let Some(&n) = index.get(&(i as *const Incident)) {
-                detected[n] = true;
-            }
-        }
+        detected[n] = true;
     }
     for v in verdicts.values_mut() {
         v.sort_unstable();
@@ -279,6 +297,7 @@ mod tests {
         Event {
             host: host.into(),
             metric: metric.into(),
+            metrics: vec![metric.into()],
             start,
         }
     }
@@ -294,7 +313,8 @@ mod tests {
         let events = vec![
             // Load average is moved by a CPU spike: true, detects incident 0.
             event("a", "system.cpu.load_average.1m", 1500),
-            // Inside the slack after the end, power: true again (same incident).
+            // Inside the slack after the end, power: the same incident
+            // again, a duplicate (false).
             event("a", "hw.power", 2100),
             // Past the slack: false.
             event("a", "system.cpu.utilization", 2300),
@@ -307,8 +327,13 @@ mod tests {
         ];
         let s = score(&incidents, &events, 200);
         assert_eq!(
-            (s.true_events, s.false_events, s.crash_only_events),
-            (3, 3, 1)
+            (
+                s.true_events,
+                s.false_events,
+                s.duplicate_events,
+                s.crash_only_events
+            ),
+            (2, 4, 1, 1)
         );
         assert_eq!(
             s.per_kind["cpu_spike"],
@@ -322,6 +347,7 @@ mod tests {
         assert_eq!(s.per_kind[CRASH].detected, 1);
         assert_eq!(s.false_by_metric["hw.temperature"], 1);
         assert_eq!(s.false_by_metric["system.cpu.utilization"], 2);
+        assert_eq!(s.false_by_metric["hw.power"], 1);
         assert_eq!(
             s.tally(true),
             Tally {
@@ -336,14 +362,33 @@ mod tests {
                 total: 3
             }
         );
-        assert!((s.precision() - 0.5).abs() < 1e-12);
-        assert!((s.precision_without_crashes() - 2.0 / 6.0).abs() < 1e-12);
-        // P = 0.5, R = 0.5 → F1 = 0.5.
-        assert!((s.f1(true) - 0.5).abs() < 1e-12);
+        assert!((s.precision() - 2.0 / 6.0).abs() < 1e-12);
+        assert!((s.precision_without_crashes() - 1.0 / 6.0).abs() < 1e-12);
+        // P = 1/3, R = 1/2 → F1 = 0.4.
+        assert!((s.f1(true) - 0.4).abs() < 1e-12);
         // Groups (starts within 200 of the previous): host a {1500} true,
-        // {2100, 2300} true (one true event is enough), {6000} false;
-        // host b {30100} true; host c {1500} false.
-        assert_eq!((s.true_groups, s.false_groups), (3, 2));
+        // {2100, 2300} false, {6000} false; host b {30100} true; host c
+        // {1500} false.
+        assert_eq!((s.true_groups, s.false_groups), (2, 3));
+    }
+
+    #[test]
+    fn any_contributing_series_can_make_the_match() {
+        let incidents = vec![
+            incident("a", "cpu_spike", "system.cpu.utilization", 1000, 2000),
+            incident("a", "power_spike", "hw.power", 1200, 1300),
+        ];
+        let mut led_by_disk = event("a", "system.disk.io.rate", 1100);
+        led_by_disk.metrics.push("system.cpu.utilization".into());
+        // Led by the disk, but the CPU contributed: it claims the CPU spike;
+        // the next event claims the power spike, the one still unclaimed.
+        let events = vec![led_by_disk, event("a", "hw.power", 1250)];
+        let s = score(&incidents, &events, 0);
+        assert_eq!((s.true_events, s.false_events), (2, 0));
+        assert_eq!(s.tally(false).detected, 2);
+        // Without the CPU among its series the disk event explains nothing.
+        let s = score(&incidents, &[event("a", "system.disk.io.rate", 1100)], 0);
+        assert_eq!((s.true_events, s.false_events), (0, 1));
     }
 
     #[test]
