@@ -9,8 +9,9 @@
 //! of now, not an average: a host idle at night shows a high idle cost at
 //! night.
 //!
-//! Computed when asked (`GET /api/v1/costs`, `/metrics`) from the state's
-//! hosts: it is a few multiplications per host and must never be stale.
+//! Computed when asked (`GET /api/v1/costs`, `/metrics`, `Query.Costs` and
+//! the uplink's costs request) from the state's hosts: it is a few
+//! multiplications per host and must never be stale.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -213,6 +214,48 @@ pub async fn api(State(ctx): State<Arc<Ctx>>) -> Json<Costs> {
         &ctx.state.hosts(),
         common::now_ms(),
     ))
+}
+
+impl HostCost {
+    pub fn to_proto(&self, currency: &str) -> proto::HostCost {
+        proto::HostCost {
+            host: self.host.clone(),
+            site: self.site.clone(),
+            class: self.class.clone(),
+            vcpus: self.vcpus,
+            memory_gib: self.memory_gib,
+            cost_per_hour: self.cost_per_hour,
+            cpu_cost_per_hour: self.cpu_cost_per_hour,
+            memory_cost_per_hour: self.memory_cost_per_hour,
+            cpu_utilization: self.cpu_utilization,
+            memory_utilization: self.memory_utilization,
+            idle_cost_per_hour: self.idle_cost_per_hour,
+            currency: currency.to_owned(),
+        }
+    }
+}
+
+/// `Query.Costs` and the uplink's costs request: every host's row, or the
+/// named host's alone; `None` when the named host is unknown. Rows only —
+/// whoever asks several hubs sums them itself, so merging is a concat.
+pub fn costs_response(
+    cfg: &CostConfig,
+    state: &crate::state::State,
+    host: &str,
+    now_ms: i64,
+) -> Option<proto::CostsResponse> {
+    let hosts = if host.is_empty() {
+        state.hosts()
+    } else {
+        vec![state.host(host)?]
+    };
+    Some(proto::CostsResponse {
+        hosts: hosts
+            .iter()
+            .map(|h| host_cost(cfg, h).to_proto(&cfg.currency))
+            .collect(),
+        computed_ms: now_ms,
+    })
 }
 
 /// Appends the cost gauges to a `/metrics` page.

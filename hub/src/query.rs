@@ -137,6 +137,21 @@ impl Query for QueryService {
         )))
     }
 
+    async fn costs(
+        &self,
+        req: Request<proto::CostsRequest>,
+    ) -> Result<Response<proto::CostsResponse>, Status> {
+        let host = req.into_inner().host;
+        crate::cost::costs_response(
+            &self.ctx.config.cost,
+            &self.ctx.state,
+            &host,
+            common::now_ms(),
+        )
+        .map(Response::new)
+        .ok_or_else(|| Status::not_found(format!("unknown host {host:?}")))
+    }
+
     type WatchStream = WatchStream;
 
     async fn watch(

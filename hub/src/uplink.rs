@@ -264,6 +264,17 @@ fn spawn_request(
                         crate::forecasting::forecasts_response(&ctx.forecasts, &f.host, f.limit),
                     ));
                 }
+                Some(proto::uplink_request::Query::Costs(c)) => {
+                    match crate::cost::costs_response(
+                        &ctx.config.cost,
+                        &ctx.state,
+                        &c.host,
+                        common::now_ms(),
+                    ) {
+                        Some(r) => resp.result = Some(proto::uplink_response::Result::Costs(r)),
+                        None => resp.error = format!("unknown host {:?}", c.host),
+                    }
+                }
                 None => resp.error = "empty request".into(),
             }
             let frame = UplinkFrame {
