@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use common::model::{AnomalyEvent, HostStatus, RangeQuery, SeriesInfo, SeriesPoints};
+use gateway::costs::HostCost;
 use gateway::source::{EventQuery, Forecast, ForecastQuery, Processes};
 use gateway::{DataSource, Error, Result};
 use tokio::sync::broadcast;
@@ -158,5 +159,48 @@ impl DataSource for EdgeSource {
         gateway::source::rank_forecasts(&mut merged);
         merged.truncate(q.limit);
         Ok(merged)
+    }
+
+    /// Asked of every connected hub at once, as forecasts are (of the host's
+    /// hub alone when one is named); the rows are concatenated and the
+    /// gateway sums them. A hub that fails is left out and logged, so the
+    /// totals are then those of the hubs that answered; only when every hub
+    /// asked fails is it an error.
+    async fn costs(&self, host: Option<&str>) -> Result<Vec<HostCost>> {
+        let edge = &self.0;
+        let hubs = match host {
+            Some(host) => match edge.fleet.hub_of(host) {
+                Some(hub) => vec![hub],
+                None => return Err(Error::NotFound(format!("unknown host {host:?}"))),
+            },
+            None => edge.hubs.connected(),
+        };
+        let request = proto::CostsRequest {
+            host: host.unwrap_or_default().to_owned(),
+        };
+        let answers = futures::future::join_all(hubs.iter().map(|hub| {
+            let query = proto::uplink_request::Query::Costs(request.clone());
+            async move { (hub, edge.hubs.ask(hub, query).await) }
+        }))
+        .await;
+        let mut rows = Vec::new();
+        let mut failed = Vec::new();
+        for (hub, answer) in answers {
+            edge.metrics.remote_queries.inc();
+            match answer.map(|r| r.result) {
+                Ok(Some(proto::uplink_response::Result::Costs(r))) => {
+                    rows.extend(r.hosts.iter().map(HostCost::from_proto))
+                }
+                Ok(_) => failed.push(format!("hub {hub} answered with something else")),
+                Err(e) => failed.push(e),
+            }
+        }
+        if !failed.is_empty() {
+            tracing::warn!(failed = ?failed, asked = hubs.len(), "costs missing from some hubs");
+            if failed.len() == hubs.len() {
+                return Err(Error::Unavailable(failed.join("; ")));
+            }
+        }
+        Ok(rows)
     }
 }

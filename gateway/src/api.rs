@@ -1,5 +1,5 @@
 //! REST under `/api/v1`: what serves the page, hosts, series of a host, ranges, events,
-//! capacity forecasts.
+//! capacity forecasts, the cost estimate.
 
 use std::sync::Arc;
 
@@ -8,6 +8,7 @@ use axum::Json;
 use common::model::{Agg, AnomalyEvent, HostStatus, Labels, RangeQuery, SeriesInfo, SeriesPoints};
 use serde::Deserialize;
 
+use crate::costs::Costs;
 use crate::source::{EventQuery, Forecast, ForecastQuery, Processes};
 use crate::{AppState, Error, Result};
 
@@ -93,6 +94,26 @@ pub async fn forecasts(
         limit,
     };
     Ok(Json(app.source.forecasts(&q).await?))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CostParams {
+    host: Option<String>,
+    site: Option<String>,
+}
+
+/// `GET /api/v1/costs?site=S&host=H`: each host's hourly cost estimate with
+/// the sums per site and for the fleet.
+pub async fn costs(
+    State(app): State<Arc<AppState>>,
+    Query(p): Query<CostParams>,
+) -> Result<Json<Costs>> {
+    let host = p.host.filter(|h| !h.is_empty());
+    let mut rows = app.source.costs(host.as_deref()).await?;
+    if let Some(site) = p.site.filter(|s| !s.is_empty()) {
+        rows.retain(|h| h.site == site);
+    }
+    Ok(Json(crate::costs::summarize(rows, common::now_ms())))
 }
 
 #[derive(Debug, Deserialize)]

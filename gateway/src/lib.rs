@@ -5,7 +5,8 @@
 //!
 //! - [`source`]: the `DataSource` trait and the hub (gRPC) implementation.
 //! - [`api`]: `/api/v1/info`, `/api/v1/hosts`, `/api/v1/hosts/{host}/series`,
-//!   `/api/v1/series`, `/api/v1/events`, `/api/v1/forecasts`.
+//!   `/api/v1/series`, `/api/v1/events`, `/api/v1/forecasts`, `/api/v1/costs`.
+//! - [`costs`]: the hubs' cost rows summed per site and for the fleet.
 //! - [`live`]: the `/api/v1/live` WebSocket.
 //! - [`assets`]: the dashboard files, embedded at build time.
 //! - [`auth`]: login, sessions, API tokens, CSRF and rate limits in front of
@@ -17,6 +18,7 @@ pub mod api;
 pub mod assets;
 pub mod auth;
 pub mod config;
+pub mod costs;
 pub mod error;
 pub mod live;
 pub mod openapi;
@@ -109,6 +111,7 @@ pub fn router_with(source: Arc<dyn DataSource>, options: Options, registry: &Reg
         .route("/api/v1/series", get(api::series))
         .route("/api/v1/events", get(api::events))
         .route("/api/v1/forecasts", get(api::forecasts))
+        .route("/api/v1/costs", get(api::costs))
         .route("/api/v1/live", get(live::upgrade))
         .route("/api/openapi.json", get(openapi::document))
         .route("/api/docs", get(openapi::page))

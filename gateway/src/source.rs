@@ -34,6 +34,13 @@ pub trait DataSource: Send + Sync + 'static {
             "this data source has no capacity forecasts".into(),
         ))
     }
+    /// The hourly cost estimate of every host, or of `host` alone
+    /// (`GET /api/v1/costs`); rows only, the totals are [`crate::costs::summarize`]'s.
+    async fn costs(&self, _host: Option<&str>) -> Result<Vec<crate::costs::HostCost>> {
+        Err(Error::Unavailable(
+            "this data source has no cost estimate".into(),
+        ))
+    }
 }
 
 /// Which forecasts `GET /api/v1/forecasts` wants.

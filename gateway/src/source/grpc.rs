@@ -182,4 +182,17 @@ impl DataSource for HubSource {
             .filter(|f| q.site.as_ref().is_none_or(|s| &f.site == s))
             .collect())
     }
+
+    async fn costs(&self, host: Option<&str>) -> Result<Vec<crate::costs::HostCost>> {
+        let req = proto::CostsRequest {
+            host: host.unwrap_or_default().to_owned(),
+        };
+        let resp = self.client.clone().costs(req).await?;
+        Ok(resp
+            .into_inner()
+            .hosts
+            .iter()
+            .map(crate::costs::HostCost::from_proto)
+            .collect())
+    }
 }

@@ -120,7 +120,16 @@ async fn hosts_are_priced_from_their_facts_and_utilization() {
             // 8 × 0.5 + 32 × 0.02.
             ("gpu-1", "eu", "gpu", 8, 32.0, "EUR", Some(4.64), None),
             // 4 × 0.05 + 16 × 0.01 = 0.36; idle 0.2 × 0.75 + 0.16 × 0.5.
-            ("web-1", "eu", "default", 4, 16.0, "EUR", Some(0.36), Some(0.23)),
+            (
+                "web-1",
+                "eu",
+                "default",
+                4,
+                16.0,
+                "EUR",
+                Some(0.36),
+                Some(0.23)
+            ),
         ]
     );
     let web = &got.hosts[1];
