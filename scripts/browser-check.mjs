@@ -10,7 +10,8 @@
 // a displayed live value (a card's CPU/memory/disk text) changes within 15 s, which
 // only happens if the WebSocket delivers data; a uPlot chart canvas has been drawn;
 // the anomaly feed is visible and shows either events or its empty state (whether
-// the demo produced an anomaly is up to the simulated data, so neither is required).
+// the demo produced an anomaly is up to the simulated data, so neither is required);
+// in demo mode, the cost panel shows a fleet total per hour and per month.
 // Then the host page: clicking a simulated host's card opens #/host/NAME; its charts
 // render (uPlot canvases with a non-zero size); a live value in its header changes;
 // in live mode it asks /api/v1/series only for the span after its newest point;
@@ -816,6 +817,17 @@ async function main() {
         "events panel shows events or its empty state",
         feed ?? `${await page.locator('[data-panel="events"]').count()} panel(s), neither items nor "No anomalies so far"`,
       );
+
+      // The demo's hosts all send CPUs and memory, so its hub prices every one.
+      if (info?.mode === "demo") {
+        const cost = await page
+          .waitForFunction(() => {
+            const el = document.querySelector("#costs [data-cost-fleet]");
+            return el?.checkVisibility() && /\/h\b.*\/month/.test(el.textContent) ? el.textContent : false;
+          }, null, { timeout: EVENTS_TIMEOUT_MS, polling: 250 })
+          .then((h) => h.jsonValue(), () => null);
+        record(cost !== null, "the cost panel shows a fleet total", cost ?? "no fleet total in #costs");
+      }
 
       if (opts.screenshot) {
         await page.screenshot({ path: opts.screenshot });

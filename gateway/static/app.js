@@ -2,7 +2,8 @@
 // view and the header together. Plain ES modules, no build step.
 
 import { AlertsPage } from "./js/alertspage.js";
-import { ApiError, fetchCpuHistory, fetchEvents, fetchForecasts, fetchHosts, fetchInfo } from "./js/api.js";
+import { ApiError, fetchCosts, fetchCpuHistory, fetchEvents, fetchForecasts, fetchHosts, fetchInfo } from "./js/api.js";
+import { CostPanel } from "./js/costs.js";
 import { ChartPool, WINDOW_S } from "./js/cpuchart.js";
 import { EventFeed } from "./js/events.js";
 import { ForecastPanel } from "./js/forecasts.js";
@@ -111,6 +112,24 @@ async function loadForecasts() {
   }
 }
 
+// --- Cost estimate ---
+
+const costs = new CostPanel($("costs"));
+
+/**
+ * At start, after every reconnect and when the tab is shown again: the live
+ * socket does not carry costs, and a refresh on return (rather than polling)
+ * is enough for figures that move only with utilization.
+ */
+async function loadCosts() {
+  try {
+    costs.load(await fetchCosts());
+  } catch (err) {
+    costs.load(null);
+    console.warn(`hostwatch: no cost estimate: ${err.message}`);
+  }
+}
+
 // --- Routing: "#/" (or nothing) is the fleet, "#/host/NAME?range=24h" a host page,
 // "#/alerts" the alerts page ---
 
@@ -172,6 +191,7 @@ function showRoute() {
   $("alerts").hidden = !alerts;
   document.querySelector(".layout").hidden = Boolean(route) || alerts;
   forecasts.setRouteVisible(!route && !alerts);
+  costs.setRouteVisible(!route && !alerts);
   for (const a of document.querySelectorAll("[data-nav]")) {
     const current = a.dataset.nav === (alerts ? "alerts" : route ? "" : "fleet");
     if (current) a.setAttribute("aria-current", "page");
@@ -265,6 +285,7 @@ function onMessage(msg) {
       // Events have no such shortcut: one missed close would leave a host marked.
       if (snapshots > 1) loadEvents();
       if (snapshots > 1) loadForecasts();
+      if (snapshots > 1) loadCosts();
       showError("");
       renderCounts();
       break;
@@ -318,6 +339,10 @@ async function main() {
   renderCounts();
   loadEvents();
   loadForecasts();
+  loadCosts();
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible") loadCosts();
+  });
   addEventListener("hashchange", showRoute);
   showRoute();
 

@@ -36,6 +36,9 @@ export const fetchEvents = (limit = 100, host = null) =>
 /** → [forecast], soonest exhaustion first (flat and falling ones after). */
 export const fetchForecasts = (limit = 50) => getJson(`/api/v1/forecasts?limit=${limit}`);
 
+/** → {computed_ms, fleet: [total per currency], sites: [total], hosts: [cost row]} */
+export const fetchCosts = () => getJson("/api/v1/costs");
+
 /** → [{host, name, labels, last_ms, last_value}]: every series the host has sent. */
 export const fetchHostSeries = (host) => getJson(`/api/v1/hosts/${encodeURIComponent(host)}/series`);
 
