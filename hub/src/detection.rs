@@ -474,7 +474,7 @@ fn host_model_for(
         .and_then(|per_host| per_host.remove(HOST_MODEL));
     match snapshot.map(|bytes| HostModel::restore(&bytes, config)) {
         Some(Some(model)) => {
-            metrics.models_restored.inc();
+            metrics.host_models_restored.inc();
             model
         }
         Some(None) => {

@@ -27,6 +27,7 @@ pub struct HubMetrics {
     pub detection_events: Counter,
     pub models_saved: Counter,
     pub models_restored: Counter,
+    pub host_models_restored: Counter,
     pub models_discarded: Counter,
     pub model_errors: Counter,
     pub live_published: Counter,
@@ -142,6 +143,11 @@ impl HubMetrics {
             models_restored: r.counter(
                 "hostwatch_hub_detection_models_restored_total",
                 "Series whose detector resumed from a snapshot instead of starting cold.",
+                &[],
+            ),
+            host_models_restored: r.counter(
+                "hostwatch_hub_detection_host_models_restored_total",
+                "Hosts whose multivariate detector resumed from a snapshot instead of starting cold.",
                 &[],
             ),
             models_discarded: r.counter(
