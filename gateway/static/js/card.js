@@ -89,6 +89,10 @@ export class HostCard {
     this.completeText = "";
     // False while the fleet's filter hides the card: then nothing here touches the DOM.
     this.shown = true;
+    // False while the card is far off screen (the fleet's IntersectionObserver): then
+    // live messages are only recorded, and `behind` says one is waiting to be shown.
+    this.onScreen = true;
+    this.behind = false;
     this.renderedEventSeverity = null;
     // What the search box matches: name and site, lower-cased once.
     this.searchKey = `${this.name}\n${host.site ?? ""}`.toLowerCase();
@@ -153,6 +157,7 @@ export class HostCard {
 
   /** Bring the DOM up to the last recorded message; writes only what changed. */
   render() {
+    this.behind = false;
     const host = this.host;
     for (const m of this.metrics) {
       const v = host[m.key];
@@ -202,6 +207,12 @@ export class HostCard {
     if (shown && this.host) this.render();
   }
 
+  /** Scrolled near the screen or away from it. */
+  setOnScreen(onScreen) {
+    this.onScreen = onScreen;
+    if (onScreen && this.shown && this.behind) this.render();
+  }
+
   renderEvent() {
     const severity = this.eventSeverity;
     if (severity === this.renderedEventSeverity) return;
@@ -219,7 +230,7 @@ export class HostCard {
 
   /** Re-render the relative time; called every second, writes only on change. */
   tick(nowMs) {
-    if (!this.shown) return;
+    if (!this.shown || !this.onScreen) return;
     const age = this.lastSeenMs ? nowMs - this.lastSeenMs : null;
     const text = formatAgo(age);
     if (text !== this.freshText) {

@@ -6,8 +6,9 @@
 //   new host or a live update never rebuilds or re-sorts the other cards.
 // - A live message costs O(1): the card records it (its chart buffers the point),
 //   and its DOM is written in the next animation frame, once however many messages
-//   arrived meanwhile. A card the filter hides is not written at all; it catches up
-//   when it is shown again. A background tab gets no frames, so it writes nothing.
+//   arrived meanwhile. A card the filter hides, or one far off screen, is not
+//   written at all; it catches up when it is shown or scrolled to. A background tab
+//   gets no frames, so it writes nothing.
 // - Off-screen cards cost no rendering (`content-visibility: auto` in style.css),
 //   and their charts are not drawn (ChartPool in js/cpuchart.js).
 
@@ -44,6 +45,8 @@ export class FleetView {
     this.toRender = new Set(); // shown cards with a message not yet written
     this.frame = null;
     this.touchedSites = new Set(); // sites whose count text is out of date
+    // Which cards are on (or near) the screen: only those are written per message.
+    this.screen = new IntersectionObserver((entries) => this.onScreenChange(entries), { rootMargin: "300px" });
 
     this.bar = new FilterBar({
       onInput: (f) => {
@@ -113,6 +116,7 @@ export class FleetView {
     if (!card) return;
     this.cards.delete(name);
     this.toRender.delete(card);
+    this.screen.unobserve(card.el);
     const siteName = siteOf(card);
     const site = this.sites.get(siteName);
     if (card.shown) this.shownCount -= 1;
@@ -195,8 +199,19 @@ export class FleetView {
 
   renderFrame() {
     this.frame = null;
-    for (const card of this.toRender) if (card.shown) card.render();
+    for (const card of this.toRender) {
+      if (!card.shown) continue;
+      if (card.onScreen) card.render();
+      else card.behind = true; // written when it scrolls into view
+    }
     this.toRender.clear();
+  }
+
+  onScreenChange(entries) {
+    for (const e of entries) {
+      const card = this.cards.get(e.target.dataset.host);
+      if (card && card.el === e.target) card.setOnScreen(e.isIntersecting);
+    }
   }
 
   place(card, siteName) {
@@ -212,6 +227,7 @@ export class FleetView {
       this.shownCount += 1;
     }
     site.grid.insertBefore(card.el, before);
+    this.screen.observe(card.el);
     this.touchedSites.add(site);
   }
 
