@@ -12,6 +12,13 @@
 // the anomaly feed is visible and shows either events or its empty state (whether
 // the demo produced an anomaly is up to the simulated data, so neither is required);
 // in demo mode, the cost panel shows a fleet total per hour and per month.
+// Then the fleet filter: every card shows "N % complete"; typing in the search box
+// narrows the cards to those whose name or site contains the query, and "Showing N
+// of M hosts" says so; a card it hides is not written while hidden (its CPU text
+// stays put for 3 s) and is fresh once shown; the query is in the URL (#/?q=…) and
+// survives a reload; Clear shows every card; the site select shows only that
+// site's cards; the severity select ("high or worse") only hosts with an open high
+// or critical item in the feed (or "No host matches"); the fleet fits 400 px.
 // Then the host page: clicking a simulated host's card opens #/host/NAME; its charts
 // render (uPlot canvases with a non-zero size); a live value in its header changes;
 // in live mode it asks /api/v1/series only for the span after its newest point;
@@ -28,7 +35,9 @@
 // subscription and shows in "Alerts now", and its delivery in "Recent deliveries";
 // Delete removes the subscription (from the table and from the service); the
 // "Fleet" link returns to the fleet. The test alert is resolved at the end.
-// With --screenshot PATH the fleet goes to PATH, the host page to PATH-host.png
+// With --screenshot PATH the fleet goes to PATH, a search to PATH-fleet-search.png,
+// the fleet at 400 px to PATH-fleet-phone.png and in the other colour scheme to
+// PATH-fleet-dark.png (or -fleet-light.png with --dark), the host page to PATH-host.png
 // (desktop viewport) and PATH-host-phone.png (400 px wide), the alerts page to
 // PATH-alerts.png and PATH-alerts-phone.png.
 // --static DIR serves the page's own files from DIR instead of the server, so the
