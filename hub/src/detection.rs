@@ -1,7 +1,13 @@
 //! Detection on ingest: every stored row goes through its series' streaming
-//! [`Engine`](crate::detect::Engine), and alarms become incidents — one
-//! [`AnomalyEvent`] per incident, opened by the first alarm, updated when it
-//! gets worse, closed after a quiet spell.
+//! [`Engine`](crate::detect::Engine), each instant of a host through the
+//! host's [`HostModel`] (multivariate), and alarms become host-level
+//! incidents ([`crate::detect::incident`]) — one [`AnomalyEvent`] per
+//! incident and host, led by the first alarm, listing every contributing
+//! series, published once corroborated, closed after a quiet spell.
+//!
+//! A host's instant ends when a row of another timestamp arrives or its batch
+//! ends (an agent's batch holds whole collections), so the actor and
+//! [`Offline`] cut instants at the same rows.
 //!
 //! It runs beside the write path, not on it: the writer offers each committed
 //! frame with `try_send`, and when this actor falls behind, frames are skipped
@@ -579,6 +585,79 @@ mod tests {
                 }]
             })
             .collect()
+    }
+
+    /// A series' value at minute `i`.
+    type Curve = fn(i64) -> f64;
+
+    /// Runs one host's series, one row each per minute, through `Offline`
+    /// and returns the final version of each event: (leading series,
+    /// evidence lines naming a series, closed).
+    fn check(series: &[(&str, Curve)], expected: &[(&str, usize, bool)]) {
+        let keys: Vec<_> = series
+            .iter()
+            .map(|(n, _)| Arc::new(SeriesKey::new(*n)))
+            .collect();
+        let mut offline = Offline::new();
+        let mut last: std::collections::BTreeMap<u64, AnomalyEvent> = Default::default();
+        for i in 0..1200i64 {
+            let rows = keys
+                .iter()
+                .zip(series)
+                .map(|(k, (_, f))| (k.clone(), i * 60_000, f(i)))
+                .collect();
+            let frame = [StoredRows {
+                host: "h".into(),
+                site: "s".into(),
+                rows,
+            }];
+            for ev in offline.process(&frame) {
+                last.insert(ev.id, ev);
+            }
+        }
+        let got: Vec<(&str, usize, bool)> = last
+            .values()
+            .map(|e| {
+                let named = e
+                    .evidence
+                    .iter()
+                    .filter(|l| !l.starts_with("multivariate"))
+                    .count();
+                (e.name.as_str(), named, e.end_ms.is_some())
+            })
+            .collect();
+        assert_eq!(got, expected, "{last:?}");
+    }
+
+    fn wave(i: i64) -> f64 {
+        0.3 + 0.01 * ((i % 7) as f64)
+    }
+
+    #[test]
+    fn one_problem_on_several_series_of_a_host_is_one_event() {
+        // CPU and temperature jump together at minute 900: one incident,
+        // led by the first series, with both in its evidence.
+        check(
+            &[
+                ("system.cpu.utilization", |i| {
+                    if (900..903).contains(&i) {
+                        0.95
+                    } else {
+                        wave(i)
+                    }
+                }),
+                ("hw.temperature", |i| {
+                    50.0 + 100.0
+                        * if (900..903).contains(&i) {
+                            0.35
+                        } else {
+                            wave(i) - 0.3
+                        }
+                }),
+                ("system.memory.utilization", wave),
+            ],
+            &[("system.cpu.utilization", 2, true)],
+        );
     }
 
     #[test]
