@@ -400,7 +400,24 @@ mod tests {
             let t = i as i64 * 60_000;
             for &(name, score, alarm) in rows.iter() {
                 let key = Arc::new(SeriesKey::new(name));
-                let o = out(score);
+                let o = Output {
+                    alarm,
+                    ..out(score)
+                };
+                if alarm && inc.as_ref().is_some_and(|i| !i.accepts()) {
+                    if let Some(old) = inc.as_mut().and_then(Incident::supersede) {
+                        got.push((
+                            i,
+                            if old.end_ms == Some(old.last_ms) {
+                                "superseded"
+                            } else {
+                                "superseded, ending elsewhere than its last activity"
+                            },
+                        ));
+                    }
+                    inc = None;
+                    slots.clear();
+                }
                 match (&mut inc, slots.get(name)) {
                     (Some(open), Some(&(_, slot))) => open.point(slot, t, &o),
                     (Some(open), None) if alarm => {
@@ -506,6 +523,25 @@ mod tests {
         check(Some(9 * day), true);
         check(Some(9 * day + 1), false);
         check(Some(10 * day - 60_000), false);
+    }
+
+    #[test]
+    fn an_alarm_long_after_the_latest_one_starts_a_new_incident() {
+        let hot = [("system.memory.utilization", 0.6, false)];
+        let mut instants = vec![(&[("system.memory.utilization", 0.95, true)][..], None)];
+        instants.extend([(&hot[..], None); 11]);
+        // 12 instants after the memory alarm: not part of that incident.
+        instants.push((&[("hw.temperature", 0.95, true)][..], None));
+        instants.extend([QUIET; 10]);
+        check(
+            &instants,
+            &[
+                (0, "publish"),
+                (12, "superseded"),
+                (12, "publish"),
+                (22, "close"),
+            ],
+        );
     }
 
     #[test]
