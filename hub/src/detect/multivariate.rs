@@ -29,7 +29,8 @@
 //! at the same places and runs are reproducible.
 //!
 //! Memory is fixed per host: 45 pairs × 2 windows × 255 `u16` counts
-//! (≈ 46 KiB) plus ten robust windows of [`HostConfig::norm_window`] values.
+//! (≈ 45 KiB) plus ten robust windows of [`HostConfig::norm_window`] values
+//! (≈ 19 KiB).
 
 use serde::{Deserialize, Serialize};
 
