@@ -29,6 +29,8 @@ use crate::subscription::{Channel, Subscription};
 /// The longest the worker sleeps without looking at the outbox (rows written
 /// by an earlier run, or a wake-up lost to a crash).
 const IDLE_POLL: Duration = Duration::from_secs(5);
+/// How long a clean stop waits for the sends in flight to finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// The live feed's buffer per listener; a browser that falls further behind
 /// misses notices (they stay listed under `/api/v1/deliveries`).
 pub const LIVE_CAPACITY: usize = 256;
@@ -136,11 +138,20 @@ impl Worker {
                 })
                 .buffer_unordered(self.config.delivery.concurrency)
                 .collect::<Vec<()>>();
+            tokio::pin!(work);
             tokio::select! {
-                // Cancelled mid-send: those rows stay pending and go out after
-                // the restart, with the same delivery id.
-                _ = shutdown.cancelled() => break,
-                _ = work => {}
+                _ = shutdown.cancelled() => {
+                    // A clean stop lets the sends in flight finish and record
+                    // their outcome, so a receiver that already answered is
+                    // not sent the same notification again after the restart.
+                    // Past the grace (or on a crash) those rows stay pending
+                    // and go out after the restart with the same delivery id.
+                    if tokio::time::timeout(SHUTDOWN_GRACE, &mut work).await.is_err() {
+                        tracing::warn!(grace = ?SHUTDOWN_GRACE, "deliveries still in flight at shutdown stay pending");
+                    }
+                    break;
+                }
+                _ = &mut work => {}
             }
         }
         tracing::info!("delivery worker stopped");
