@@ -6,6 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use common::model::{AnomalyEvent, HostStatus, RangeQuery, SeriesInfo, SeriesPoints};
 use gateway::costs::HostCost;
+use gateway::ledger::LedgerEntry;
 use gateway::source::{EventQuery, Forecast, ForecastQuery, Processes};
 use gateway::{DataSource, Error, Result};
 use tokio::sync::broadcast;
@@ -197,6 +198,45 @@ impl DataSource for EdgeSource {
         }
         if !failed.is_empty() {
             tracing::warn!(failed = ?failed, asked = hubs.len(), "costs missing from some hubs");
+            if failed.len() == hubs.len() {
+                return Err(Error::Unavailable(failed.join("; ")));
+            }
+        }
+        Ok(rows)
+    }
+
+    /// Asked of every connected hub at once, as costs are (of the host's hub
+    /// alone when one is named); each hub's agents are its own, so the rows
+    /// are concatenated and the gateway names their sites. A hub that fails
+    /// is left out and logged; only when every hub asked fails is it an error.
+    async fn ledger(&self, host: Option<&str>) -> Result<Vec<LedgerEntry>> {
+        let edge = &self.0;
+        let hubs = match host {
+            Some(host) => match edge.fleet.hub_of(host) {
+                Some(hub) => vec![hub],
+                None => return Err(Error::NotFound(format!("unknown host {host:?}"))),
+            },
+            None => edge.hubs.connected(),
+        };
+        let answers = futures::future::join_all(hubs.iter().map(|hub| {
+            let query = proto::uplink_request::Query::Ledger(proto::LedgerRequest {});
+            async move { (hub, edge.hubs.ask(hub, query).await) }
+        }))
+        .await;
+        let mut rows = Vec::new();
+        let mut failed = Vec::new();
+        for (hub, answer) in answers {
+            edge.metrics.remote_queries.inc();
+            match answer.map(|r| r.result) {
+                Ok(Some(proto::uplink_response::Result::Ledger(r))) => {
+                    rows.extend(r.agents.iter().map(LedgerEntry::from_proto))
+                }
+                Ok(_) => failed.push(format!("hub {hub} answered with something else")),
+                Err(e) => failed.push(e),
+            }
+        }
+        if !failed.is_empty() {
+            tracing::warn!(failed = ?failed, asked = hubs.len(), "ledger missing from some hubs");
             if failed.len() == hubs.len() {
                 return Err(Error::Unavailable(failed.join("; ")));
             }

@@ -1,5 +1,5 @@
 //! REST under `/api/v1`: what serves the page, hosts, series of a host, ranges, events,
-//! capacity forecasts, the cost estimate.
+//! capacity forecasts, the cost estimate, the delivery ledger.
 
 use std::sync::Arc;
 
@@ -9,6 +9,7 @@ use common::model::{Agg, AnomalyEvent, HostStatus, Labels, RangeQuery, SeriesInf
 use serde::Deserialize;
 
 use crate::costs::Costs;
+use crate::ledger::LedgerEntry;
 use crate::source::{EventQuery, Forecast, ForecastQuery, Processes};
 use crate::{AppState, Error, Result};
 
@@ -114,6 +115,35 @@ pub async fn costs(
         rows.retain(|h| h.site == site);
     }
     Ok(Json(crate::costs::summarize(rows, common::now_ms())))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LedgerParams {
+    host: Option<String>,
+    site: Option<String>,
+}
+
+/// `GET /api/v1/ledger?site=S&host=H`: per agent, what it sent (by seq) against
+/// what is in history, sorted by site, host and agent.
+pub async fn ledger(
+    State(app): State<Arc<AppState>>,
+    Query(p): Query<LedgerParams>,
+) -> Result<Json<Vec<LedgerEntry>>> {
+    let host = p.host.filter(|h| !h.is_empty());
+    let site = p.site.filter(|s| !s.is_empty());
+    let (hosts, rows) = futures::try_join!(app.source.hosts(), app.source.ledger(host.as_deref()))?;
+    if let Some(h) = &host {
+        // The ledger may name a host whose state is gone; either one knows it.
+        if !hosts.iter().any(|s| &s.host == h) && !rows.iter().any(|r| &r.host == h) {
+            return Err(Error::NotFound(format!("unknown host {h:?}")));
+        }
+    }
+    Ok(Json(crate::ledger::entries(
+        rows,
+        &hosts,
+        host.as_deref(),
+        site.as_deref(),
+    )))
 }
 
 #[derive(Debug, Deserialize)]

@@ -5,8 +5,10 @@
 //!
 //! - [`source`]: the `DataSource` trait and the hub (gRPC) implementation.
 //! - [`api`]: `/api/v1/info`, `/api/v1/hosts`, `/api/v1/hosts/{host}/series`,
-//!   `/api/v1/series`, `/api/v1/events`, `/api/v1/forecasts`, `/api/v1/costs`.
+//!   `/api/v1/series`, `/api/v1/events`, `/api/v1/forecasts`, `/api/v1/costs`,
+//!   `/api/v1/ledger`.
 //! - [`costs`]: the hubs' cost rows summed per site and for the fleet.
+//! - [`ledger`]: the hubs' per-agent delivery ledger with each host's site.
 //! - [`live`]: the `/api/v1/live` WebSocket.
 //! - [`assets`]: the dashboard files, embedded at build time.
 //! - [`auth`]: login, sessions, API tokens, CSRF and rate limits in front of
@@ -20,6 +22,7 @@ pub mod auth;
 pub mod config;
 pub mod costs;
 pub mod error;
+pub mod ledger;
 pub mod live;
 pub mod openapi;
 pub mod source;
@@ -112,6 +115,7 @@ pub fn router_with(source: Arc<dyn DataSource>, options: Options, registry: &Reg
         .route("/api/v1/events", get(api::events))
         .route("/api/v1/forecasts", get(api::forecasts))
         .route("/api/v1/costs", get(api::costs))
+        .route("/api/v1/ledger", get(api::ledger))
         .route("/api/v1/live", get(live::upgrade))
         .route("/api/openapi.json", get(openapi::document))
         .route("/api/docs", get(openapi::page))

@@ -41,6 +41,14 @@ pub trait DataSource: Send + Sync + 'static {
             "this data source has no cost estimate".into(),
         ))
     }
+    /// The per-agent delivery ledger of every agent, or of the hub of `host`
+    /// when it matters which hub is asked (`GET /api/v1/ledger`); rows only,
+    /// sites and filters are [`crate::ledger::entries`]'.
+    async fn ledger(&self, _host: Option<&str>) -> Result<Vec<crate::ledger::LedgerEntry>> {
+        Err(Error::Unavailable(
+            "this data source has no delivery ledger".into(),
+        ))
+    }
 }
 
 /// Which forecasts `GET /api/v1/forecasts` wants.

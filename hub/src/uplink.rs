@@ -275,6 +275,16 @@ fn spawn_request(
                         None => resp.error = format!("unknown host {:?}", c.host),
                     }
                 }
+                Some(proto::uplink_request::Query::Ledger(_)) => {
+                    match crate::query::QueryService::ledger(ctx.store.as_ref()).await {
+                        Ok(agents) => {
+                            resp.result = Some(proto::uplink_response::Result::Ledger(
+                                proto::LedgerResponse { agents },
+                            ))
+                        }
+                        Err(e) => resp.error = e.to_string(),
+                    }
+                }
                 None => resp.error = "empty request".into(),
             }
             let frame = UplinkFrame {

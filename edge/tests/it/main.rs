@@ -5,4 +5,5 @@ mod auth;
 mod costs;
 mod feed;
 mod forecasts;
+mod ledger;
 mod support;

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::model::AnomalyEvent;
+use common::model::{AnomalyEvent, HostStatus};
 use futures::{SinkExt, StreamExt};
 use prost::Message as _;
 use proto::{edge_frame, uplink_frame, EdgeFrame, UplinkFrame};
@@ -101,6 +101,38 @@ impl FakeHub {
                 .feed(Message::Binary(f.encode_to_vec().into()))
                 .await
                 .expect("event frame");
+        }
+        self.seq += 1;
+        let batch = UplinkFrame {
+            seq: self.seq,
+            msg: Some(uplink_frame::Msg::Batch(proto::UplinkBatch::default())),
+        };
+        self.ws
+            .send(Message::Binary(batch.encode_to_vec().into()))
+            .await
+            .expect("batch frame");
+        loop {
+            match self.next_frame().await {
+                edge_frame::Msg::Ack(a) if a.seq == self.seq => return,
+                _ => {}
+            }
+        }
+    }
+
+    /// Sends `statuses` as a hub does on a host's first data, then an empty
+    /// batch, and returns once the edge acks it (so every status is applied).
+    pub async fn send_statuses(&mut self, statuses: impl IntoIterator<Item = HostStatus>) {
+        for st in statuses {
+            let f = UplinkFrame {
+                seq: 0,
+                msg: Some(uplink_frame::Msg::HostStatus(
+                    common::convert::status_to_proto(&st),
+                )),
+            };
+            self.ws
+                .feed(Message::Binary(f.encode_to_vec().into()))
+                .await
+                .expect("status frame");
         }
         self.seq += 1;
         let batch = UplinkFrame {

@@ -195,4 +195,15 @@ impl DataSource for HubSource {
             .map(crate::costs::HostCost::from_proto)
             .collect())
     }
+
+    /// One hub's ledger is all of it: `host` only filters, in the handler.
+    async fn ledger(&self, _host: Option<&str>) -> Result<Vec<crate::ledger::LedgerEntry>> {
+        let resp = self.client.clone().ledger(proto::LedgerRequest {}).await?;
+        Ok(resp
+            .into_inner()
+            .agents
+            .iter()
+            .map(crate::ledger::LedgerEntry::from_proto)
+            .collect())
+    }
 }
