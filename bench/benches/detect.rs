@@ -173,17 +173,15 @@ fn report_state(values: &[f64]) {
     }
     let snapshot = engine.snapshot();
     let json = serde_json::to_value(&engine).unwrap_or_default();
-    let cfg = Config::default();
     println!("\nstate of one warmed 1-minute series (default config)");
     println!(
         "  snapshot (postcard, Engine::snapshot): {} B",
         snapshot.len()
     );
     let fixed = std::mem::size_of::<Engine>();
-    // The robust detector's selection scratch is not in the snapshot
-    // (`#[serde(skip)]`) but is allocated at its window's size.
-    let scratch = cfg.robust_window * 8;
-    let mut non_seasonal = fixed + scratch;
+    // The robust detector's selection scratch is one buffer per thread, not
+    // per series, so it is not counted here.
+    let mut non_seasonal = fixed;
     println!("  in memory, estimated (8 B per number in a buffer):");
     println!("    Engine struct itself: {fixed} B");
     if let serde_json::Value::Object(parts) = &json {
@@ -193,8 +191,7 @@ fn report_state(values: &[f64]) {
             if bytes == 0 || name == "cfg" {
                 continue;
             }
-            let extra = if name == "robust" { scratch } else { 0 };
-            println!("    {name}: {} B", bytes + extra);
+            println!("    {name}: {bytes} B");
             if name != "seasonal" {
                 non_seasonal += bytes;
             }

@@ -8,7 +8,17 @@
 //! than every point: they move slowly, and this keeps the cost O(window /
 //! refresh) per point.
 
+use std::cell::RefCell;
+
 use super::ring::Ring;
+
+thread_local! {
+    /// Scratch space for selection, one per thread rather than one per
+    /// series: a refit copies the window in and is done with it, and a
+    /// window's worth per series (3.2 KB at 400 points) was most of the
+    /// series' memory beyond the window itself.
+    static SCRATCH: RefCell<Vec<f64>> = const { RefCell::new(Vec::new()) };
+}
 
 /// MAD × this estimates the standard deviation of normally distributed data.
 const MAD_TO_SD: f64 = 1.4826;
@@ -20,10 +30,6 @@ pub(crate) struct Robust {
     since_refresh: usize,
     median: f64,
     scale: f64,
-    /// Scratch space for selection, kept to avoid an allocation per refresh
-    /// (not part of a model snapshot: refilled from `ring` before each use).
-    #[serde(skip)]
-    scratch: Vec<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -41,7 +47,6 @@ impl Robust {
             since_refresh: usize::MAX,
             median: 0.0,
             scale: 0.0,
-            scratch: Vec::with_capacity(window),
         }
     }
 
@@ -63,27 +68,38 @@ impl Robust {
 
     fn refit(&mut self) {
         self.since_refresh = 0;
-        self.scratch.clear();
-        self.scratch.extend(self.ring.iter());
-        let median = median_in_place(&mut self.scratch);
-        let (lo, hi) = self
-            .scratch
+        let (median, scale) = SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut scratch) => Self::estimate(&self.ring, &mut scratch),
+            // Only reachable if a refit ever ran inside another on one
+            // thread; a fresh buffer keeps that correct, just slower.
+            Err(_) => Self::estimate(&self.ring, &mut Vec::new()),
+        });
+        self.median = median;
+        self.scale = scale;
+    }
+
+    /// Median and scale of the window, using `scratch` for the selection.
+    fn estimate(ring: &Ring, scratch: &mut Vec<f64>) -> (f64, f64) {
+        scratch.clear();
+        scratch.extend(ring.iter());
+        let median = median_in_place(scratch);
+        let (lo, hi) = scratch
             .iter()
             .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
                 (lo.min(v), hi.max(v))
             });
-        for v in &mut self.scratch {
+        for v in scratch.iter_mut() {
             *v = (*v - median).abs();
         }
-        let mad = median_in_place(&mut self.scratch);
+        let mad = median_in_place(scratch);
         // Series that sit on one value most of the time (idle CPU, counters
         // at zero) have a MAD of zero; fall back to a share of the window's
         // range, then to a tiny share of the level, so z stays finite and a
         // step out of a flat line still scores very high.
-        self.scale = (MAD_TO_SD * mad)
+        let scale = (MAD_TO_SD * mad)
             .max(0.05 * (hi - lo))
             .max(1e-6 * (1.0 + median.abs()));
-        self.median = median;
+        (median, scale)
     }
 }
 
