@@ -114,102 +114,85 @@ impl DataSource for EdgeSource {
         }
     }
 
-    /// Asked of every connected hub at once (of the host's hub alone when a
-    /// host is named) and merged into one ranking. A hub that fails or is
-    /// slow is left out and logged: the others' forecasts are still worth
-    /// showing; only when every hub asked fails is it an error.
+    /// Merged from every hub asked into one ranking ([`EdgeSource::ask_hubs`]).
     async fn forecasts(&self, q: &ForecastQuery) -> Result<Vec<Forecast>> {
-        let edge = &self.0;
-        let hubs = match &q.host {
-            Some(host) => match edge.fleet.hub_of(host) {
-                Some(hub) => vec![hub],
-                None => return Err(Error::NotFound(format!("unknown host {host:?}"))),
-            },
-            None => edge.hubs.connected(),
-        };
         let request = proto::ForecastsRequest {
             host: q.host.clone().unwrap_or_default(),
             limit: u32::try_from(q.limit).unwrap_or(u32::MAX),
         };
-        let answers = futures::future::join_all(hubs.iter().map(|hub| {
-            let query = proto::uplink_request::Query::Forecasts(request.clone());
-            async move { (hub, edge.hubs.ask(hub, query).await) }
-        }))
-        .await;
-        let mut merged = Vec::new();
-        let mut failed = Vec::new();
-        for (hub, answer) in answers {
-            edge.metrics.remote_queries.inc();
-            match answer.map(|r| r.result) {
-                Ok(Some(proto::uplink_response::Result::Forecasts(r))) => merged.extend(
-                    r.forecasts
-                        .iter()
-                        .map(Forecast::from_proto)
-                        .filter(|f| q.site.as_ref().is_none_or(|s| &f.site == s)),
-                ),
-                Ok(_) => failed.push(format!("hub {hub} answered with something else")),
-                Err(e) => failed.push(e),
-            }
-        }
-        if !failed.is_empty() {
-            tracing::warn!(failed = ?failed, asked = hubs.len(), "forecasts missing from some hubs");
-            if failed.len() == hubs.len() {
-                return Err(Error::Unavailable(failed.join("; ")));
-            }
-        }
+        let mut merged = self
+            .ask_hubs(
+                q.host.as_deref(),
+                "forecasts",
+                || proto::uplink_request::Query::Forecasts(request.clone()),
+                |r| match r {
+                    proto::uplink_response::Result::Forecasts(r) => Some(
+                        r.forecasts
+                            .iter()
+                            .map(Forecast::from_proto)
+                            .filter(|f| q.site.as_ref().is_none_or(|s| &f.site == s))
+                            .collect(),
+                    ),
+                    _ => None,
+                },
+            )
+            .await?;
         gateway::source::rank_forecasts(&mut merged);
         merged.truncate(q.limit);
         Ok(merged)
     }
 
-    /// Asked of every connected hub at once, as forecasts are (of the host's
-    /// hub alone when one is named); the rows are concatenated and the
-    /// gateway sums them. A hub that fails is left out and logged, so the
-    /// totals are then those of the hubs that answered; only when every hub
-    /// asked fails is it an error.
+    /// The rows of every hub asked, concatenated; the gateway sums them, so
+    /// with a hub left out the totals are those of the hubs that answered.
     async fn costs(&self, host: Option<&str>) -> Result<Vec<HostCost>> {
-        let edge = &self.0;
-        let hubs = match host {
-            Some(host) => match edge.fleet.hub_of(host) {
-                Some(hub) => vec![hub],
-                None => return Err(Error::NotFound(format!("unknown host {host:?}"))),
-            },
-            None => edge.hubs.connected(),
-        };
         let request = proto::CostsRequest {
             host: host.unwrap_or_default().to_owned(),
         };
-        let answers = futures::future::join_all(hubs.iter().map(|hub| {
-            let query = proto::uplink_request::Query::Costs(request.clone());
-            async move { (hub, edge.hubs.ask(hub, query).await) }
-        }))
-        .await;
-        let mut rows = Vec::new();
-        let mut failed = Vec::new();
-        for (hub, answer) in answers {
-            edge.metrics.remote_queries.inc();
-            match answer.map(|r| r.result) {
-                Ok(Some(proto::uplink_response::Result::Costs(r))) => {
-                    rows.extend(r.hosts.iter().map(HostCost::from_proto))
+        self.ask_hubs(
+            host,
+            "costs",
+            || proto::uplink_request::Query::Costs(request.clone()),
+            |r| match r {
+                proto::uplink_response::Result::Costs(r) => {
+                    Some(r.hosts.iter().map(HostCost::from_proto).collect())
                 }
-                Ok(_) => failed.push(format!("hub {hub} answered with something else")),
-                Err(e) => failed.push(e),
-            }
-        }
-        if !failed.is_empty() {
-            tracing::warn!(failed = ?failed, asked = hubs.len(), "costs missing from some hubs");
-            if failed.len() == hubs.len() {
-                return Err(Error::Unavailable(failed.join("; ")));
-            }
-        }
-        Ok(rows)
+                _ => None,
+            },
+        )
+        .await
     }
 
-    /// Asked of every connected hub at once, as costs are (of the host's hub
-    /// alone when one is named); each hub's agents are its own, so the rows
-    /// are concatenated and the gateway names their sites. A hub that fails
-    /// is left out and logged; only when every hub asked fails is it an error.
+    /// The rows of every hub asked, concatenated: each hub's agents are its
+    /// own, and the gateway names their sites.
     async fn ledger(&self, host: Option<&str>) -> Result<Vec<LedgerEntry>> {
+        self.ask_hubs(
+            host,
+            "ledger",
+            || proto::uplink_request::Query::Ledger(proto::LedgerRequest {}),
+            |r| match r {
+                proto::uplink_response::Result::Ledger(r) => {
+                    Some(r.agents.iter().map(LedgerEntry::from_proto).collect())
+                }
+                _ => None,
+            },
+        )
+        .await
+    }
+}
+
+impl EdgeSource {
+    /// Asks every connected hub at once (the host's hub alone when one is
+    /// named) and gathers what `take` finds in each answer. A hub that fails,
+    /// is slow or answers something else is left out and logged: the others'
+    /// rows are still worth showing; only when every hub asked fails is it
+    /// an error.
+    async fn ask_hubs<T>(
+        &self,
+        host: Option<&str>,
+        what: &str,
+        query: impl Fn() -> proto::uplink_request::Query,
+        mut take: impl FnMut(proto::uplink_response::Result) -> Option<Vec<T>>,
+    ) -> Result<Vec<T>> {
         let edge = &self.0;
         let hubs = match host {
             Some(host) => match edge.fleet.hub_of(host) {
@@ -219,7 +202,7 @@ impl DataSource for EdgeSource {
             None => edge.hubs.connected(),
         };
         let answers = futures::future::join_all(hubs.iter().map(|hub| {
-            let query = proto::uplink_request::Query::Ledger(proto::LedgerRequest {});
+            let query = query();
             async move { (hub, edge.hubs.ask(hub, query).await) }
         }))
         .await;
@@ -227,16 +210,14 @@ impl DataSource for EdgeSource {
         let mut failed = Vec::new();
         for (hub, answer) in answers {
             edge.metrics.remote_queries.inc();
-            match answer.map(|r| r.result) {
-                Ok(Some(proto::uplink_response::Result::Ledger(r))) => {
-                    rows.extend(r.agents.iter().map(LedgerEntry::from_proto))
-                }
-                Ok(_) => failed.push(format!("hub {hub} answered with something else")),
+            match answer.map(|r| r.result.and_then(&mut take)) {
+                Ok(Some(r)) => rows.extend(r),
+                Ok(None) => failed.push(format!("hub {hub} answered with something else")),
                 Err(e) => failed.push(e),
             }
         }
         if !failed.is_empty() {
-            tracing::warn!(failed = ?failed, asked = hubs.len(), "ledger missing from some hubs");
+            tracing::warn!(what, failed = ?failed, asked = hubs.len(), "answers missing from some hubs");
             if failed.len() == hubs.len() {
                 return Err(Error::Unavailable(failed.join("; ")));
             }
