@@ -102,6 +102,12 @@ impl FakeHub {
                 .await
                 .expect("event frame");
         }
+        self.barrier().await;
+    }
+
+    /// Sends an empty batch and returns once the edge acks it: the edge
+    /// handles a session's frames in order, so everything fed before is applied.
+    async fn barrier(&mut self) {
         self.seq += 1;
         let batch = UplinkFrame {
             seq: self.seq,
@@ -134,21 +140,7 @@ impl FakeHub {
                 .await
                 .expect("status frame");
         }
-        self.seq += 1;
-        let batch = UplinkFrame {
-            seq: self.seq,
-            msg: Some(uplink_frame::Msg::Batch(proto::UplinkBatch::default())),
-        };
-        self.ws
-            .send(Message::Binary(batch.encode_to_vec().into()))
-            .await
-            .expect("batch frame");
-        loop {
-            match self.next_frame().await {
-                edge_frame::Msg::Ack(a) if a.seq == self.seq => return,
-                _ => {}
-            }
-        }
+        self.barrier().await;
     }
 
     /// Waits for the edge's next request down the uplink and sends back
