@@ -85,6 +85,19 @@ pub struct Flags {
         value_delimiter = ','
     )]
     pub watch_processes: Vec<String>,
+    /// Inject an incident into a simulated host:
+    /// KIND@HOST[+DELAY][/DURATION][*SEVERITY], e.g. cpu_spike@sim-web-001+60s/3m
+    /// or cpu_spike@1+60s (HOST by name or number; DELAY from the start,
+    /// default 0; DURATION default 5m; SEVERITY 0–1, default 1). Kinds:
+    /// cpu_spike, memory_leak, temperature_rise, network_saturation,
+    /// power_spike, latency_spike, error_rate_spike, host_crash. Repeatable.
+    #[arg(
+        long = "inject",
+        value_name = "SPEC",
+        env = "HOSTWATCH_AGENT_INJECT",
+        value_delimiter = ','
+    )]
+    pub inject: Vec<String>,
 }
 
 impl Flags {
@@ -157,6 +170,9 @@ impl Flags {
         if !self.watch_processes.is_empty() {
             c.watch_processes = self.watch_processes.clone();
         }
+        if !self.inject.is_empty() {
+            c.inject = self.inject.clone();
+        }
         Ok(c)
     }
 }
@@ -216,5 +232,34 @@ mod tests {
         assert!(bad(&["--start", "yesterday"]).is_err());
         assert!(bad(&["--dump", "out.jsonl"]).is_err_and(|e| e.contains("--no-local")));
         assert_eq!(bad(&["--no-local", "--dump", "out.jsonl"]), Ok(()));
+        assert_eq!(bad(&["--inject", "cpu_spike@2+1m/3m"]), Ok(()));
+        assert!(bad(&["--inject", "cpu_spike@3"]).is_err_and(|e| e.contains("fleet has 2")));
+        assert!(bad(&["--inject", "meltdown@1"]).is_err_and(|e| e.contains("host_crash")));
+    }
+
+    #[test]
+    fn inject_is_repeatable_and_comma_separated() {
+        let w = Wrap::try_parse_from([
+            "x",
+            "--simulate",
+            "3",
+            "--inject",
+            "cpu_spike@1+30s,memory_leak@2",
+            "--inject",
+            "host_crash@3/1m",
+        ])
+        .expect("parses");
+        let c = w.flags.load().expect("loads");
+        assert_eq!(
+            c.inject,
+            ["cpu_spike@1+30s", "memory_leak@2", "host_crash@3/1m"]
+        );
+        let planned = c.injections().expect("plans");
+        assert_eq!(
+            planned.iter().map(|p| p.index).collect::<Vec<_>>(),
+            [0, 1, 2]
+        );
+        assert_eq!(planned[0].start_ms - planned[1].start_ms, 30_000);
+        assert_eq!(planned[2].end_ms - planned[2].start_ms, 60_000);
     }
 }

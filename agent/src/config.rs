@@ -119,6 +119,11 @@ pub struct Config {
     /// `system.processes.watched{name}` (0 when none runs), for "process not
     /// running" alerts.
     pub watch_processes: Vec<String>,
+    /// Incidents to inject into the simulated hosts beside the scenario's,
+    /// each `KIND@HOST[+DELAY][/DURATION][*SEVERITY]` (see
+    /// [`crate::simulate::Injection`]); the delay counts from `start`, or from
+    /// when the agent starts. They go to the ground truth like the others.
+    pub inject: Vec<String>,
 }
 
 impl Default for Config {
@@ -150,6 +155,7 @@ impl Default for Config {
             start: String::new(),
             dump: None,
             watch_processes: Vec::new(),
+            inject: Vec::new(),
         }
     }
 }
@@ -196,10 +202,35 @@ impl Config {
         if !self.backfill.is_zero() && self.simulate == 0 {
             return Err("backfill needs simulated hosts (simulate > 0)".into());
         }
+        if !self.inject.is_empty() {
+            if self.simulate == 0 {
+                return Err("inject needs simulated hosts (simulate > 0)".into());
+            }
+            self.injections()?;
+        }
         if self.dump.is_some() && (self.collect_local || self.simulate == 0) {
             return Err("dump writes simulated hosts only: set simulate and turn collect_local off (--no-local)".into());
         }
         Ok(())
+    }
+
+    /// The `inject` incidents, pinned to their hosts and to times counted
+    /// from the pinned start, or from now.
+    pub fn injections(&self) -> Result<Vec<crate::simulate::PlannedInjection>, String> {
+        let fleet = crate::simulate::FleetConfig {
+            hosts: self.simulate,
+            sites: self.sites,
+            seed: self.seed,
+            scenario: crate::simulate::Scenario::parse(&self.scenario)?,
+        };
+        let base = self.start_ms()?.unwrap_or_else(common::now_ms);
+        self.inject
+            .iter()
+            .map(|spec| {
+                spec.parse::<crate::simulate::Injection>()?
+                    .plan(&fleet, base)
+            })
+            .collect()
     }
 
     /// The pinned start (`start`), or `None` to use the clock.

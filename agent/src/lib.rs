@@ -204,6 +204,18 @@ pub(crate) fn simulated_fleet(config: &Config) -> Result<Vec<simulate::SimHost>>
         seed: config.seed,
         scenario,
     });
+    for p in config.injections().map_err(Error::Config)? {
+        tracing::info!(
+            kind = p.kind.name(),
+            host = %p.host,
+            site = %p.site,
+            from = %simulate::calendar::iso8601(p.start_ms),
+            to = %simulate::calendar::iso8601(p.end_ms),
+            severity = p.severity,
+            "incident injected"
+        );
+        hosts[p.index].inject(p.kind, p.start_ms, p.end_ms, p.severity);
+    }
     if let Some(path) = &config.ground_truth {
         let sink =
             Arc::new(

@@ -40,6 +40,7 @@ mod storage;
 mod traffic;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use common::model::{HostFacts, ProcessInfo, Sample};
 
@@ -62,6 +63,154 @@ const PROCESS_SALT: u64 = 0x7072_6f63;
 const REBOOT_SALT: u64 = 0x7265_626f_6f74;
 /// A crashed host boots this long before it reports again.
 const BOOT_SECS: i64 = 45;
+
+/// How long an injected incident lasts when its spec names no duration.
+pub const DEFAULT_INJECT_DURATION: Duration = Duration::from_secs(300);
+
+/// The name of the fleet's host `index` (0-based) for `seed`: `sim-ROLE-NNN`,
+/// NNN being `index + 1`. The same as [`SimHost::host`], without building it.
+pub fn host_name(seed: u64, index: usize) -> String {
+    let role = Role::pick(&mut Rng::derive(seed, index as u64));
+    format!("sim-{}-{:03}", role.name(), index + 1)
+}
+
+/// An incident asked for by hand: `KIND@HOST[+DELAY][/DURATION][*SEVERITY]`,
+/// e.g. `cpu_spike@sim-web-001+60s/3m`. HOST is a simulated host's name or its
+/// number (the NNN of `sim-ROLE-NNN`, 1 = the first); DELAY counts from the
+/// simulator's start (the clock when it starts, or its pinned start) and
+/// defaults to 0; DURATION defaults to [`DEFAULT_INJECT_DURATION`]; SEVERITY
+/// is in [0, 1], default 1 (the strongest the kind gets).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Injection {
+    pub kind: Kind,
+    pub host: HostRef,
+    pub delay: Duration,
+    pub duration: Duration,
+    pub severity: f64,
+}
+
+/// A simulated host by name or by number (1-based).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostRef {
+    Name(String),
+    Number(usize),
+}
+
+impl std::str::FromStr for Injection {
+    type Err = String;
+
+    fn from_str(spec: &str) -> Result<Self, String> {
+        let bad = |why: String| {
+            format!("--inject {spec:?}: {why} (KIND@HOST[+DELAY][/DURATION][*SEVERITY], e.g. cpu_spike@sim-web-001+60s/3m)")
+        };
+        let (kind, mut rest) = spec
+            .trim()
+            .split_once('@')
+            .ok_or_else(|| bad("no @HOST".into()))?;
+        let kind = Kind::parse(kind).map_err(bad)?;
+        let mut severity = 1.0;
+        if let Some((head, sev)) = rest.rsplit_once('*') {
+            severity = sev
+                .parse::<f64>()
+                .ok()
+                .filter(|s| (0.0..=1.0).contains(s))
+                .ok_or_else(|| bad(format!("severity {sev:?} is not a number in [0, 1]")))?;
+            rest = head;
+        }
+        let mut duration = DEFAULT_INJECT_DURATION;
+        if let Some((head, d)) = rest.rsplit_once('/') {
+            duration = common::config::parse_duration(d).map_err(bad)?;
+            rest = head;
+        }
+        let mut delay = Duration::ZERO;
+        if let Some((head, d)) = rest.rsplit_once('+') {
+            delay = common::config::parse_duration(d).map_err(bad)?;
+            rest = head;
+        }
+        if duration < Duration::from_secs(1) {
+            return Err(bad("the duration must be at least 1s".into()));
+        }
+        let host = match rest.trim() {
+            "" => return Err(bad("no host after @".into())),
+            n if n.bytes().all(|b| b.is_ascii_digit()) => match n.parse::<usize>() {
+                Ok(i) if i > 0 => HostRef::Number(i),
+                _ => return Err(bad(format!("host number {n:?} must be 1 or more"))),
+            },
+            name => HostRef::Name(name.to_owned()),
+        };
+        Ok(Injection {
+            kind,
+            host,
+            delay,
+            duration,
+            severity,
+        })
+    }
+}
+
+/// An [`Injection`] pinned to one host of a fleet and to wall-clock times.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedInjection {
+    pub kind: Kind,
+    /// Index of the host in the fleet (0-based).
+    pub index: usize,
+    pub host: String,
+    pub site: String,
+    /// Unix ms, whole seconds; the incident covers `[start_ms, end_ms)`.
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub severity: f64,
+}
+
+impl Injection {
+    /// Which host of `fleet` and when, counting the delay from `base_ms`.
+    /// Fails for a host the fleet does not have, or a kind the host cannot
+    /// show (request latency and errors need a host that serves requests).
+    pub fn plan(&self, fleet: &FleetConfig, base_ms: i64) -> Result<PlannedInjection, String> {
+        let index = match &self.host {
+            HostRef::Number(n) if *n <= fleet.hosts => n - 1,
+            HostRef::Number(n) => {
+                return Err(format!(
+                    "--inject: there is no simulated host {n}: the fleet has {}",
+                    fleet.hosts
+                ))
+            }
+            HostRef::Name(name) => (0..fleet.hosts)
+                .find(|&i| host_name(fleet.seed, i) == *name)
+                .ok_or_else(|| {
+                    let first: Vec<String> = (0..fleet.hosts.min(3))
+                        .map(|i| host_name(fleet.seed, i))
+                        .collect();
+                    format!(
+                        "--inject: no simulated host is named {name:?} (this fleet's are {}…, or give a number 1–{})",
+                        first.join(", "),
+                        fleet.hosts
+                    )
+                })?,
+        };
+        let role = Role::pick(&mut Rng::derive(fleet.seed, index as u64));
+        if !self.kind.applies_to(role) {
+            return Err(format!(
+                "--inject: {} needs a host that serves requests; {} is a {} host",
+                self.kind.name(),
+                host_name(fleet.seed, index),
+                role.name()
+            ));
+        }
+        let whole = |ms: i64| ms - ms.rem_euclid(1000);
+        let start_ms = whole(base_ms.saturating_add(self.delay.as_millis() as i64));
+        let end_ms = start_ms + (self.duration.as_millis() as i64).max(1000);
+        Ok(PlannedInjection {
+            kind: self.kind,
+            index,
+            host: host_name(fleet.seed, index),
+            site: fleet::site_name(index % fleet.sites.max(1)),
+            start_ms,
+            end_ms,
+            severity: self.severity,
+        })
+    }
+}
 
 /// The instant a reading is for, as every family sees it.
 pub(crate) struct Tick {
@@ -168,7 +317,7 @@ impl SimHost {
         let files_open = rng.range(800.0, 3000.0);
         let demand_drift = Drift::new(0.1, 7.0 * 86_400.0, &mut rng);
         Self {
-            host: format!("sim-{}-{:03}", role.name(), index + 1),
+            host: host_name(seed, index),
             site,
             role,
             index,

@@ -54,6 +54,18 @@ impl Kind {
         }
     }
 
+    /// The kind named `name` (`cpu_spike`, or `cpu-spike`).
+    pub fn parse(name: &str) -> Result<Kind, String> {
+        let name = name.trim().replace('-', "_");
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.name() == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+                format!("unknown anomaly kind {name:?}: one of {}", names.join(", "))
+            })
+    }
+
     /// Typical duration range in production, seconds.
     pub(crate) fn typical_duration_secs(self) -> (f64, f64) {
         let minutes = match self {

@@ -5,6 +5,7 @@ use crate::collect::{cpu as cpu_names, filesystem, memory, network, Collector};
 
 mod anomalies;
 mod ground_truth;
+mod inject;
 
 /// 2025-03-01T12:00Z (a Saturday), after every simulated boot.
 const T0: i64 = 1_740_830_400_000;
