@@ -194,6 +194,27 @@ pub struct SeriesPoints {
     pub points: Vec<Point>,
 }
 
+/// The expected band of a series from one minute on, until the next point
+/// (`GET /api/v1/bands`): where its values raise no evidence from the
+/// hub's detector (`hub/src/bands.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BandPoint {
+    /// Start of the minute it was averaged over (unix ms).
+    pub t: i64,
+    pub expected: f64,
+    pub lo: f64,
+    pub hi: f64,
+}
+
+/// The band points of one series in a time range.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeriesBand {
+    pub host: String,
+    pub name: String,
+    pub labels: Labels,
+    pub band: Vec<BandPoint>,
+}
+
 /// How points are combined when a range is thinned or read from rollups.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

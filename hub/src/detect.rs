@@ -191,6 +191,15 @@ pub struct Output {
     pub evidence: Vec<Evidence>,
 }
 
+/// Where a series' values raise no evidence from the model that explains it
+/// best ([`Engine::band`]): what the dashboard draws behind the line.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Band {
+    pub expected: f64,
+    pub lo: f64,
+    pub hi: f64,
+}
+
 /// Robust or seasonal distance at or above this is reported as evidence.
 const EVIDENCE_Z: f64 = 3.5;
 
@@ -367,6 +376,22 @@ impl Engine {
         }
     }
 
+    /// The band that applied to the point last given to [`Engine::update`]:
+    /// the same time on earlier days ± [`EVIDENCE_Z`] typical residuals
+    /// where the daily model explains the series better than its level
+    /// does (its residuals are narrower than the level's spread), else the
+    /// median ± `EVIDENCE_Z` robust deviations. `None` while both warm up.
+    pub fn band(&self) -> Option<Band> {
+        let robust = self.robust.band(EVIDENCE_Z);
+        let seasonal = self
+            .seasonal
+            .band_of_last(EVIDENCE_Z)
+            .filter(|_| robust.is_none() || self.seasonal.spread() < self.robust.scale());
+        seasonal
+            .or(robust)
+            .map(|(expected, lo, hi)| Band { expected, lo, hi })
+    }
+
     /// Excess beyond an envelope → tail probability `10^(-scale × excess)`,
     /// reporting the excess as evidence when there is one.
     fn novelty_tail(
@@ -509,5 +534,62 @@ mod tests {
             .evidence
             .iter()
             .any(|e| e.detector == Detector::Novelty && e.statistic > 1.0));
+    }
+
+    /// Feeds `input` at `step` seconds and returns each point's band.
+    fn bands(input: &[f64], step: i64) -> Vec<Option<Band>> {
+        let mut engine = Engine::new(Config::default());
+        input
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| {
+                engine.update(i as i64 * step, x);
+                engine.band()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_band_of_a_quiet_series_holds_it_once_warm() {
+        let input = wander(1000);
+        let got = bands(&input, 300);
+        // Nothing while the level model warms up (a quarter of its window).
+        assert!(got[0].is_none());
+        let warm = got
+            .iter()
+            .position(Option::is_some)
+            .expect("a band once warm");
+        let inside = input[warm..]
+            .iter()
+            .zip(&got[warm..])
+            .filter(|(x, b)| b.is_some_and(|b| b.lo <= **x && **x <= b.hi))
+            .count();
+        assert_eq!(
+            inside,
+            input.len() - warm,
+            "a quiet wander stays in its band"
+        );
+        let b = got[999].expect("warm");
+        assert!(b.lo < b.expected && b.expected < b.hi);
+    }
+
+    #[test]
+    fn the_band_of_a_daily_wave_follows_the_time_of_day() {
+        // Hourly points of a wave between 10 and 90, for five days: once the
+        // daily model scores, the band at the trough and at the crest differ,
+        // each hugging the value, instead of one band as wide as the day.
+        let wave: Vec<f64> = (0..24 * 5)
+            .map(|i| {
+                50.0 - 40.0 * (i as f64 * std::f64::consts::TAU / 24.0).cos()
+                    + [0.0, 0.4, -0.3][i % 3]
+            })
+            .collect();
+        let got = bands(&wave, 3600);
+        let (trough, crest) = (got[24 * 4].expect("warm"), got[24 * 4 + 12].expect("warm"));
+        assert!(trough.hi < 30.0 && trough.lo <= wave[24 * 4], "{trough:?}");
+        assert!(
+            crest.lo > 70.0 && crest.hi >= wave[24 * 4 + 12],
+            "{crest:?}"
+        );
     }
 }

@@ -23,6 +23,7 @@ use common::model::{AnomalyEvent, SeriesKey, StoredRows};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
+use crate::bands::{BandRow, BandTrack};
 use crate::detect::incident::{Incident, Slot, Step};
 use crate::detect::multivariate::{Feature, Features, HostConfig, HostModel};
 use crate::detect::{Config, Engine, Severity};
@@ -56,6 +57,12 @@ const CUMULATIVE: &[&str] = &[
     "system.uptime",
 ];
 
+/// Band points gathered before they are saved in one go (a few seconds'
+/// worth on a busy hub; at a minute per point a small one saves less often).
+const BAND_BATCH: usize = 1_000;
+/// Band points held while the store is slow, at most.
+const MAX_PENDING_BANDS: usize = 200_000;
+
 pub type Frame = Arc<Vec<StoredRows>>;
 
 #[derive(Clone)]
@@ -88,6 +95,8 @@ impl Detection {
             // reuses an id already in history (unless it opens more than a
             // thousand incidents a millisecond).
             next_id: (common::now_ms().max(0) as u64) * 1000,
+            bands: Vec::new(),
+            saving_bands: None,
         };
         let task = tokio::spawn(
             runner
@@ -132,6 +141,8 @@ impl Offline {
                 warm: HashMap::new(),
                 metrics: HubMetrics::new(),
                 next_id: 1,
+                bands: Vec::new(),
+                saving_bands: None,
             },
         }
     }
@@ -150,6 +161,8 @@ impl Offline {
 
 struct Tracked {
     engine: Engine,
+    /// Its expected band this minute, and the last point stored.
+    band: BandTrack,
     /// Its place in the host's open incident, while it contributes.
     slot: Option<Slot>,
     /// When it last alarmed (unix ms).
@@ -180,6 +193,10 @@ struct Runner {
     warm: HashMap<String, HashMap<String, Vec<u8>>>,
     metrics: HubMetrics,
     next_id: u64,
+    /// Band points waiting to be stored ([`crate::bands`]), and the save
+    /// in progress.
+    bands: Vec<BandRow>,
+    saving_bands: Option<tokio::task::JoinHandle<()>>,
 }
 impl Runner {
     async fn run(
@@ -190,6 +207,9 @@ impl Runner {
         let Some((models, every)) = snapshots else {
             while let Some(frame) = rx.recv().await {
                 self.handle(frame).await;
+            }
+            if let Some(last) = self.flush_bands(true) {
+                let _ = last.await;
             }
             return;
         };
@@ -225,6 +245,9 @@ impl Runner {
             let _ = h.await;
         }
         save(&models, self.snapshots(), &self.metrics).await;
+        if let Some(last) = self.flush_bands(true) {
+            let _ = last.await;
+        }
     }
 
     /// Loads stored snapshots; each is used when its series is next seen.
@@ -284,6 +307,49 @@ impl Runner {
             }
             self.state.publish_event(ev);
         }
+        self.flush_bands(false);
+    }
+
+    /// Hands the band points gathered so far to a background save, one save
+    /// at a time (a slow store lets them gather; past [`MAX_PENDING_BANDS`]
+    /// the oldest are dropped and counted). `wait`: at shutdown, store what
+    /// is left and wait for it.
+    fn flush_bands(&mut self, wait: bool) -> Option<tokio::task::JoinHandle<()>> {
+        let store = self.store.clone()?;
+        if self.saving_bands.as_ref().is_some_and(|h| !h.is_finished()) && !wait {
+            if self.bands.len() > MAX_PENDING_BANDS {
+                let extra = self.bands.len() - MAX_PENDING_BANDS;
+                self.bands.drain(..extra);
+                self.metrics.bands_dropped.add(extra as u64);
+            }
+            return None;
+        }
+        if self.bands.len() < BAND_BATCH && !wait {
+            return None;
+        }
+        let previous = self.saving_bands.take();
+        let batch = std::mem::take(&mut self.bands);
+        let metrics = self.metrics.clone();
+        let task = tokio::spawn(async move {
+            if let Some(p) = previous {
+                let _ = p.await;
+            }
+            if batch.is_empty() {
+                return;
+            }
+            match store.save_bands(&batch).await {
+                Ok(()) => metrics.bands_stored.add(batch.len() as u64),
+                Err(e) => {
+                    metrics.bands_dropped.add(batch.len() as u64);
+                    tracing::warn!(error = %e, points = batch.len(), "storing expected bands failed");
+                }
+            }
+        });
+        if wait {
+            return Some(task);
+        }
+        self.saving_bands = Some(task);
+        None
     }
 
     fn process(&mut self, sr: &StoredRows, changed: &mut Vec<AnomalyEvent>) {
@@ -358,6 +424,7 @@ impl Runner {
                     key.clone(),
                     Tracked {
                         engine,
+                        band: BandTrack::default(),
                         slot: None,
                         last_alarm: None,
                     },
@@ -370,6 +437,15 @@ impl Runner {
             // Rows carry unix ms; the engine's clock is seconds (its
             // seasonal model learns points per day from the step).
             let out = tracked.engine.update(t.div_euclid(1000), *v);
+            if self.store.is_some() {
+                if let Some(point) = tracked.band.observe(*t, tracked.engine.band()) {
+                    self.bands.push(BandRow {
+                        host: sr.host.clone(),
+                        key: key.clone(),
+                        point,
+                    });
+                }
+            }
             let alarm = out.alarm && out.severity != Severity::None;
             if alarm && host.incident.as_ref().is_some_and(|inc| !inc.accepts()) {
                 if let Some(mut old) = host.incident.take() {

@@ -23,6 +23,7 @@
 //! rows and its ledger entry committed; only the writer writes history.
 
 pub mod auth;
+pub mod bands;
 pub mod buffer;
 pub mod config;
 pub mod correlation;

@@ -30,6 +30,8 @@ pub struct HubMetrics {
     pub host_models_restored: Counter,
     pub models_discarded: Counter,
     pub model_errors: Counter,
+    pub bands_stored: Counter,
+    pub bands_dropped: Counter,
     pub live_published: Counter,
     pub live_skipped: Counter,
     pub ledger_missing: Gauge,
@@ -158,6 +160,16 @@ impl HubMetrics {
             model_errors: r.counter(
                 "hostwatch_hub_detection_model_errors_total",
                 "Failed loads or saves of detector model snapshots (detection goes on cold).",
+                &[],
+            ),
+            bands_stored: r.counter(
+                "hostwatch_hub_detection_band_points_stored_total",
+                "Expected-band points written to history (one per series and minute the band moved).",
+                &[],
+            ),
+            bands_dropped: r.counter(
+                "hostwatch_hub_detection_band_points_dropped_total",
+                "Expected-band points not written: the store failed or fell behind (charts lack the band there).",
                 &[],
             ),
             live_published: r.counter(

@@ -130,6 +130,12 @@ pub trait HistoryStore: Send + Sync + 'static {
     async fn save_models(&self, models: &[ModelSnapshot]) -> Result<()>;
     /// Every stored detector model snapshot.
     async fn load_models(&self) -> Result<Vec<ModelSnapshot>>;
+    /// Stores expected-band points (`crate::bands`), replacing those of the
+    /// same series and minute; points of series not in history are skipped.
+    async fn save_bands(&self, bands: &[crate::bands::BandRow]) -> Result<()>;
+    /// Band points of every series of `q.host` matching `q` (name, labels),
+    /// from the one in force at `q.from_ms` to `q.to_ms`, oldest first.
+    async fn bands(&self, q: &RangeQuery) -> Result<Vec<common::model::SeriesBand>>;
     /// Enrolment tokens and agent credentials, kept in the same database
     /// (`crate::auth`).
     fn auth_store(&self) -> Arc<dyn crate::auth::store::AuthStore>;

@@ -66,6 +66,21 @@ impl Robust {
         out
     }
 
+    /// The values `z` robust deviations either side of the median, as they
+    /// stand for the next point: `(median, lo, hi)`; `None` while warming up.
+    pub(crate) fn band(&self, z: f64) -> Option<(f64, f64, f64)> {
+        let ready = self.ring.len() >= self.ring.capacity() / 4 && self.scale > 0.0;
+        ready.then(|| {
+            let half = z * self.scale;
+            (self.median, self.median - half, self.median + half)
+        })
+    }
+
+    /// The scale `band` spreads by (one robust standard deviation).
+    pub(crate) fn scale(&self) -> f64 {
+        self.scale
+    }
+
     fn refit(&mut self) {
         self.since_refresh = 0;
         let (median, scale) = SCRATCH.with(|cell| match cell.try_borrow_mut() {

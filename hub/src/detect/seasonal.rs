@@ -86,6 +86,35 @@ impl Seasonal {
         self.steps = Vec::new();
     }
 
+    /// Where the point just scored would have raised no more than `z`
+    /// typical residuals: the span of its comparison values (the same time
+    /// on earlier days, a step either side) widened by `z` residuals, as
+    /// `(middle, lo, hi)`; `None` until the model is scoring.
+    pub(crate) fn band_of_last(&self, z: f64) -> Option<(f64, f64, f64)> {
+        let p = self.period.filter(|&p| p > 0)?;
+        if self.scored < p as u64 / 2 + 1 || self.history.len() < p + 2 {
+            return None;
+        }
+        // `score` compared against `ago(back - 1)` before the point was
+        // pushed; the same values sit one further back now.
+        let (lo, hi) = (1..=DAYS)
+            .flat_map(|d| [d * p - 1, d * p, d * p + 1])
+            .filter_map(|back| self.history.ago(back))
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+                (lo.min(v), hi.max(v))
+            });
+        if lo > hi {
+            return None;
+        }
+        let half = z * self.spread();
+        Some(((lo + hi) / 2.0, lo - half, hi + half))
+    }
+
+    /// One typical residual: what a z of 1 means.
+    pub(crate) fn spread(&self) -> f64 {
+        1.25 * self.scale
+    }
+
     fn score(&mut self, p: usize, x: f64) -> Option<SeasonalScore> {
         // Neighbours one step either side absorb small phase jitter.
         let (residual, expected) = (1..=DAYS)

@@ -11,6 +11,7 @@
 //! Users query history through the stable view `hostwatch.samples_v(time,
 //! host, site, name, labels, value)`; the tables behind it may change.
 
+mod bands;
 mod commit;
 pub mod copy;
 mod events;
@@ -20,13 +21,12 @@ mod partitions;
 mod read;
 mod schema;
 
-use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use common::model::{AnomalyEvent, RangeQuery, SeriesKey, SeriesPoints};
+use common::model::{AnomalyEvent, RangeQuery, SeriesPoints};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Row};
 use tokio_util::sync::CancellationToken;
@@ -51,7 +51,7 @@ pub struct PostgresStore {
     partitions: Option<Arc<partitions::Partitions>>,
     /// host → key → series id; series are immutable once created, so the
     /// cache never goes stale. New ids enter only after their commit.
-    series_ids: Mutex<HashMap<String, HashMap<SeriesKey, i64>>>,
+    series_ids: Mutex<commit::SeriesIds>,
     maintenance: Arc<maintenance::Maintenance>,
     stop: CancellationToken,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -109,7 +109,7 @@ impl PostgresStore {
             flavor,
             config: config.clone(),
             partitions,
-            series_ids: Mutex::new(HashMap::new()),
+            series_ids: Mutex::default(),
             maintenance,
             stop,
             task: Mutex::new(Some(task)),
@@ -258,6 +258,14 @@ impl HistoryStore for PostgresStore {
 
     async fn events(&self, limit: usize) -> Result<Vec<AnomalyEvent>> {
         events::recent(self, limit).await
+    }
+
+    async fn save_bands(&self, bands: &[crate::bands::BandRow]) -> Result<()> {
+        bands::save(self, bands).await
+    }
+
+    async fn bands(&self, q: &RangeQuery) -> Result<Vec<common::model::SeriesBand>> {
+        bands::read(self, q).await
     }
 
     fn auth_store(&self) -> Arc<dyn crate::auth::store::AuthStore> {

@@ -8,7 +8,9 @@ use std::str::FromStr;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use common::model::{AnomalyEvent, Point, RangeQuery, SeriesKey, SeriesPoints};
+use common::model::{
+    AnomalyEvent, BandPoint, Point, RangeQuery, SeriesBand, SeriesKey, SeriesPoints,
+};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 
@@ -372,6 +374,71 @@ impl HistoryStore for SqliteStore {
                 .fetch_all(&self.pool)
                 .await?;
         Ok(rows.into_iter().map(ModelSnapshot::from).collect())
+    }
+
+    async fn save_bands(&self, bands: &[crate::bands::BandRow]) -> Result<()> {
+        for chunk in bands.chunks(MODEL_CHUNK) {
+            let mut tx = self.pool.begin().await?;
+            for b in chunk {
+                sqlx::query(
+                    "INSERT INTO bands (series_id, t_ms, expected, lo, hi)
+                     SELECT id, ?, ?, ?, ? FROM series WHERE host = ? AND name = ? AND labels = ?
+                     ON CONFLICT (series_id, t_ms) DO UPDATE SET expected = excluded.expected,
+                         lo = excluded.lo, hi = excluded.hi",
+                )
+                .bind(b.point.t)
+                .bind(b.point.expected)
+                .bind(b.point.lo)
+                .bind(b.point.hi)
+                .bind(&b.host)
+                .bind(&b.key.name)
+                .bind(b.key.labels_json())
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    async fn bands(&self, q: &RangeQuery) -> Result<Vec<SeriesBand>> {
+        let mut out = Vec::new();
+        for (id, key) in self.series_of(&q.host).await? {
+            if !key.matches(&q.name, &q.labels) {
+                continue;
+            }
+            // From the row in force at `from` (the newest at or before it).
+            let rows: Vec<(i64, f64, f64, f64)> = sqlx::query_as(
+                "SELECT t_ms, expected, lo, hi FROM bands WHERE series_id = ?1
+                   AND t_ms >= COALESCE((SELECT MAX(t_ms) FROM bands
+                                         WHERE series_id = ?1 AND t_ms <= ?2), ?2)
+                   AND t_ms <= ?3
+                 ORDER BY t_ms",
+            )
+            .bind(id)
+            .bind(q.from_ms)
+            .bind(q.to_ms)
+            .fetch_all(&self.pool)
+            .await?;
+            if rows.is_empty() {
+                continue;
+            }
+            out.push(SeriesBand {
+                host: q.host.clone(),
+                name: key.name,
+                labels: key.labels,
+                band: rows
+                    .into_iter()
+                    .map(|(t, expected, lo, hi)| BandPoint {
+                        t,
+                        expected,
+                        lo,
+                        hi,
+                    })
+                    .collect(),
+            });
+        }
+        Ok(out)
     }
 
     async fn events(&self, limit: usize) -> Result<Vec<AnomalyEvent>> {

@@ -73,6 +73,7 @@ on_both!(
     rows_far_from_now_are_stored,
     events_are_upserted_by_id_and_listed_newest_first,
     detector_models_are_replaced_per_series,
+    bands_are_read_from_the_one_in_force,
 );
 
 pub fn key(name: &str, labels: &[(&str, &str)]) -> Arc<SeriesKey> {
@@ -475,4 +476,74 @@ async fn detector_models_are_replaced_per_series(store: &dyn HistoryStore) {
             snap("b", r#"{"name":"m"}"#, b"new")
         ]
     );
+}
+
+async fn bands_are_read_from_the_one_in_force(store: &dyn HistoryStore) {
+    use common::model::BandPoint;
+    use hub::bands::BandRow;
+    let cpu = key("cpu", &[("cpu", "0")]);
+    let other = key("cpu", &[("cpu", "1")]);
+    let t = t0() - t0() % 60_000;
+    let b = batch(
+        "a",
+        1,
+        [rows(&cpu, t, &[1.0]), rows(&other, t, &[2.0])].concat(),
+    );
+    assert_eq!(store.commit(&[b]).await.expect("commit"), [Outcome::Stored]);
+    let point = |m: i64, lo: f64| BandPoint {
+        t: t + m * 60_000,
+        expected: lo + 1.0,
+        lo,
+        hi: lo + 2.0,
+    };
+    let row = |k: &Arc<SeriesKey>, host: &str, p: BandPoint| BandRow {
+        host: host.into(),
+        key: k.clone(),
+        point: p,
+    };
+    store
+        .save_bands(&[
+            row(&cpu, "host-a", point(0, 10.0)),
+            row(&cpu, "host-a", point(5, 20.0)),
+            row(&cpu, "host-a", point(9, 30.0)),
+            row(&other, "host-a", point(1, 40.0)),
+            // A series history does not have: skipped, not an error.
+            row(&key("gone", &[]), "host-a", point(1, 0.0)),
+        ])
+        .await
+        .expect("save bands");
+    // Saved again (a restarted hub redoing a minute): replaced, not doubled.
+    store
+        .save_bands(&[row(&cpu, "host-a", point(5, 21.0))])
+        .await
+        .expect("save again");
+    let q = |labels: &[(&str, &str)], from: i64, to: i64| RangeQuery {
+        host: "host-a".into(),
+        name: "cpu".into(),
+        labels: labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<Labels>(),
+        from_ms: t + from * 60_000,
+        to_ms: t + to * 60_000,
+        ..Default::default()
+    };
+    // From minute 7: the point of minute 5 is in force there.
+    let got = store
+        .bands(&q(&[("cpu", "0")], 7, 20))
+        .await
+        .expect("bands");
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].band, vec![point(5, 21.0), point(9, 30.0)]);
+    // Before the first point: from the first one on.
+    let mut got = store.bands(&q(&[], -5, 6)).await.expect("bands");
+    got.sort_by(|a, b| a.labels.cmp(&b.labels));
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].band, vec![point(0, 10.0), point(5, 21.0)]);
+    assert_eq!(got[1].band, vec![point(1, 40.0)]);
+    assert!(store
+        .bands(&q(&[("cpu", "9")], 0, 20))
+        .await
+        .expect("bands")
+        .is_empty());
 }

@@ -106,6 +106,17 @@ impl Maintenance {
                 tracing::warn!(error = %e, "rollup retention failed");
             }
         }
+        // Bands are a plain table in both flavours; they are drawn at any
+        // span, so they live as long as the 1-minute tier.
+        if let Err(e) = sqlx::query(
+            "DELETE FROM hostwatch.bands WHERE time < now() - make_interval(secs => $1)",
+        )
+        .bind(self.config.retention_1m.as_secs_f64())
+        .execute(&self.pool)
+        .await
+        {
+            tracing::warn!(error = %e, "band retention failed");
+        }
         report
     }
 

@@ -22,8 +22,8 @@ pub const RAW_SPAN_MS: i64 = 6 * 3_600_000;
 /// Spans up to 7 d read 1-minute rollups; longer ones 1-hour rollups.
 pub const MINUTE_SPAN_MS: i64 = 7 * 86_400_000;
 /// Query bounds are clamped into `timestamptz`'s range (4713 BC … 294276 AD).
-const MIN_QUERY_MS: i64 = -200_000_000_000_000;
-const MAX_QUERY_MS: i64 = 9_000_000_000_000_000;
+pub(super) const MIN_QUERY_MS: i64 = -200_000_000_000_000;
+pub(super) const MAX_QUERY_MS: i64 = 9_000_000_000_000_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resolution {
@@ -178,7 +178,7 @@ pub(super) async fn count_rows(store: &PostgresStore, host: &str) -> Result<u64>
     Ok(n.max(0) as u64)
 }
 
-fn parse_labels(json: &str) -> Labels {
+pub(super) fn parse_labels(json: &str) -> Labels {
     serde_json::from_str(json).unwrap_or_default()
 }
 
