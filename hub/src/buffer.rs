@@ -14,13 +14,20 @@
 //! reading from those agents, their acks stop, and they keep (spool) what they
 //! have. So a slow or absent database costs a bounded amount of hub memory,
 //! however many agents are connected.
+//!
+//! Series keys are interned hub-wide ([`series::Interner`]): each ingest
+//! stream resolves its agent's definitions once, and the rows share one
+//! `Arc<SeriesKey>` per series from there on (Redis entries carry its id).
 
 pub mod consumer;
 pub mod redis;
+pub mod series;
 
 pub mod budget;
 
 use std::sync::Arc;
+
+use common::model::SeriesKey;
 
 use crate::store::{HistoryStore, WriteBatch};
 use crate::writer::Writer;
@@ -39,11 +46,34 @@ pub enum Sink {
 pub struct Buffer {
     sink: Sink,
     budget: Budget,
+    series: Arc<series::Interner>,
 }
 
 impl Buffer {
     pub fn new(sink: Sink, budget: Budget) -> Self {
-        Self { sink, budget }
+        let series = match &sink {
+            Sink::Direct(_) => Arc::default(),
+            Sink::Redis(r) => r.series().clone(),
+        };
+        Self {
+            sink,
+            budget,
+            series,
+        }
+    }
+
+    /// The hub-wide series table.
+    pub fn series(&self) -> &Arc<series::Interner> {
+        &self.series
+    }
+
+    /// Interns the series an agent defines (once per stream); the shared
+    /// `Arc`s, in input order.
+    pub async fn intern(&self, host: &str, keys: Vec<SeriesKey>) -> Result<Vec<Arc<SeriesKey>>> {
+        match &self.sink {
+            Sink::Direct(_) => Ok(self.series.insert_local(host, keys)),
+            Sink::Redis(r) => r.intern(host, keys).await,
+        }
     }
 
     /// Returns once the batch is durable (committed, or in the Redis stream).

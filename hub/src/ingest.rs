@@ -262,8 +262,16 @@ async fn store_batch(
     let limits = &ctx.config.limits;
     let defs =
         validate::check_defs(&batch.new_series, table, limits).map_err(|r| refuse(ctx, r))?;
-    for (id, key) in defs {
-        table.insert(id, Arc::new(key));
+    if !defs.is_empty() {
+        let (ids, keys): (Vec<u32>, Vec<_>) = defs.into_iter().unzip();
+        let interned = ctx
+            .buffer
+            .intern(&peer.host, keys)
+            .await
+            .map_err(|e| e.to_status())?;
+        for (id, key) in ids.into_iter().zip(interned) {
+            table.insert(id, key);
+        }
     }
     let rows = validate::check_rows(batch.seq, &batch.rows, table, limits, common::now_ms())
         .map_err(|r| refuse(ctx, r))?;

@@ -11,6 +11,7 @@ use common::model::{
     sort_series, AnomalyEvent, HostFacts, HostStatus, KeyedRow, Point, ProcessInfo, SeriesInfo,
     SeriesKey,
 };
+use rustc_hash::FxHashMap;
 use tokio::sync::broadcast;
 
 /// Updates buffered per live watcher before it starts skipping.
@@ -25,7 +26,8 @@ struct HostEntry {
     stored_seq: u64,
     rows_stored: u64,
     batches_stored: u64,
-    latest: HashMap<Arc<SeriesKey>, Point>,
+    /// FxHash: updated for every stored row.
+    latest: FxHashMap<Arc<SeriesKey>, Point>,
     /// The newest top-process list and when the agent read it (not history).
     processes: Option<(i64, Arc<Vec<ProcessInfo>>)>,
 }
@@ -125,9 +127,14 @@ impl State {
             e.rows_stored += rows.len() as u64;
             e.batches_stored += 1;
             for (k, t, v) in rows {
-                let newer = e.latest.get(k).is_none_or(|p| p.t <= *t);
-                if newer {
-                    e.latest.insert(k.clone(), Point { t: *t, v: *v });
+                let point = Point { t: *t, v: *v };
+                // One hash per row when the series is known (the usual case).
+                match e.latest.get_mut(k) {
+                    Some(p) if p.t <= *t => *p = point,
+                    Some(_) => {}
+                    None => {
+                        e.latest.insert(k.clone(), point);
+                    }
                 }
                 e.last_seen_ms = e.last_seen_ms.max(*t);
             }

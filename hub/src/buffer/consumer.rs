@@ -3,18 +3,25 @@
 //! XACK + XDEL only what was committed — in the same atomic step as updating
 //! the per-host hashes of latest values (`hostwatch:latest:<host>`). After a crash, entries delivered but
 //! not acked are read again first; the ledger makes the replay harmless.
+//!
+//! Entries name their series by hub-wide id; they are decoded into the
+//! interned keys of [`super::series`] (one shared `Arc` per series, no
+//! per-entry key building), and the latest-value hashes use each series'
+//! cached JSON field.
 
-use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
 use common::backoff::Backoff;
-use common::model::SeriesKey;
+use prost::Message as _;
 use redis::aio::ConnectionManager;
 use redis::streams::{StreamReadOptions, StreamReadReply};
+use rustc_hash::FxHashMap;
 use tokio_util::sync::CancellationToken;
 
-use super::redis::{decode, redis_err, RedisBuffer, GROUP, LATEST_KEY_PREFIX, STREAM_KEY};
+use super::redis::{from_proto, redis_err, RedisBuffer, GROUP, LATEST_KEY_PREFIX, STREAM_KEY};
+use super::series::Interner;
 use crate::metrics::HubMetrics;
 use crate::store::WriteBatch;
 use crate::writer::Writer;
@@ -51,7 +58,7 @@ pub async fn run(
         }
         let round = tokio::select! {
             _ = token.cancelled() => break,
-            r = round(&mut conn, &writer, &metrics) => r,
+            r = round(&buffer, &mut conn, &writer, &metrics) => r,
         };
         match round {
             Ok(_) => backoff.reset(),
@@ -69,6 +76,7 @@ pub async fn run(
 
 /// One read–commit–ack round; returns how many entries were committed.
 async fn round(
+    buffer: &RedisBuffer,
     conn: &mut ConnectionManager,
     writer: &Writer,
     metrics: &HubMetrics,
@@ -80,20 +88,20 @@ async fn round(
         reply = read(conn, ">", true).await?;
     }
     let mut ids = Vec::new();
-    let mut writes = Vec::new();
+    let mut parsed: Vec<(String, proto::BufferedBatch)> = Vec::new();
     for key in reply.keys {
         for entry in key.ids {
             let payload = match entry.map.get("b") {
                 Some(redis::Value::BulkString(b)) => Some(b.as_slice()),
                 _ => None,
             };
-            match payload.and_then(decode) {
-                Some(decoded) => writes.push(decoded),
-                None => {
-                    // Keeping it would block the stream forever; it cannot be stored.
-                    metrics.rejected("corrupt_buffer_entry");
-                    tracing::error!(id = %entry.id, "undecodable entry in the ingest stream; dropped");
-                }
+            match payload.and_then(|b| proto::BufferedBatch::decode(b).ok()) {
+                Some(b) if !b.series.is_empty() => match with_ids(buffer, b).await? {
+                    Some(b) => parsed.push((entry.id.clone(), b)),
+                    None => corrupt(metrics, &entry.id),
+                },
+                Some(b) => parsed.push((entry.id.clone(), b)),
+                None => corrupt(metrics, &entry.id),
             }
             ids.push(entry.id);
         }
@@ -101,8 +109,37 @@ async fn round(
     if ids.is_empty() {
         return Ok(0);
     }
+    let series = buffer.series();
+    let ids_used = || {
+        parsed
+            .iter()
+            .flat_map(|(_, b)| &b.rows)
+            .map(|r| r.series_id)
+    };
+    if !series.knows_all(ids_used()) {
+        // Defined by another process since the table was loaded.
+        let mut unknown: Vec<u32> = ids_used().filter(|id| !series.knows_all([*id])).collect();
+        unknown.sort_unstable();
+        unknown.dedup();
+        buffer.load_ids(&unknown).await?;
+    }
+    let latest = latest_of(series, &parsed);
+    let mut writes = Vec::with_capacity(parsed.len());
+    for (id, b) in parsed {
+        match series.to_keyed(&b.rows) {
+            Ok(rows) => writes.push((
+                WriteBatch {
+                    agent_id: b.agent_id,
+                    host: b.host,
+                    seq: b.seq,
+                    rows,
+                },
+                b.site,
+            )),
+            Err(_) => corrupt(metrics, &id),
+        }
+    }
     let n = writes.len();
-    let latest = latest_of(&writes);
     // In stream order, which is each agent's seq order.
     for result in writer.write_all(writes).await {
         // One failed commit fails the round; nothing is acked and all is re-read.
@@ -110,10 +147,14 @@ async fn round(
     }
     let mut pipe = redis::pipe();
     pipe.atomic();
+    let mut value = String::new();
     for (host, fields) in &latest {
         pipe.cmd("HSET").arg(format!("{LATEST_KEY_PREFIX}{host}"));
-        for (key, value) in fields {
-            pipe.arg(key).arg(value);
+        for (field, t, v) in fields {
+            value.clear();
+            // Writing into a String cannot fail.
+            let _ = write!(value, "{t} {v}");
+            pipe.arg(&**field).arg(value.as_str());
         }
         pipe.ignore();
     }
@@ -132,26 +173,62 @@ async fn round(
     Ok(n)
 }
 
-/// Newest value per series of each host in a round, as Redis hash fields:
-/// field = the series key as JSON, value = "<unix ms> <value>".
-fn latest_of(writes: &[(WriteBatch, String)]) -> HashMap<String, Vec<(String, String)>> {
-    let mut newest: HashMap<(&str, &SeriesKey), (i64, f64)> = HashMap::new();
-    for (batch, _) in writes {
-        for (key, t, v) in &batch.rows {
-            let e = newest
-                .entry((batch.host.as_str(), key.as_ref()))
-                .or_insert((*t, *v));
-            if *t >= e.0 {
-                *e = (*t, *v);
+/// Keeping an entry that cannot be stored would block the stream forever.
+fn corrupt(metrics: &HubMetrics, id: &str) {
+    metrics.rejected("corrupt_buffer_entry");
+    tracing::error!(%id, "undecodable entry in the ingest stream; dropped");
+}
+
+/// An entry that defines its own series (written before hub-wide ids),
+/// rewritten to refer to interned ids; `None` if it does not decode.
+async fn with_ids(
+    buffer: &RedisBuffer,
+    b: proto::BufferedBatch,
+) -> Result<Option<proto::BufferedBatch>> {
+    let Some((batch, site)) = from_proto(b) else {
+        return Ok(None);
+    };
+    let rows = loop {
+        match buffer.series().to_ids(&batch.host, &batch.rows) {
+            Ok((rows, _)) => break rows,
+            Err(missing) => {
+                buffer.intern(&batch.host, missing).await?;
             }
         }
+    };
+    Ok(Some(proto::BufferedBatch {
+        agent_id: batch.agent_id,
+        host: batch.host,
+        site,
+        seq: batch.seq,
+        series: Vec::new(),
+        rows,
+    }))
+}
+
+/// A field of a `hostwatch:latest:<host>` hash: the series key as JSON, the
+/// row's time and value.
+type Field = (Arc<str>, i64, f64);
+
+/// Newest value per series of each host in a round, as Redis hash fields:
+/// field = the series key as JSON (cached per series), value = "<unix ms> <value>".
+fn latest_of(
+    series: &Interner,
+    entries: &[(String, proto::BufferedBatch)],
+) -> FxHashMap<Arc<str>, Vec<Field>> {
+    let mut newest: FxHashMap<u32, (i64, f64)> = FxHashMap::default();
+    for r in entries.iter().flat_map(|(_, b)| &b.rows) {
+        let e = newest
+            .entry(r.series_id)
+            .or_insert((r.timestamp_ms, r.value));
+        if r.timestamp_ms >= e.0 {
+            *e = (r.timestamp_ms, r.value);
+        }
     }
-    let mut out: HashMap<String, Vec<(String, String)>> = HashMap::new();
-    for ((host, key), (t, v)) in newest {
-        let field = serde_json::to_string(key).unwrap_or_default();
-        out.entry(host.to_owned())
-            .or_default()
-            .push((field, format!("{t} {v}")));
+    let mut out: FxHashMap<Arc<str>, Vec<Field>> = FxHashMap::default();
+    for (id, s) in series.series_of(newest.keys().copied()) {
+        let (t, v) = newest[&id];
+        out.entry(s.host).or_default().push((s.field, t, v));
     }
     out
 }

@@ -3,6 +3,12 @@
 //! seq check, the backlog check, the XADD and the seq update atomically, so a
 //! resent batch is never queued twice.
 //!
+//! Entries refer to series by hub-wide id ([`super::series`]); the id table
+//! (`hostwatch:series`, id → encoded `SeriesDef` with its host) is written by
+//! the same script as the first entry that uses an id, so every entry in the
+//! stream decodes, after a crash too. Entries that define their own series
+//! (written by hubs before ids) are still read.
+//!
 //! Durability of the ack is Redis's: run it with `appendonly yes`;
 //! `appendfsync always` makes an acked batch survive a power cut,
 //! `everysec` (Redis's default) may lose the last second of acked batches on a
@@ -16,6 +22,7 @@ use common::model::{KeyedRow, SeriesKey};
 use prost::Message as _;
 use redis::aio::ConnectionManager;
 
+use super::series::{self, Interner};
 use crate::store::WriteBatch;
 use crate::{Error, Result};
 
@@ -25,12 +32,25 @@ const SEQ_KEY_PREFIX: &str = "hostwatch:seq:";
 /// Hash per host: field = series key (JSON), value = "<unix ms> <value>" of
 /// the newest row in history, for tools that read Redis directly.
 pub const LATEST_KEY_PREFIX: &str = "hostwatch:latest:";
+/// Hash: field = hub-wide series id, value = encoded `SeriesDef` (with host).
+pub const SERIES_KEY: &str = "hostwatch:series";
+/// Counter the series ids are handed out from.
+const SERIES_NEXT_KEY: &str = "hostwatch:series:next";
 
+/// KEYS: seq key, stream, id table. ARGV: seq, entry, max backlog, whether
+/// the entry has rows, then (id, definition) pairs for the ids it uses that
+/// may not be in the table yet. Returns 1 added, 0 a resend, -1 backlog
+/// full, -2 the id table is gone (Redis lost its data): resend with every
+/// definition.
 const ACCEPT_LUA: &str = r"
 local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
 local seq = tonumber(ARGV[1])
 if seq <= cur then return 0 end
 if redis.call('XLEN', KEYS[2]) >= tonumber(ARGV[3]) then return -1 end
+if #ARGV == 4 and ARGV[4] == '1' and redis.call('EXISTS', KEYS[3]) == 0 then return -2 end
+for i = 5, #ARGV, 2 do
+  redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
+end
 redis.call('XADD', KEYS[2], '*', 'b', ARGV[2])
 redis.call('SET', KEYS[1], ARGV[1])
 return 1
@@ -41,6 +61,7 @@ pub struct RedisBuffer {
     conn: ConnectionManager,
     accept: redis::Script,
     max_backlog: usize,
+    series: Arc<Interner>,
 }
 
 /// How long one command may take before the caller sees an error (and, on
@@ -49,17 +70,99 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 impl RedisBuffer {
-    /// Connects (and keeps reconnecting in the background) to `url`.
+    /// Connects (and keeps reconnecting in the background) to `url`, and
+    /// loads the series id table.
     pub async fn connect(url: &str, max_backlog: usize) -> Result<Self> {
         let client =
             redis::Client::open(url).map_err(|e| Error::Invalid(format!("redis url: {e}")))?;
         let conn = manager(&client, RESPONSE_TIMEOUT).await?;
-        Ok(Self {
+        let buffer = Self {
             client,
             conn,
             accept: redis::Script::new(ACCEPT_LUA),
             max_backlog: max_backlog.max(1),
-        })
+            series: Arc::new(Interner::default()),
+        };
+        buffer.load_series().await?;
+        tracing::debug!(series = buffer.series.len(), "series id table loaded");
+        Ok(buffer)
+    }
+
+    /// The hub-wide series table this buffer's entries refer to.
+    pub fn series(&self) -> &Arc<Interner> {
+        &self.series
+    }
+
+    /// Reads the whole id table into the interner.
+    async fn load_series(&self) -> Result<()> {
+        let mut conn = self.conn.clone();
+        let table: HashMap<u32, Vec<u8>> = redis::cmd("HGETALL")
+            .arg(SERIES_KEY)
+            .query_async(&mut conn)
+            .await
+            .map_err(redis_err)?;
+        for (id, def) in table {
+            self.define(id, &def);
+        }
+        Ok(())
+    }
+
+    /// Reads the definitions of `ids` (entries written by another process
+    /// since we loaded the table).
+    pub async fn load_ids(&self, ids: &[u32]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.conn.clone();
+        let defs: Vec<Option<Vec<u8>>> = redis::cmd("HMGET")
+            .arg(SERIES_KEY)
+            .arg(ids)
+            .query_async(&mut conn)
+            .await
+            .map_err(redis_err)?;
+        for (id, def) in ids.iter().zip(defs) {
+            if let Some(def) = def {
+                self.define(*id, &def);
+            }
+        }
+        Ok(())
+    }
+
+    fn define(&self, id: u32, def: &[u8]) {
+        match series::parse_definition(def) {
+            Some((_, host, key)) => {
+                self.series.insert(id, &host, key, true);
+            }
+            None => tracing::warn!(id, "undecodable series definition in Redis; ignored"),
+        }
+    }
+
+    /// Interns `keys` of `host`, taking ids from Redis for new ones; the
+    /// shared `Arc`s, in input order.
+    pub async fn intern(&self, host: &str, keys: Vec<SeriesKey>) -> Result<Vec<Arc<SeriesKey>>> {
+        let known = self.series.lookup(host, &keys);
+        let new = known.iter().filter(|k| k.is_none()).count();
+        if new == 0 {
+            return Ok(known.into_iter().flatten().collect());
+        }
+        let mut conn = self.conn.clone();
+        let last: u32 = redis::cmd("INCRBY")
+            .arg(SERIES_NEXT_KEY)
+            .arg(new)
+            .query_async(&mut conn)
+            .await
+            .map_err(redis_err)?;
+        let mut id = last.saturating_sub(new as u32);
+        Ok(keys
+            .into_iter()
+            .zip(known)
+            .map(|(key, known)| {
+                known.unwrap_or_else(|| {
+                    id += 1;
+                    self.series.insert(id, host, key, false)
+                })
+            })
+            .collect())
     }
 
     /// The shared (multiplexed, reconnecting) connection, for other short
@@ -76,25 +179,68 @@ impl RedisBuffer {
 
     /// Queues a batch durably; a resend of an accepted seq is a no-op.
     pub async fn accept(&self, batch: &WriteBatch, site: &str) -> Result<()> {
-        let payload = encode(batch, site).encode_to_vec();
-        let mut conn = self.conn.clone();
-        let added: i64 = self
-            .accept
-            .key(format!("{SEQ_KEY_PREFIX}{}", batch.agent_id))
-            .key(STREAM_KEY)
-            .arg(batch.seq)
-            .arg(payload)
-            .arg(self.max_backlog)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(redis_err)?;
-        if added < 0 {
-            return Err(Error::Backlog(format!(
-                "the hub's buffer holds {} batches not yet in history; retry later",
-                self.max_backlog
-            )));
+        let mut retried = false;
+        loop {
+            let (rows, defs) = match self.series.to_ids(&batch.host, &batch.rows) {
+                Ok(encoded) => encoded,
+                Err(missing) => {
+                    // Rows whose keys no ingest stream interned (tools, tests).
+                    self.intern(&batch.host, missing).await?;
+                    continue;
+                }
+            };
+            let has_rows = !rows.is_empty();
+            let payload = proto::BufferedBatch {
+                agent_id: batch.agent_id.clone(),
+                host: batch.host.clone(),
+                site: site.to_owned(),
+                seq: batch.seq,
+                series: Vec::new(),
+                rows,
+            }
+            .encode_to_vec();
+            let mut invocation = self
+                .accept
+                .key(format!("{SEQ_KEY_PREFIX}{}", batch.agent_id));
+            invocation
+                .key(STREAM_KEY)
+                .key(SERIES_KEY)
+                .arg(batch.seq)
+                .arg(payload)
+                .arg(self.max_backlog)
+                .arg(if has_rows { "1" } else { "0" });
+            for (id, def) in &defs {
+                invocation.arg(*id).arg(def.as_slice());
+            }
+            let mut conn = self.conn.clone();
+            let added: i64 = invocation
+                .invoke_async(&mut conn)
+                .await
+                .map_err(redis_err)?;
+            match added {
+                -1 => {
+                    return Err(Error::Backlog(format!(
+                        "the hub's buffer holds {} batches not yet in history; retry later",
+                        self.max_backlog
+                    )))
+                }
+                -2 if !retried => {
+                    tracing::warn!("the series id table is gone from Redis; writing it again");
+                    self.series.unpublish_all();
+                    retried = true;
+                }
+                -2 => {
+                    return Err(Error::Buffer(
+                        "the series id table cannot be written".into(),
+                    ))
+                }
+                1 => {
+                    self.series.mark_published(defs.iter().map(|d| d.0));
+                    return Ok(());
+                }
+                _ => return Ok(()),
+            }
         }
-        Ok(())
     }
 
     pub async fn accepted_seq(&self, agent_id: &str) -> Result<u64> {
@@ -130,7 +276,8 @@ pub fn redis_err(e: redis::RedisError) -> Error {
     Error::Buffer(e.to_string())
 }
 
-/// A batch as a self-contained stream entry (series defined inside).
+/// A batch as a self-contained entry (series defined inside): what the
+/// uplink outbox stores, and what ingest entries were before series ids.
 pub fn encode(batch: &WriteBatch, site: &str) -> proto::BufferedBatch {
     encode_rows(&batch.agent_id, &batch.host, site, batch.seq, &batch.rows)
 }
@@ -225,5 +372,97 @@ mod tests {
         assert_eq!(back.seq, 7);
         assert_eq!(back.rows, batch.rows);
         assert!(decode(b"\xff\xff garbage").is_none());
+    }
+
+    /// The raw entries of the ingest stream, oldest first.
+    async fn entries(url: &str) -> Vec<proto::BufferedBatch> {
+        let mut conn = redis::Client::open(url)
+            .expect("url")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect");
+        let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+            .arg(STREAM_KEY)
+            .arg("-")
+            .arg("+")
+            .query_async(&mut conn)
+            .await
+            .expect("xrange");
+        reply
+            .ids
+            .iter()
+            .map(|e| match e.map.get("b") {
+                Some(redis::Value::BulkString(b)) => {
+                    proto::BufferedBatch::decode(b.as_slice()).expect("entry")
+                }
+                other => panic!("no payload: {other:?}"),
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn entries_carry_ids_that_a_restarted_hub_resolves_from_redis() {
+        let redis = testkit::Redis::start().await;
+        let cpu = SeriesKey::new("system.cpu.utilization").label("cpu", "cpu0");
+        let mem = SeriesKey::new("system.memory.utilization");
+        let first = RedisBuffer::connect(redis.url(), 100)
+            .await
+            .expect("connect");
+        let keys = first
+            .intern("h", vec![cpu.clone(), mem.clone()])
+            .await
+            .expect("intern");
+        let batch = |seq, rows| WriteBatch {
+            agent_id: "a".into(),
+            host: "h".into(),
+            seq,
+            rows,
+        };
+        let one = batch(
+            1,
+            vec![(keys[0].clone(), 1, 0.5), (keys[1].clone(), 1, 0.7)],
+        );
+        first.accept(&one, "eu").await.expect("accepted");
+        // Not interned by a stream: accept interns it by its labels.
+        let two = batch(2, vec![(Arc::new(cpu.clone()), 2, 0.6)]);
+        first.accept(&two, "eu").await.expect("accepted");
+        first.accept(&two, "eu").await.expect("a resend is a no-op");
+        let other = WriteBatch {
+            host: "h2".into(),
+            agent_id: "b".into(),
+            ..batch(1, vec![(Arc::new(cpu.clone()), 3, 0.1)])
+        };
+        first.accept(&other, "eu").await.expect("accepted");
+
+        let stream = entries(redis.url()).await;
+        assert_eq!(stream.len(), 3);
+        assert!(
+            stream.iter().all(|e| e.series.is_empty()),
+            "no definitions in entries"
+        );
+        assert_eq!(stream[0].rows[0].series_id, stream[1].rows[0].series_id);
+        assert_ne!(stream[0].rows[0].series_id, stream[2].rows[0].series_id);
+
+        // A hub started afresh (after a crash) decodes every entry.
+        let again = RedisBuffer::connect(redis.url(), 100)
+            .await
+            .expect("connect");
+        assert_eq!(again.series().len(), 3);
+        let rows = |e: &proto::BufferedBatch| again.series().to_keyed(&e.rows).expect("known");
+        assert_eq!(rows(&stream[0]), one.rows);
+        assert_eq!(rows(&stream[1]), two.rows);
+        assert_eq!(rows(&stream[2]), other.rows);
+        let h2 = again.series().series_of([stream[2].rows[0].series_id]);
+        assert_eq!(&*h2[0].1.host, "h2");
+        // Ids keep coming from Redis: a new series does not reuse one.
+        let disk = again
+            .intern("h", vec![SeriesKey::new("system.disk.utilization")])
+            .await
+            .expect("intern");
+        let (ids, _) = again
+            .series()
+            .to_ids("h", &[(disk[0].clone(), 1, 1.0)])
+            .expect("ids");
+        assert_eq!(ids[0].series_id, 4);
     }
 }

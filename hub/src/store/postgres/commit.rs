@@ -17,6 +17,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use common::model::SeriesKey;
+use rustc_hash::{FxHashMap, FxHashSet};
 use sqlx::{Postgres, Transaction};
 
 use super::copy::{CopyBuffer, PgTime, COPY_SAMPLES};
@@ -43,6 +44,10 @@ struct Delta<'a> {
 /// row costs a pointer hash instead of hashing its labels.
 type RowKey<'a> = (&'a str, usize);
 
+/// The store's cache: host → key → series id (FxHash: looked up once per
+/// series per commit).
+pub(super) type SeriesIds = FxHashMap<String, FxHashMap<SeriesKey, i64>>;
+
 pub(super) async fn commit(store: &PostgresStore, batches: &[WriteBatch]) -> Result<Vec<Outcome>> {
     if batches.is_empty() {
         return Ok(Vec::new());
@@ -55,7 +60,7 @@ pub(super) async fn commit(store: &PostgresStore, batches: &[WriteBatch]) -> Res
 
     let mut outcomes = Vec::with_capacity(batches.len());
     let mut deltas: Vec<Delta> = Vec::new();
-    let mut delta_of: HashMap<&str, usize> = HashMap::new();
+    let mut delta_of: FxHashMap<&str, usize> = FxHashMap::default();
     let mut stored: Vec<&WriteBatch> = Vec::new();
     for b in batches {
         let seq = i64::try_from(b.seq).unwrap_or(i64::MAX);
@@ -153,13 +158,13 @@ async fn resolve_series<'a>(
     store: &PostgresStore,
     tx: &mut Transaction<'_, Postgres>,
     stored: &[&'a WriteBatch],
-) -> Result<(HashMap<RowKey<'a>, i64>, Vec<(String, SeriesKey, i64)>)> {
-    let mut ids: HashMap<RowKey<'a>, i64> = HashMap::new();
+) -> Result<(FxHashMap<RowKey<'a>, i64>, Vec<(String, SeriesKey, i64)>)> {
+    let mut ids: FxHashMap<RowKey<'a>, i64> = FxHashMap::default();
     // Series the cache does not know, once each.
     let mut missing: Vec<(&'a str, &'a SeriesKey)> = Vec::new();
     {
         let cache = store.series_ids.lock().unwrap_or_else(|p| p.into_inner());
-        let mut seen: HashSet<(&str, &SeriesKey)> = HashSet::new();
+        let mut seen: FxHashSet<(&str, &SeriesKey)> = FxHashSet::default();
         for b in stored {
             let host = b.host.as_str();
             for (key, _, _) in &b.rows {
@@ -209,7 +214,7 @@ async fn resolve_series<'a>(
     .bind(&labels)
     .fetch_all(&mut **tx)
     .await?;
-    let mut by_series: HashMap<(&str, &SeriesKey), i64> = HashMap::new();
+    let mut by_series: FxHashMap<(&str, &SeriesKey), i64> = FxHashMap::default();
     let mut fresh = Vec::with_capacity(found.len());
     for (ordinal, id) in found {
         let Some(&(host, key)) = usize::try_from(ordinal - 1)
@@ -246,7 +251,7 @@ async fn resolve_series<'a>(
 async fn copy_rows(
     tx: &mut Transaction<'_, Postgres>,
     stored: &[&WriteBatch],
-    ids: &HashMap<RowKey<'_>, i64>,
+    ids: &FxHashMap<RowKey<'_>, i64>,
 ) -> Result<()> {
     let total: usize = stored.iter().map(|b| b.rows.len()).sum();
     if total == 0 {
@@ -275,7 +280,7 @@ async fn copy_rows(
 
 async fn update_ledger(
     tx: &mut Transaction<'_, Postgres>,
-    delta_of: &HashMap<&str, usize>,
+    delta_of: &FxHashMap<&str, usize>,
     deltas: &[Delta<'_>],
 ) -> Result<()> {
     let mut agents = vec![""; deltas.len()];
