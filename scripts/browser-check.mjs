@@ -5,20 +5,32 @@
 //                                      [--viewport WxH] [--dark] [--static DIR]
 //                                      [--alerts ALERTS_URL]
 //                                      [--login USER --password-file FILE]
+//                                      [--anomaly-host HOST [--anomaly-since TIME]
+//                                       [--anomaly-metric NAME]]
 //
 // Loads the page and checks, in order: it loads; at least N host cards are visible;
 // a displayed live value (a card's CPU/memory/disk text) changes within 15 s, which
 // only happens if the WebSocket delivers data; a uPlot chart canvas has been drawn;
-// the anomaly feed is visible and shows either events or its empty state (whether
-// the demo produced an anomaly is up to the simulated data, so neither is required);
-// in demo mode, the cost panel shows a fleet total per hour and per month.
-// Then the fleet filter: every card shows "N % complete"; typing in the search box
-// narrows the cards to those whose name or site contains the query, and "Showing N
-// of M hosts" says so; a card it hides is not written while hidden (its CPU text
-// stays put for 3 s) and is fresh once shown; the query is in the URL (#/?q=…) and
-// survives a reload; Clear shows every card; the site select shows only that
-// site's cards; the severity select ("high or worse") only hosts with an open high
-// or critical item in the feed (or "No host matches"); the fleet fits 400 px.
+// the anomaly feed is visible and shows either events or its empty state; with
+// --anomaly-host HOST (an incident injected with `hostwatch demo --inject`), within
+// 90 s the feed shows an event for HOST, open or last seen at or after
+// --anomaly-since TIME (RFC 3339 or unix ms: when the incident started), whose
+// evidence names --anomaly-metric NAME (default system.cpu.utilization), the same
+// event /api/v1/events returns; in demo mode, the cost panel shows a fleet total per
+// hour and per month.
+// Then the fleet, a virtual list: "Showing M of M hosts" counts every host of
+// /api/v1/hosts; scrolling from top to bottom renders every host's card exactly
+// once, in its site's section, while the document never holds many more cards than
+// fit on two screens (at 400 px wide, where the fleet is longer than the screen,
+// the first card has left the document at the bottom and the last one was not in it
+// at the top); every rendered card shows "N % complete". The filter: typing in the
+// search box narrows the cards (all of them, scrolled through) to those whose name
+// or site contains the query, and "Showing N of M hosts" says so; a card it hides
+// is not in the document while hidden (so none of its live updates is written) and
+// is fresh once shown; the query is in the URL (#/?q=…) and survives a reload; Clear
+// shows every card; the site select shows only that site's cards; the severity
+// select ("high or worse") only hosts with an open high or critical item in the feed
+// (or "No host matches"); the fleet fits 400 px.
 // Then the host page: clicking a simulated host's card opens #/host/NAME; its charts
 // render (uPlot canvases with a non-zero size); a live value in its header changes;
 // in live mode it asks /api/v1/series only for the span after its newest point;
@@ -61,6 +73,8 @@ const HOST_PAGE_TIMEOUT_MS = 15_000;
 const ALERTS_PAGE_TIMEOUT_MS = 15_000;
 /** The demo's group_wait is 5 s; the rest is slack for a loaded CI machine. */
 const NOTIFICATION_TIMEOUT_MS = 30_000;
+/** An injected incident is in the feed within this (the demo's detectors warm). */
+const ANOMALY_TIMEOUT_MS = 90_000;
 const TEST_SUBSCRIPTION = "browser test";
 const TEST_ALERT = "BrowserCheck";
 const PHONE_VIEWPORT = { width: 400, height: 860 };
@@ -78,7 +92,7 @@ const LAUNCH_ARGS = [
 function usage(msg) {
   if (msg) console.error(`browser-check: ${msg}`);
   console.error(
-    "usage: node scripts/browser-check.mjs URL [--screenshot PATH] [--min-hosts N] [--viewport WxH] [--dark] [--static DIR] [--alerts ALERTS_URL] [--login USER --password-file FILE]",
+    "usage: node scripts/browser-check.mjs URL [--screenshot PATH] [--min-hosts N] [--viewport WxH] [--dark] [--static DIR] [--alerts ALERTS_URL] [--login USER --password-file FILE] [--anomaly-host HOST [--anomaly-since TIME] [--anomaly-metric NAME]]",
   );
   process.exit(2);
 }
@@ -94,6 +108,9 @@ function parseArgs(argv) {
     alerts: null,
     login: null,
     passwordFile: null,
+    anomalyHost: null,
+    anomalySince: 0,
+    anomalyMetric: "system.cpu.utilization",
   };
   for (let i = 0; i < argv.length; i += 1) {
     const a = argv[i];
@@ -111,6 +128,12 @@ function parseArgs(argv) {
     else if (a === "--alerts") opts.alerts = value();
     else if (a === "--login") opts.login = value();
     else if (a === "--password-file") opts.passwordFile = value();
+    else if (a === "--anomaly-host") opts.anomalyHost = value();
+    else if (a === "--anomaly-since") {
+      const v = value();
+      opts.anomalySince = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
+      if (!Number.isFinite(opts.anomalySince)) usage("--anomaly-since must be RFC 3339 or unix ms");
+    } else if (a === "--anomaly-metric") opts.anomalyMetric = value();
     else if (a === "-h" || a === "--help") usage();
     else if (a.startsWith("--")) usage(`unknown option ${a}`);
     else if (opts.url) usage(`unexpected argument ${a}`);
@@ -161,6 +184,52 @@ function hostChartsSized() {
   return sized ? canvases.length : false;
 }
 
+/**
+ * In the page: the events of /api/v1/events for `host` seen at or after `since` whose
+ * evidence names `metric`, and whether the feed shows one of them (its host, badge
+ * and that evidence line). → {ok, detail}.
+ */
+async function injectedAnomalyState([host, since, metric]) {
+  const names = (line) => line.startsWith(`${metric}{`) || line.startsWith(`${metric}:`);
+  const events = await fetch("/api/v1/events", { credentials: "same-origin" })
+    .then((r) => (r.ok ? r.json() : []))
+    .catch(() => []);
+  const candidates = (Array.isArray(events) ? events : []).filter(
+    (e) => e.host === host && (e.last_ms ?? e.start_ms) >= since && Array.isArray(e.evidence) && e.evidence.some(names),
+  );
+  for (const e of candidates) {
+    const item = document.querySelector(`#events [data-event="${CSS.escape(`${e.host}:${e.id}`)}"]`);
+    if (!item || !item.checkVisibility()) continue;
+    const shownHost = item.querySelector(".event-host")?.textContent;
+    const line = [...item.querySelectorAll(".event-evidence li")].map((li) => li.textContent).find(names);
+    if (shownHost === host && item.dataset.severity && line) {
+      return { ok: true, detail: `${item.dataset.severity} ${item.querySelector(".event-metric")?.textContent}, ${e.evidence.length} evidence line(s), e.g. ${line}` };
+    }
+  }
+  const other = (Array.isArray(events) ? events : []).filter((e) => e.host === host).length;
+  return { ok: false, detail: `${candidates.length} matching event(s) in the API, none shown in the feed; ${other} event(s) for ${host} in all` };
+}
+
+/**
+ * The injected incident (--anomaly-host): its event reaches the feed within
+ * ANOMALY_TIMEOUT_MS. `record` as in main.
+ */
+async function checkInjectedAnomaly(page, opts, record) {
+  const started = Date.now();
+  let state = { ok: false, detail: "not asked" };
+  while (Date.now() - started < ANOMALY_TIMEOUT_MS) {
+    state = await page.evaluate(injectedAnomalyState, [opts.anomalyHost, opts.anomalySince, opts.anomalyMetric]).catch((err) => ({ ok: false, detail: err.message }));
+    if (state.ok) break;
+    await page.waitForTimeout(1000);
+  }
+  const since = opts.anomalySince ? ` since ${new Date(opts.anomalySince).toISOString()}` : "";
+  record(
+    state.ok,
+    `the feed shows the injected anomaly on ${opts.anomalyHost}`,
+    `${state.ok ? `after ${((Date.now() - started) / 1000).toFixed(1)} s` : `not within ${ANOMALY_TIMEOUT_MS / 1000} s`}${since}: ${state.detail}`,
+  );
+}
+
 /** "base-host.png" next to "base.png". */
 function derivedPath(path, suffix) {
   return path.replace(/(\.png)?$/i, `-${suffix}.png`);
@@ -172,80 +241,176 @@ function requestSpan(url) {
   return Number(q.get("to")) - Number(q.get("from")) || 0;
 }
 
-/** Host names of the fleet's cards the filter leaves shown, in page order. */
+/** Host names of the fleet's cards in the document (and not hidden), in page order. */
 function shownCards() {
-  return [...document.querySelectorAll("#fleet [data-host]")].filter((el) => !el.hidden && !el.closest("[hidden]")).map((el) => el.dataset.host);
+  return [...document.querySelectorAll("#fleet [data-host]")].filter((el) => el.checkVisibility()).map((el) => el.dataset.host);
 }
 
 /**
- * The fleet filter checks; `record` as in main. Starts on the fleet with every card
- * shown and ends there again, with the filter cleared.
+ * In the page: scrolls the fleet from its top to the page's bottom a screen at a
+ * time and lists every card that came on screen (name, site section, completeness
+ * text), with the most cards the document held at once and any host whose card was
+ * in the document twice. Ends scrolled back to the top.
+ */
+async function scrollThroughFleet() {
+  const frames = () => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+  const seen = new Map();
+  let most = 0;
+  const twice = new Set();
+  const fleet = document.querySelector("#fleet");
+  scrollTo(0, Math.max(0, fleet.getBoundingClientRect().top + scrollY - innerHeight / 2));
+  for (let step = 0; step < 5000; step += 1) {
+    await frames();
+    const cards = [...fleet.querySelectorAll("[data-host]")];
+    most = Math.max(most, cards.length);
+    const names = new Set();
+    for (const el of cards) {
+      const name = el.dataset.host;
+      if (names.has(name)) twice.add(name);
+      names.add(name);
+      const r = el.getBoundingClientRect();
+      if (r.bottom <= 0 || r.top >= innerHeight || !el.checkVisibility() || seen.has(name)) continue;
+      seen.set(name, {
+        name,
+        site: el.closest("[data-site]")?.dataset.site ?? "",
+        complete: el.querySelector("[data-complete]")?.textContent ?? "",
+      });
+    }
+    if (innerHeight + scrollY >= document.documentElement.scrollHeight - 2) break;
+    scrollBy(0, Math.max(100, innerHeight * 0.7));
+  }
+  scrollTo(0, 0);
+  await frames();
+  return { cards: [...seen.values()], most, twice: [...twice] };
+}
+
+/** In the page: the fleet's host names from /api/v1/hosts (the page's own session). */
+async function apiHostNames() {
+  const hosts = await fetch("/api/v1/hosts", { credentials: "same-origin" }).then((r) => r.json());
+  return (Array.isArray(hosts) ? hosts : []).map((h) => h.host);
+}
+
+const sameSet = (a, b) => a.length === b.length && new Set([...a, ...b]).size === a.length;
+const listDiff = (got, want) => {
+  const missing = want.filter((n) => !got.includes(n));
+  const extra = got.filter((n) => !want.includes(n));
+  return `${missing.length ? `missing ${missing.join(", ")}` : ""}${missing.length && extra.length ? "; " : ""}${extra.length ? `unexpected ${extra.join(", ")}` : ""}`;
+};
+
+/**
+ * The fleet checks (virtual list and filter); `record` as in main. Starts on the
+ * fleet with every card shown and ends there again, with the filter cleared.
  */
 async function checkFleetFilter(page, opts, record) {
   const wait = (fn, arg, timeout = CARDS_TIMEOUT_MS) =>
     page.waitForFunction(fn, arg, { timeout, polling: 100 }).then((h) => h.jsonValue(), () => null);
-  const all = await page.evaluate(() =>
-    [...document.querySelectorAll("#fleet [data-host]")].map((el) => ({
-      name: el.dataset.host,
-      site: el.closest("[data-site]")?.dataset.site ?? "",
-      complete: el.querySelector("[data-complete]")?.textContent ?? "",
-    })),
+  const countText = () => document.querySelector("[data-fleet-count]")?.textContent ?? "";
+  const showing = (n, total) => `Showing ${n} of ${total} ${total === 1 ? "host" : "hosts"}`;
+  // Every card the fleet renders while scrolled through, against an expected list.
+  const scrolled = async (want) => {
+    const r = await page.evaluate(scrollThroughFleet);
+    const names = r.cards.map((c) => c.name);
+    return { ...r, names, ok: sameSet(names, want) && r.twice.length === 0, diff: listDiff(names, want) };
+  };
+
+  // The whole fleet, as the API knows it: "Showing M of M", and scrolling through
+  // renders each host's card once.
+  const known = await page.evaluate(apiHostNames).catch(() => []);
+  const total = known.length;
+  const counted = await wait((text) => document.querySelector("[data-fleet-count]")?.textContent === text, showing(total, total));
+  const first = await scrolled(known);
+  record(
+    total > 0 && counted !== null && first.ok,
+    "scrolling through the fleet renders every host's card once",
+    `${first.names.length} of ${total} host(s) from /api/v1/hosts, at most ${first.most} card(s) in the document at once; says "${await page.evaluate(countText)}"${first.ok ? "" : `; ${first.diff}${first.twice.length ? `; twice: ${first.twice.join(", ")}` : ""}`}`,
   );
-  const total = all.length;
+  const all = first.cards;
   const badComplete = all.filter((c) => !/^(\d+(\.\d)?|—) % complete$/.test(c.complete));
   record(
-    total > 0 && badComplete.length === 0,
+    all.length > 0 && badComplete.length === 0,
     "completeness % is shown on every card",
-    badComplete.length ? `missing on ${badComplete.map((c) => `${c.name} (${c.complete || "nothing"})`).join(", ")}` : `${[...new Set(all.map((c) => c.complete))].join(", ")} on ${total} card(s)`,
+    badComplete.length ? `missing on ${badComplete.map((c) => `${c.name} (${c.complete || "nothing"})`).join(", ")}` : `${[...new Set(all.map((c) => c.complete))].join(", ")} on ${all.length} card(s)`,
   );
-  const countText = () => document.querySelector("[data-fleet-count]")?.textContent ?? "";
+
+  // Virtual: on a short phone screen the fleet is longer than the rendered window, so
+  // at the top the last card is not in the document, and at the bottom the first.
+  await page.setViewportSize({ width: PHONE_VIEWPORT.width, height: 500 });
+  const ends = await page.evaluate(async () => {
+    const frames = () => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+    const has = (name) => document.querySelector(`#fleet [data-host="${CSS.escape(name)}"]`) !== null;
+    const fleet = document.querySelector("#fleet");
+    scrollTo(0, fleet.getBoundingClientRect().top + scrollY);
+    await frames();
+    await frames();
+    const sections = [...fleet.querySelectorAll("[data-site]")].filter((s) => !s.hidden);
+    const firstName = sections[0]?.querySelector("[data-host]")?.dataset.host;
+    const tall = fleet.getBoundingClientRect().height > 4 * innerHeight;
+    const top = { cards: fleet.querySelectorAll("[data-host]").length };
+    scrollTo(0, document.documentElement.scrollHeight);
+    await frames();
+    await frames();
+    const lastCards = [...(sections.at(-1)?.querySelectorAll("[data-host]") ?? [])];
+    const lastName = lastCards.at(-1)?.dataset.host;
+    const bottom = { cards: fleet.querySelectorAll("[data-host]").length, firstThere: firstName ? has(firstName) : null };
+    scrollTo(0, fleet.getBoundingClientRect().top + scrollY);
+    await frames();
+    await frames();
+    top.lastThere = lastName ? has(lastName) : null;
+    scrollTo(0, 0);
+    return { tall, firstName, lastName, top, bottom };
+  });
+  await page.setViewportSize(opts.viewport);
+  const virtualOk = ends.tall ? ends.bottom.firstThere === false && ends.top.lastThere === false : ends.firstName != null;
+  record(
+    virtualOk,
+    "cards far off screen are not in the document",
+    ends.tall
+      ? `400×500: at the fleet's top ${ends.top.cards} card(s) in the document, ${ends.lastName} ${ends.top.lastThere ? "among them" : "not"}; at the bottom ${ends.bottom.cards}, ${ends.firstName} ${ends.bottom.firstThere ? "among them" : "not"}`
+      : `the fleet is no taller than four 400×500 screens (${total} host(s)): nothing to leave out`,
+  );
 
   // A query that matches some cards but not all: the middle word of a host name
   // ("db" of "sim-db-004"), else a whole name.
   const matching = (q) => all.filter((c) => `${c.name}\n${c.site}`.toLowerCase().includes(q.toLowerCase()));
   const candidates = all.flatMap((c) => [c.name.split("-")[1], c.name]).filter(Boolean);
-  const query = candidates.find((q) => matching(q).length > 0 && matching(q).length < total) ?? all[0]?.name ?? "";
+  const query = candidates.find((q) => matching(q).length > 0 && matching(q).length < all.length) ?? all[0]?.name ?? "";
   const expected = matching(query).map((c) => c.name);
   const search = page.locator("[data-fleet-search]");
   await search.pressSequentially(query, { delay: 40 });
-  const want = `Showing ${expected.length} of ${total} ${total === 1 ? "host" : "hosts"}`;
-  const narrowed = await wait(
-    ([names, text]) => {
-      const shown = [...document.querySelectorAll("#fleet [data-host]")].filter((el) => el.checkVisibility()).map((el) => el.dataset.host);
-      const count = document.querySelector("[data-fleet-count]")?.textContent;
-      return shown.length === names.length && names.every((n) => shown.includes(n)) && count === text ? count : false;
-    },
-    [expected, want],
-  );
+  const want = showing(expected.length, total);
+  const said = await wait((text) => (document.querySelector("[data-fleet-count]")?.textContent === text ? text : false), want);
+  const narrowed = await scrolled(expected);
   record(
-    narrowed !== null,
+    said !== null && narrowed.ok,
     "typing in search narrows the cards",
-    narrowed !== null ? `"${query}": ${expected.join(", ")}; says "${narrowed}"` : `"${query}": expected ${expected.join(", ")} and "${want}", shown ${(await page.evaluate(shownCards)).join(", ")}, says "${await page.evaluate(countText)}"`,
+    `"${query}": ${said !== null && narrowed.ok ? `${expected.join(", ")}; says "${said}"` : `expected ${expected.join(", ")} and "${want}", rendered ${narrowed.names.join(", ")} (${narrowed.diff}), says "${await page.evaluate(countText)}"`}`,
   );
 
-  // A card the filter hides is not written while hidden: its CPU text, which moves
-  // every second on a simulated host, stays put; shown again it has caught up.
-  const hidden = all.find((c) => !expected.includes(c.name))?.name;
+  // A card the filter hides is not in the document while hidden, so its live
+  // messages (one a second on a simulated host) write nothing; shown again it has
+  // caught up.
+  const hidden = all.find((c) => !expected.includes(c.name));
   if (hidden) {
-    const cpu = (name) => page.locator(`#fleet [data-host="${name}"] [data-metric="cpu"]`).textContent();
-    const frozen = await cpu(hidden);
+    const inDocument = () => page.locator(`#fleet [data-host="${hidden.name}"]`).count();
+    const before = await inDocument();
     await page.waitForTimeout(3000);
-    const after = await cpu(hidden);
-    record(after === frozen, "a hidden card is not updated while hidden", `${hidden} cpu ${frozen} → ${after} over 3 s`);
+    const after = await inDocument();
+    record(before === 0 && after === 0, "a hidden card is not in the document while hidden", `${hidden.name}: ${before} → ${after} element(s) over 3 s`);
   }
 
   const hash = await page.evaluate(() => location.hash);
   record(new URLSearchParams(hash.replace(/^#\/?\?/, "")).get("q") === query, "the search is kept in the URL", hash);
   await page.reload({ waitUntil: "load" });
-  const restored = await wait(
-    ([q, names]) => {
-      const shown = [...document.querySelectorAll("#fleet [data-host]")].filter((el) => el.checkVisibility()).map((el) => el.dataset.host);
-      const value = document.querySelector("[data-fleet-search]")?.value;
-      return value === q && shown.length === names.length && names.every((n) => shown.includes(n)) ? `${value}: ${shown.length} card(s)` : false;
-    },
-    [query, expected],
+  const restoredText = await wait(
+    ([q, text]) => document.querySelector("[data-fleet-search]")?.value === q && document.querySelector("[data-fleet-count]")?.textContent === text,
+    [query, want],
   );
-  record(restored !== null, "the filter survives a reload", restored ?? `search "${await search.inputValue()}", shown ${(await page.evaluate(shownCards)).join(", ")}`);
+  const restored = await scrolled(expected);
+  record(
+    restoredText !== null && restored.ok,
+    "the filter survives a reload",
+    `search "${await search.inputValue()}", ${restored.ok ? `${restored.names.length} card(s)` : `rendered ${restored.names.join(", ")} (${restored.diff})`}, says "${await page.evaluate(countText)}"`,
+  );
 
   if (opts.screenshot) {
     const path = derivedPath(opts.screenshot, "fleet-search");
@@ -254,55 +419,77 @@ async function checkFleetFilter(page, opts, record) {
   }
 
   await page.locator("[data-fleet-clear]").click();
-  const cleared = await wait(
-    (n) => {
-      const shown = [...document.querySelectorAll("#fleet [data-host]")].filter((el) => el.checkVisibility()).length;
-      return shown >= n && document.querySelector("[data-fleet-search]").value === "" && !location.hash.includes("q=") ? shown : false;
-    },
-    total,
+  const clearedText = await wait(
+    (text) => document.querySelector("[data-fleet-count]")?.textContent === text && document.querySelector("[data-fleet-search]").value === "" && !location.hash.includes("q="),
+    showing(total, total),
   );
   if (hidden) {
-    const fresh = await page.locator(`#fleet [data-host="${hidden}"] .fresh`).textContent();
-    record(/^(just now|[0-5] s ago)$/.test(fresh), "a hidden card catches up when shown", `${hidden}: ${fresh}`);
+    // Scrolled to: with a big fleet it may be far down.
+    const fresh = await page.evaluate(async (name) => {
+      const frames = () => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+      scrollTo(0, 0);
+      for (let step = 0; step < 5000; step += 1) {
+        await frames();
+        const el = document.querySelector(`#fleet [data-host="${CSS.escape(name)}"]`);
+        if (el) {
+          el.scrollIntoView({ block: "center" });
+          await frames();
+          const text = el.querySelector(".fresh")?.textContent ?? "";
+          scrollTo(0, 0);
+          return text;
+        }
+        if (innerHeight + scrollY >= document.documentElement.scrollHeight - 2) break;
+        scrollBy(0, innerHeight * 0.7);
+      }
+      scrollTo(0, 0);
+      return "never rendered";
+    }, hidden.name);
+    record(/^(just now|[0-5] s ago)$/.test(fresh), "a hidden card catches up when shown", `${hidden.name}: ${fresh}`);
   }
-  record(cleared !== null, "clearing the filter restores all cards", `${cleared ?? await page.evaluate(() => shownCards().length)} of ${total}, ${await page.evaluate(() => location.hash || "(no hash)")}`);
+  const cleared = await scrolled(all.map((c) => c.name));
+  record(
+    clearedText !== null && cleared.ok,
+    "clearing the filter restores all cards",
+    `${cleared.names.length} of ${total}${cleared.ok ? "" : ` (${cleared.diff})`}, ${await page.evaluate(() => location.hash || "(no hash)")}`,
+  );
 
   // The site filter: only that site's cards, and its section alone.
   const sites = [...new Set(all.map((c) => c.site))];
-  const site = sites.find((s) => all.filter((c) => c.site === s).length < total) ?? sites[0];
+  const site = sites.find((s) => all.filter((c) => c.site === s).length < all.length) ?? sites[0];
   const inSite = all.filter((c) => c.site === site).map((c) => c.name);
   await page.locator("[data-fleet-site]").selectOption(site);
-  const bySite = await wait(
-    ([s, names]) => {
-      const shown = [...document.querySelectorAll("#fleet [data-host]")].filter((el) => el.checkVisibility());
-      const ok =
-        shown.length === names.length &&
-        shown.every((el) => el.closest("[data-site]")?.dataset.site === s) &&
-        new URLSearchParams(location.hash.replace(/^#\/?\?/, "")).get("site") === s;
-      return ok ? `${shown.length} card(s), ${location.hash}` : false;
-    },
-    [site, inSite],
+  const siteText = await wait(
+    ([s, text]) =>
+      document.querySelector("[data-fleet-count]")?.textContent === text && new URLSearchParams(location.hash.replace(/^#\/?\?/, "")).get("site") === s,
+    [site, showing(inSite.length, total)],
   );
-  record(bySite !== null, "the site filter shows only that site's cards", `${site}: ${bySite ?? `shown ${(await page.evaluate(shownCards)).join(", ")}, ${await page.evaluate(() => location.hash)}`}`);
+  const bySite = await scrolled(inSite);
+  const wrongSection = bySite.cards.filter((c) => c.site !== site).map((c) => c.name);
+  record(
+    siteText !== null && bySite.ok && wrongSection.length === 0,
+    "the site filter shows only that site's cards",
+    `${site}: ${bySite.names.length} card(s)${bySite.ok ? "" : ` (${bySite.diff})`}${wrongSection.length ? `, outside its section: ${wrongSection.join(", ")}` : ""}, ${await page.evaluate(() => location.hash)}`,
+  );
 
   // The severity filter: hosts with an open anomaly of high or critical severity.
-  // The feed's open items say which hosts those are (the demo may have none).
+  // The feed's open items say which hosts those are (the demo may have none): the
+  // count says how many, and every card in the document is one of them.
   await page.locator("[data-fleet-site]").selectOption("");
   await page.locator("[data-fleet-severity]").selectOption("high");
-  const bySeverity = await wait(() => {
+  const bySeverity = await wait((names) => {
     const open = new Set(
       [...document.querySelectorAll("#events .event.open")]
         .filter((el) => el.dataset.severity === "high" || el.dataset.severity === "critical")
         .map((el) => el.querySelector(".event-host").textContent),
     );
-    const cards = [...document.querySelectorAll("#fleet [data-host]")];
-    const shown = cards.filter((el) => el.checkVisibility()).map((el) => el.dataset.host);
-    const expected = cards.map((el) => el.dataset.host).filter((n) => open.has(n));
-    const ok = shown.length === expected.length && expected.every((n) => shown.includes(n));
+    const expected = names.filter((n) => open.has(n));
+    const shown = [...document.querySelectorAll("#fleet [data-host]")].filter((el) => el.checkVisibility()).map((el) => el.dataset.host);
+    const text = `Showing ${expected.length} of ${names.length} ${names.length === 1 ? "host" : "hosts"}`;
+    const ok = document.querySelector("[data-fleet-count]")?.textContent === text && shown.every((n) => open.has(n)) && shown.length <= expected.length;
     const none = document.querySelector("[data-fleet-nomatch]")?.checkVisibility();
-    return ok && (shown.length > 0 || none) ? `${shown.length} of ${cards.length} host(s)${shown.length ? "" : ', "No host matches"'}` : false;
-  });
-  record(bySeverity !== null, "the severity filter shows hosts with an open high or critical anomaly", bySeverity ?? `shown ${(await page.evaluate(shownCards)).join(", ")}`);
+    return ok && (shown.length > 0 || (expected.length === 0 && none)) ? `${expected.length} of ${names.length} host(s), ${shown.length} rendered${shown.length ? "" : ', "No host matches"'}` : false;
+  }, known);
+  record(bySeverity !== null, "the severity filter shows hosts with an open high or critical anomaly", bySeverity ?? `rendered ${(await page.evaluate(shownCards)).join(", ")}, says "${await page.evaluate(countText)}"`);
 
   if (opts.screenshot) {
     // The filter bar on a phone and in the dark scheme, with a search typed in.
@@ -324,6 +511,7 @@ async function checkFleetFilter(page, opts, record) {
     await page.setViewportSize(opts.viewport);
     const other = opts.colorScheme === "dark" ? "light" : "dark";
     await page.emulateMedia({ colorScheme: other });
+    await page.evaluate(() => scrollTo(0, 0));
     await page.waitForTimeout(300);
     const themed = derivedPath(opts.screenshot, `fleet-${other}`);
     await page.screenshot({ path: themed });
@@ -331,7 +519,8 @@ async function checkFleetFilter(page, opts, record) {
     await page.emulateMedia({ colorScheme: opts.colorScheme });
   }
   await page.locator("[data-fleet-clear]").click();
-  await wait((n) => [...document.querySelectorAll("#fleet [data-host]")].filter((el) => el.checkVisibility()).length >= n, total);
+  await wait((text) => document.querySelector("[data-fleet-count]")?.textContent === text, showing(total, total));
+  await page.evaluate(() => scrollTo(0, 0));
 }
 
 /**
@@ -778,15 +967,25 @@ async function main() {
     }
     const signedIn = loaded && opts.login ? await checkLogin(page, opts, record) : loaded;
     if (signedIn) {
+      // The list is virtual: the count names every host, the document holds the
+      // cards near the screen (all of them when they fit).
       const cards = page.locator("[data-host]");
       const cardsOk = await page
         .waitForFunction(
-          (n) => [...document.querySelectorAll("[data-host]")].filter((el) => el.checkVisibility()).length >= n,
+          (n) => {
+            const m = /of (\d+) host/.exec(document.querySelector("[data-fleet-count]")?.textContent ?? "");
+            const visible = [...document.querySelectorAll("[data-host]")].filter((el) => el.checkVisibility()).length;
+            return m && Number(m[1]) >= n && visible >= Math.min(n, 1);
+          },
           opts.minHosts,
           { timeout: CARDS_TIMEOUT_MS },
         )
         .then(() => true, () => false);
-      record(cardsOk, `at least ${opts.minHosts} host card(s) visible`, `${await cards.count()} card(s) on the page`);
+      record(
+        cardsOk,
+        `at least ${opts.minHosts} host(s) in the fleet, cards visible`,
+        `${await page.locator("[data-fleet-count]").textContent().catch(() => "no count")}; ${await cards.count()} card(s) in the document`,
+      );
 
       const before = await page.evaluate(readLiveValues);
       const changed = await page
@@ -826,6 +1025,8 @@ async function main() {
         "events panel shows events or its empty state",
         feed ?? `${await page.locator('[data-panel="events"]').count()} panel(s), neither items nor "No anomalies so far"`,
       );
+
+      if (opts.anomalyHost) await checkInjectedAnomaly(page, opts, record);
 
       // The demo's hosts all send CPUs and memory, so its hub prices every one.
       if (info?.mode === "demo") {

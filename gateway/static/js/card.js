@@ -1,5 +1,6 @@
-// One host card. Built once, then updated in place: a live message touches only the
-// text, widths and classes that changed, so a busy fleet does not re-layout the page.
+// One host card: its latest message and chart buffer always, its element only while
+// the fleet shows it. Built on first show, then updated in place: a live message
+// touches only the text, widths and classes that changed.
 
 import { CpuChart } from "./cpuchart.js";
 import {
@@ -79,6 +80,11 @@ function describeFacts(f) {
   return { line, detail };
 }
 
+/**
+ * One host. The data side (latest message, chart buffer) exists for every host; the
+ * element is built the first time the fleet puts the card in the document, and
+ * written only while it is there (js/fleet.js keeps just the cards near the viewport).
+ */
 export class HostCard {
   constructor(host, pool) {
     this.name = host.host;
@@ -87,16 +93,27 @@ export class HostCard {
     this.freshText = "";
     this.stale = null;
     this.completeText = "";
-    // False while the fleet's filter hides the card: then nothing here touches the DOM.
+    // Whether the fleet's filter lets the card be shown (the fleet decides where).
     this.shown = true;
-    // False while the card is far off screen (the fleet's IntersectionObserver): then
-    // live messages are only recorded, and `behind` says one is waiting to be shown.
-    this.onScreen = true;
-    this.behind = false;
+    // True while the card is in the document (the fleet attaches and detaches it);
+    // otherwise live messages are only recorded, and `behind` says one is waiting.
+    this.attached = false;
+    this.behind = true;
+    this.el = null; // built by element()
     this.renderedEventSeverity = null;
+    this.eventSeverity = null;
     // What the search box matches: name and site, lower-cased once.
     this.searchKey = `${this.name}\n${host.site ?? ""}`.toLowerCase();
+    // The chart buffers live points whether or not the card is in the document.
+    this.chartEl = h("div", { class: "chart", role: "img", "aria-label": `CPU % of ${this.name} over the last 5 minutes` });
+    this.chart = new CpuChart(this.chartEl, pool);
+    this.chart.host = this.name;
+    this.record(host);
+  }
 
+  /** The card's element, built on first use. */
+  element() {
+    if (this.el) return this.el;
     // The name is a real link (keyboard, middle-click, copy link); a click anywhere
     // else on the card follows it too.
     this.linkEl = h("a", { href: hostHref(this.name), text: this.name });
@@ -110,13 +127,10 @@ export class HostCard {
     // Worst severity of this host's open anomalies; set by the feed, not by host data.
     this.eventEl = h("span", { class: "sev-badge event-mark" });
     this.eventEl.hidden = true;
-    this.eventSeverity = null;
     this.freshEl = h("span", { class: "fresh", text: "never" });
     this.factsEl = h("p", { class: "facts" });
     this.completeEl = h("span", { class: "complete-mark", "data-complete": "" });
     this.metrics = METRICS.map((m) => ({ ...m, ...buildMetric(m) }));
-    const chartEl = h("div", { class: "chart", role: "img", "aria-label": `CPU % of ${this.name} over the last 5 minutes` });
-
     this.el = h(
       "article",
       { class: "card", "data-host": this.name },
@@ -124,15 +138,26 @@ export class HostCard {
       this.factsEl,
       h("div", { class: "metrics" }, ...this.metrics.map((m) => m.row)),
       h("div", { class: "chart-caption" }, h("span", { text: "CPU % · last 5 min" }), this.completeEl),
-      chartEl,
+      this.chartEl,
     );
     this.el.addEventListener("click", (e) => {
       if (e.target.closest("a, button, summary")) return;
       location.hash = hostHref(this.name);
     });
-    this.chart = new CpuChart(chartEl, pool);
-    this.chart.host = this.name;
-    this.update(host);
+    return this.el;
+  }
+
+  /** Put in the document (by the fleet, which inserted element()): catch up at once. */
+  attach() {
+    this.attached = true;
+    if (this.behind) this.render();
+    else this.tick(Date.now());
+  }
+
+  /** Taken out of the document: from now on messages are only recorded. */
+  detach() {
+    this.attached = false;
+    this.el?.remove();
   }
 
   /** Record a host message and render it. */
@@ -144,19 +169,21 @@ export class HostCard {
   /**
    * Take in a host message without touching the DOM: the chart's buffer gets its
    * point (so its history has no hole when the card is shown again), the rest waits
-   * for render(). A card hidden by the fleet's filter gets only this.
+   * for render(). A card out of the document gets only this.
    */
   record(host) {
     this.host = host;
     this.site = host.site;
+    this.behind = true;
     if (host.last_seen_ms && host.last_seen_ms !== this.lastSeenMs) {
       this.lastSeenMs = host.last_seen_ms;
       if (host.cpu_percent != null) this.chart.append(this.lastSeenMs / 1000, host.cpu_percent);
     }
   }
 
-  /** Bring the DOM up to the last recorded message; writes only what changed. */
+  /** Bring the element up to the last recorded message; writes only what changed. */
   render() {
+    if (!this.el) return;
     this.behind = false;
     const host = this.host;
     for (const m of this.metrics) {
@@ -196,24 +223,11 @@ export class HostCard {
   /** `severity` is the worst open anomaly's ("low" … "critical"), or null for none. */
   setEventSeverity(severity) {
     this.eventSeverity = severity;
-    if (this.shown) this.renderEvent();
-  }
-
-  /** Hide or show the card (the fleet's filter); a shown card catches up at once. */
-  setShown(shown) {
-    if (shown === this.shown) return;
-    this.shown = shown;
-    this.el.hidden = !shown;
-    if (shown && this.host) this.render();
-  }
-
-  /** Scrolled near the screen or away from it. */
-  setOnScreen(onScreen) {
-    this.onScreen = onScreen;
-    if (onScreen && this.shown && this.behind) this.render();
+    if (this.attached) this.renderEvent();
   }
 
   renderEvent() {
+    if (!this.el) return;
     const severity = this.eventSeverity;
     if (severity === this.renderedEventSeverity) return;
     this.renderedEventSeverity = severity;
@@ -230,7 +244,7 @@ export class HostCard {
 
   /** Re-render the relative time; called every second, writes only on change. */
   tick(nowMs) {
-    if (!this.shown || !this.onScreen) return;
+    if (!this.attached || !this.el) return;
     const age = this.lastSeenMs ? nowMs - this.lastSeenMs : null;
     const text = formatAgo(age);
     if (text !== this.freshText) {
@@ -246,6 +260,7 @@ export class HostCard {
 
   destroy() {
     this.chart.destroy();
-    this.el.remove();
+    this.attached = false;
+    this.el?.remove();
   }
 }

@@ -1,16 +1,19 @@
 // The fleet overview: one section per site (sites sorted), host cards sorted inside,
 // under a filter bar (search, site, severity; js/fleetfilter.js).
 //
-// Built for 1,000 hosts, each reporting about once a second:
-// - Cards are inserted at their sorted place instead of re-rendering the list, so a
-//   new host or a live update never rebuilds or re-sorts the other cards.
-// - A live message costs O(1): the card records it (its chart buffers the point),
-//   and its DOM is written in the next animation frame, once however many messages
-//   arrived meanwhile. A card the filter hides, or one far off screen, is not
-//   written at all; it catches up when it is shown or scrolled to. A background tab
-//   gets no frames, so it writes nothing.
-// - Off-screen cards cost no rendering (`content-visibility: auto` in style.css),
-//   and their charts are not drawn (ChartPool in js/cpuchart.js).
+// Built for 1,000 hosts, each reporting about once a second. The list is virtual:
+// - Every host has a HostCard (its latest message, its chart's buffer), but only the
+//   cards in or near the viewport are in the document. Each site's grid is given the
+//   height its matching cards would take (rows × the measured card height), so the
+//   page scrolls as if every card were there and the site headers stay; scrolling or
+//   resizing re-renders the window of rows on screen, in the next animation frame.
+// - A live message costs O(1): the card records it (its chart buffers the point). An
+//   attached card is written in the next animation frame, once however many messages
+//   arrived meanwhile; a card out of the document is not written at all, and catches
+//   up when it is attached again. A background tab gets no frames, so it writes nothing.
+// - The filter and the host set change only the sorted name lists (cards are inserted
+//   at their place, never re-sorted); the layout pass then re-renders what is on screen.
+// - Charts off screen are not drawn (ChartPool in js/cpuchart.js).
 
 import { HostCard, h } from "./card.js";
 import { EMPTY_FILTER, FilterBar, isEmptyFilter, matchesFilter, sameFilter } from "./fleetfilter.js";
@@ -18,6 +21,10 @@ import { compareNames } from "./format.js";
 
 const NO_SITE = "(no site)";
 const siteOf = (card) => card.site || NO_SITE;
+/** A card's height before one has been measured (style.css gives cards one height). */
+const ESTIMATED_CARD_PX = 210;
+/** Rows rendered beyond the viewport, in viewport heights, above and below. */
+const OVERSCAN_SCREENS = 1;
 
 /** Index of the first element of sorted `names` that sorts after `name`. */
 function insertionIndex(names, name) {
@@ -31,22 +38,37 @@ function insertionIndex(names, name) {
   return lo;
 }
 
+/** Remove `name` from sorted `names` (binary search; names are unique). */
+function removeSorted(names, name) {
+  const i = insertionIndex(names, name) - 1;
+  if (i >= 0 && names[i] === name) names.splice(i, 1);
+}
+
+/** Tracks of a laid-out grid ("270px 270px 270px" → 3); 1 when not laid out. */
+function columnCount(grid) {
+  const tracks = getComputedStyle(grid).gridTemplateColumns;
+  if (!tracks || tracks === "none" || tracks.includes("repeat(")) return 1;
+  return Math.max(1, tracks.trim().split(/\s+/).length);
+}
+
 export class FleetView {
   /** `onFilterChange(filter)` is told when the person changes the filter (for the URL). */
   constructor(root, pool, { onFilterChange = () => {} } = {}) {
     this.root = root;
     this.pool = pool;
     this.cards = new Map(); // host name → HostCard
-    this.sites = new Map(); // site name → {el, grid, countEl, names, shown}
+    // site name → {el, grid, countEl, names (sorted), shownNames (sorted, matching the filter)}
+    this.sites = new Map();
     this.siteNames = []; // sorted
     this.openEvents = new Map(); // host name → worst open event severity
     this.filter = EMPTY_FILTER;
     this.shownCount = 0;
-    this.toRender = new Set(); // shown cards with a message not yet written
+    this.attached = new Set(); // cards in the document
+    this.toRender = new Set(); // attached cards with a message not yet written
     this.frame = null;
+    this.layoutFrame = null;
+    this.cardPx = ESTIMATED_CARD_PX;
     this.touchedSites = new Set(); // sites whose count text is out of date
-    // Which cards are on (or near) the screen: only those are written per message.
-    this.screen = new IntersectionObserver((entries) => this.onScreenChange(entries), { rootMargin: "300px" });
 
     this.bar = new FilterBar({
       onInput: (f) => {
@@ -59,6 +81,14 @@ export class FleetView {
     this.noMatchEl.hidden = true;
     this.sitesEl = h("div", { class: "sites" });
     this.root.append(this.bar.el, this.emptyEl, this.noMatchEl, this.sitesEl);
+
+    // Which rows are on screen changes with scrolling, the window's size, the fleet's
+    // width (a column more or less) and the fleet being shown again after a host page.
+    const relayout = () => this.layoutSoon();
+    addEventListener("scroll", relayout, { passive: true });
+    addEventListener("resize", relayout, { passive: true });
+    this.sizes = new ResizeObserver(relayout);
+    this.sizes.observe(this.sitesEl);
     this.finish();
   }
 
@@ -82,7 +112,7 @@ export class FleetView {
     }
     if (card) {
       card.record(host);
-      if (card.shown) this.renderSoon(card);
+      if (card.attached) this.renderSoon(card);
       return false;
     }
     card = new HostCard(host, this.pool);
@@ -116,14 +146,14 @@ export class FleetView {
     if (!card) return;
     this.cards.delete(name);
     this.toRender.delete(card);
-    this.screen.unobserve(card.el);
+    this.detach(card);
     const siteName = siteOf(card);
     const site = this.sites.get(siteName);
     if (card.shown) this.shownCount -= 1;
     card.destroy();
     if (site) {
-      site.names.splice(site.names.indexOf(name), 1);
-      if (card.shown) site.shown -= 1;
+      removeSorted(site.names, name);
+      if (card.shown) removeSorted(site.shownNames, name);
       if (site.names.length === 0) {
         site.el.remove();
         this.sites.delete(siteName);
@@ -134,6 +164,7 @@ export class FleetView {
         this.touchedSites.add(site);
       }
     }
+    this.layoutSoon();
     this.finish();
   }
 
@@ -162,15 +193,21 @@ export class FleetView {
     this.bar.show(filter);
     if (sameFilter(filter, this.filter)) return;
     this.filter = filter;
-    for (const card of this.cards.values()) this.applyFilterTo(card);
+    let moved = false;
+    for (const card of this.cards.values()) moved = this.applyFilterTo(card, false) || moved;
+    if (moved) {
+      // Rebuilt in one pass per site rather than one sorted insert per card.
+      for (const site of this.sites.values()) site.shownNames = site.names.filter((n) => this.cards.get(n).shown);
+    }
     // "5 hosts" becomes "2 of 5 hosts" (and back) even where nothing was hidden.
     for (const site of this.sites.values()) this.touchedSites.add(site);
+    this.layoutSoon();
     this.finish();
   }
 
   tick(nowMs) {
-    // Hidden cards return at once; a shown card writes only when its text changes.
-    for (const card of this.cards.values()) card.tick(nowMs);
+    // Only the cards in the document; the others render their age when attached.
+    for (const card of this.attached) card.tick(nowMs);
   }
 
   // --- internals ---
@@ -179,17 +216,25 @@ export class FleetView {
     return matchesFilter(this.filter, { searchKey: card.searchKey, site: siteOf(card), eventSeverity: card.eventSeverity });
   }
 
-  applyFilterTo(card) {
+  /**
+   * Re-test one card. `keepLists` false: the caller rebuilds the sites' shown lists.
+   * → whether the card's shown state changed.
+   */
+  applyFilterTo(card, keepLists = true) {
     const shown = this.matches(card);
-    if (shown === card.shown) return;
-    card.setShown(shown);
-    const delta = shown ? 1 : -1;
-    this.shownCount += delta;
+    if (shown === card.shown) return false;
+    card.shown = shown;
     const site = this.sites.get(siteOf(card));
+    this.shownCount += shown ? 1 : -1;
     if (site) {
-      site.shown += delta;
+      if (keepLists) {
+        if (shown) site.shownNames.splice(insertionIndex(site.shownNames, card.name), 0, card.name);
+        else removeSorted(site.shownNames, card.name);
+      }
       this.touchedSites.add(site);
     }
+    this.layoutSoon();
+    return true;
   }
 
   renderSoon(card) {
@@ -200,34 +245,97 @@ export class FleetView {
   renderFrame() {
     this.frame = null;
     for (const card of this.toRender) {
-      if (!card.shown) continue;
-      if (card.onScreen) card.render();
-      else card.behind = true; // written when it scrolls into view
+      if (card.attached) card.render();
     }
     this.toRender.clear();
   }
 
-  onScreenChange(entries) {
-    for (const e of entries) {
-      const card = this.cards.get(e.target.dataset.host);
-      if (card && card.el === e.target) card.setOnScreen(e.isIntersecting);
+  layoutSoon() {
+    if (this.layoutFrame === null) this.layoutFrame = requestAnimationFrame(() => this.layout());
+  }
+
+  /**
+   * Give each site's grid its full height and put in the document exactly the cards
+   * of the rows within OVERSCAN_SCREENS of the viewport, in order.
+   */
+  layout() {
+    this.layoutFrame = null;
+    // Hidden (a host page is open): nothing to measure; the size observer calls
+    // again when the fleet is shown.
+    if (this.sitesEl.getClientRects().length === 0) return;
+    const sites = this.siteNames.map((n) => this.sites.get(n)).filter((s) => s.shownNames.length > 0);
+    // Reads first (one layout), then writes, then reads again: no read after each write.
+    const gap = sites.length ? parseFloat(getComputedStyle(sites[0].grid).rowGap) || 0 : 0;
+    const rowPx = this.cardPx + gap;
+    const cols = sites.map((s) => columnCount(s.grid));
+    sites.forEach((s, i) => {
+      const rows = Math.ceil(s.shownNames.length / cols[i]);
+      const height = `${Math.max(0, rows * rowPx - gap)}px`;
+      if (s.grid.style.height !== height) s.grid.style.height = height;
+    });
+    const tops = sites.map((s) => s.grid.getBoundingClientRect().top);
+    const margin = innerHeight * OVERSCAN_SCREENS;
+    const wanted = new Set();
+    const plans = sites.map((s, i) => {
+      const rows = Math.ceil(s.shownNames.length / cols[i]);
+      const first = Math.min(rows, Math.max(0, Math.floor((-margin - tops[i]) / rowPx)));
+      const last = Math.min(rows, Math.max(first, Math.ceil((innerHeight + margin - tops[i]) / rowPx)));
+      const names = s.shownNames.slice(first * cols[i], last * cols[i]);
+      const cards = names.map((n) => this.cards.get(n));
+      for (const c of cards) wanted.add(c);
+      return { site: s, padding: `${first * rowPx}px`, cards };
+    });
+    for (const card of this.attached) if (!wanted.has(card)) this.detach(card);
+    // Sites with nothing shown keep no cards either.
+    for (const s of this.sites.values()) {
+      if (s.shownNames.length === 0 && s.grid.firstChild) s.grid.replaceChildren();
     }
+    for (const { site, padding, cards } of plans) {
+      if (site.grid.style.paddingTop !== padding) site.grid.style.paddingTop = padding;
+      let next = site.grid.firstChild;
+      for (const card of cards) {
+        if (next !== null && next === card.el) {
+          next = next.nextSibling;
+          continue;
+        }
+        site.grid.insertBefore(card.element(), next);
+        if (!card.attached) {
+          this.attached.add(card);
+          card.attach();
+        }
+      }
+      while (next) {
+        const after = next.nextSibling;
+        next.remove();
+        next = after;
+      }
+    }
+    // Every card has one height (style.css); measure it once there is one to measure,
+    // and lay out again if the estimate was off.
+    const sample = this.attached.values().next().value;
+    if (sample) {
+      const px = sample.el.getBoundingClientRect().height;
+      if (px > 0 && Math.abs(px - this.cardPx) > 0.5) {
+        this.cardPx = px;
+        this.layoutSoon();
+      }
+    }
+  }
+
+  detach(card) {
+    if (!this.attached.delete(card)) return;
+    card.detach();
   }
 
   place(card, siteName) {
     const site = this.sites.get(siteName) ?? this.addSite(siteName);
-    const i = insertionIndex(site.names, card.name);
-    const before = i < site.names.length ? this.cards.get(site.names[i]).el : null;
-    site.names.splice(i, 0, card.name);
-    // New cards start shown; hide this one before it is inserted if the filter says so.
-    const shown = this.matches(card);
-    card.setShown(shown);
-    if (shown) {
-      site.shown += 1;
+    site.names.splice(insertionIndex(site.names, card.name), 0, card.name);
+    card.shown = this.matches(card);
+    if (card.shown) {
+      site.shownNames.splice(insertionIndex(site.shownNames, card.name), 0, card.name);
       this.shownCount += 1;
+      this.layoutSoon();
     }
-    site.grid.insertBefore(card.el, before);
-    this.screen.observe(card.el);
     this.touchedSites.add(site);
   }
 
@@ -240,7 +348,7 @@ export class FleetView {
       h("h2", { class: "site-name" }, h("span", { text: name }), countEl),
       grid,
     );
-    const site = { el, grid, countEl, names: [], shown: 0 };
+    const site = { el, grid, countEl, names: [], shownNames: [] };
     const i = insertionIndex(this.siteNames, name);
     const before = i < this.siteNames.length ? this.sites.get(this.siteNames[i]).el : null;
     this.siteNames.splice(i, 0, name);
@@ -256,9 +364,9 @@ export class FleetView {
     for (const site of this.touchedSites) {
       const n = site.names.length;
       const hosts = `${n} ${n === 1 ? "host" : "hosts"}`;
-      const text = filtered ? `${site.shown} of ${hosts}` : hosts;
+      const text = filtered ? `${site.shownNames.length} of ${hosts}` : hosts;
       if (site.countEl.textContent !== text) site.countEl.textContent = text;
-      const hide = site.shown === 0;
+      const hide = site.shownNames.length === 0;
       if (site.el.hidden !== hide) site.el.hidden = hide;
     }
     this.touchedSites.clear();
