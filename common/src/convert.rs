@@ -157,6 +157,42 @@ pub fn series_points_to_proto(s: &model::SeriesPoints) -> proto::SeriesPoints {
     }
 }
 
+pub fn series_band_from_proto(s: &proto::SeriesBand) -> model::SeriesBand {
+    model::SeriesBand {
+        host: s.host.clone(),
+        name: s.name.clone(),
+        labels: labels_from_proto(&s.labels),
+        band: s
+            .band
+            .iter()
+            .map(|p| model::BandPoint {
+                t: p.timestamp_ms,
+                expected: p.expected,
+                lo: p.lo,
+                hi: p.hi,
+            })
+            .collect(),
+    }
+}
+
+pub fn series_band_to_proto(s: &model::SeriesBand) -> proto::SeriesBand {
+    proto::SeriesBand {
+        host: s.host.clone(),
+        name: s.name.clone(),
+        labels: labels_to_proto(&s.labels),
+        band: s
+            .band
+            .iter()
+            .map(|p| proto::BandPoint {
+                timestamp_ms: p.t,
+                expected: p.expected,
+                lo: p.lo,
+                hi: p.hi,
+            })
+            .collect(),
+    }
+}
+
 pub fn event_to_proto(e: &model::AnomalyEvent) -> proto::AnomalyEvent {
     proto::AnomalyEvent {
         id: e.id,

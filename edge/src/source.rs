@@ -162,6 +162,27 @@ impl DataSource for EdgeSource {
         .await
     }
 
+    /// Asked of the host's hub down its socket: bands live in its history
+    /// only (the hot window holds values, not models).
+    async fn bands(&self, q: &RangeQuery) -> Result<Vec<common::model::SeriesBand>> {
+        let request = common::convert::range_query_to_proto(q);
+        self.ask_hubs(
+            Some(&q.host),
+            "bands",
+            || proto::uplink_request::Query::Bands(request.clone()),
+            |r| match r {
+                proto::uplink_response::Result::Bands(r) => Some(
+                    r.series
+                        .iter()
+                        .map(common::convert::series_band_from_proto)
+                        .collect(),
+                ),
+                _ => None,
+            },
+        )
+        .await
+    }
+
     /// The rows of every hub asked, concatenated: each hub's agents are its
     /// own, and the gateway names their sites.
     async fn ledger(&self, host: Option<&str>) -> Result<Vec<LedgerEntry>> {

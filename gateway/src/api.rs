@@ -188,6 +188,32 @@ pub async fn series(
     Ok(Json(app.source.range(&q).await?))
 }
 
+/// `GET /api/v1/bands`: the expected band behind each series `series` would
+/// return (same host, name, labels, from, to), as step points: each holds
+/// from its `t` until the next. Series without a band are left out.
+pub async fn bands(
+    State(app): State<Arc<AppState>>,
+    Query(p): Query<SeriesParams>,
+) -> Result<Json<Vec<common::model::SeriesBand>>> {
+    let to = p.to.unwrap_or_else(common::now_ms);
+    let from = p.from.unwrap_or(to - DEFAULT_RANGE_MS);
+    if from > to {
+        return Err(Error::Invalid("from is after to".into()));
+    }
+    if p.host.is_empty() {
+        return Err(Error::Invalid("host is required".into()));
+    }
+    let q = RangeQuery {
+        host: p.host,
+        name: p.name,
+        labels: parse_labels(&p.labels)?,
+        from_ms: from,
+        to_ms: to,
+        ..Default::default()
+    };
+    Ok(Json(app.source.bands(&q).await?))
+}
+
 /// Parses `k=v,k2=v2` (empty → no constraint).
 pub fn parse_labels(s: &str) -> Result<Labels> {
     let mut out = Labels::new();

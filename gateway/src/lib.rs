@@ -6,7 +6,7 @@
 //! - [`source`]: the `DataSource` trait and the hub (gRPC) implementation.
 //! - [`api`]: `/api/v1/info`, `/api/v1/hosts`, `/api/v1/hosts/{host}/series`,
 //!   `/api/v1/series`, `/api/v1/events`, `/api/v1/forecasts`, `/api/v1/costs`,
-//!   `/api/v1/ledger`.
+//!   `/api/v1/ledger`, `/api/v1/bands`.
 //! - [`costs`]: the hubs' cost rows summed per site and for the fleet.
 //! - [`ledger`]: the hubs' per-agent delivery ledger with each host's site.
 //! - [`live`]: the `/api/v1/live` WebSocket.
@@ -112,6 +112,7 @@ pub fn router_with(source: Arc<dyn DataSource>, options: Options, registry: &Reg
         .route("/api/v1/hosts/{host}/series", get(api::host_series))
         .route("/api/v1/hosts/{host}/processes", get(api::host_processes))
         .route("/api/v1/series", get(api::series))
+        .route("/api/v1/bands", get(api::bands))
         .route("/api/v1/events", get(api::events))
         .route("/api/v1/forecasts", get(api::forecasts))
         .route("/api/v1/costs", get(api::costs))

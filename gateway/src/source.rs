@@ -41,6 +41,13 @@ pub trait DataSource: Send + Sync + 'static {
             "this data source has no cost estimate".into(),
         ))
     }
+    /// The detector's expected band of the series matching `q`
+    /// (`GET /api/v1/bands`; `max_points` and `agg` do not apply).
+    async fn bands(&self, _q: &RangeQuery) -> Result<Vec<common::model::SeriesBand>> {
+        Err(Error::Unavailable(
+            "this data source has no expected bands".into(),
+        ))
+    }
     /// The per-agent delivery ledger of every agent, or of the hub of `host`
     /// when it matters which hub is asked (`GET /api/v1/ledger`); rows only,
     /// sites and filters are [`crate::ledger::entries`]'.

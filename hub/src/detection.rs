@@ -60,6 +60,8 @@ const CUMULATIVE: &[&str] = &[
 /// Band points gathered before they are saved in one go (a few seconds'
 /// worth on a busy hub; at a minute per point a small one saves less often).
 const BAND_BATCH: usize = 1_000;
+/// ... or gathered for at most this long (a small hub's few points).
+const BAND_FLUSH: std::time::Duration = std::time::Duration::from_secs(5);
 /// Band points held while the store is slow, at most.
 const MAX_PENDING_BANDS: usize = 200_000;
 
@@ -204,18 +206,17 @@ impl Runner {
         mut rx: mpsc::Receiver<Frame>,
         snapshots: Option<(ModelStore, std::time::Duration)>,
     ) {
-        let Some((models, every)) = snapshots else {
-            while let Some(frame) = rx.recv().await {
-                self.handle(frame).await;
-            }
-            if let Some(last) = self.flush_bands(true) {
-                let _ = last.await;
-            }
-            return;
-        };
-        self.load(&models).await;
+        if let Some((models, _)) = &snapshots {
+            self.load(models).await;
+        }
+        // Without snapshots this tick is disabled in the select below.
+        let every = snapshots
+            .as_ref()
+            .map_or(std::time::Duration::from_secs(3600), |s| s.1);
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut band_tick = tokio::time::interval(BAND_FLUSH);
+        band_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut saving: Option<tokio::task::JoinHandle<()>> = None;
         loop {
             tokio::select! {
@@ -223,12 +224,16 @@ impl Runner {
                     Some(frame) => self.handle(frame).await,
                     None => break,
                 },
-                _ = tick.tick() => {
+                _ = band_tick.tick() => {
+                    self.flush_bands(1, false);
+                }
+                _ = tick.tick(), if snapshots.is_some() => {
                     // One save at a time: a slow store skips a round rather
                     // than piling snapshots up in memory.
                     if saving.as_ref().is_some_and(|h| !h.is_finished()) {
                         continue;
                     }
+                    let Some((models, _)) = &snapshots else { continue };
                     // Snapshots no series claimed within one interval belong
                     // to series that are gone or away; they stay in the store
                     // for the next start, but not in this hub's memory.
@@ -241,11 +246,13 @@ impl Runner {
         }
         // Every frame is handled (the writer has stopped): the final save
         // holds everything learned.
-        if let Some(h) = saving {
-            let _ = h.await;
+        if let Some((models, _)) = &snapshots {
+            if let Some(h) = saving {
+                let _ = h.await;
+            }
+            save(models, self.snapshots(), &self.metrics).await;
         }
-        save(&models, self.snapshots(), &self.metrics).await;
-        if let Some(last) = self.flush_bands(true) {
+        if let Some(last) = self.flush_bands(0, true) {
             let _ = last.await;
         }
     }
@@ -307,14 +314,15 @@ impl Runner {
             }
             self.state.publish_event(ev);
         }
-        self.flush_bands(false);
+        self.flush_bands(BAND_BATCH, false);
     }
 
-    /// Hands the band points gathered so far to a background save, one save
-    /// at a time (a slow store lets them gather; past [`MAX_PENDING_BANDS`]
-    /// the oldest are dropped and counted). `wait`: at shutdown, store what
-    /// is left and wait for it.
-    fn flush_bands(&mut self, wait: bool) -> Option<tokio::task::JoinHandle<()>> {
+    /// Hands the band points gathered so far, if there are `at_least`, to a
+    /// background save, one save at a time (a slow store lets them gather;
+    /// past [`MAX_PENDING_BANDS`] the oldest are dropped and counted).
+    /// `wait`: at shutdown, store what is left and return the save to wait
+    /// for.
+    fn flush_bands(&mut self, at_least: usize, wait: bool) -> Option<tokio::task::JoinHandle<()>> {
         let store = self.store.clone()?;
         if self.saving_bands.as_ref().is_some_and(|h| !h.is_finished()) && !wait {
             if self.bands.len() > MAX_PENDING_BANDS {
@@ -324,7 +332,7 @@ impl Runner {
             }
             return None;
         }
-        if self.bands.len() < BAND_BATCH && !wait {
+        if self.bands.len() < at_least.max(1) && !wait {
             return None;
         }
         let previous = self.saving_bands.take();

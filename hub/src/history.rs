@@ -1,5 +1,5 @@
-//! Range reads over the history store, shared by the gRPC `Query.Range` and the
-//! edge's requests down the uplink.
+//! Range and band reads over the history store, shared by the gRPC
+//! `Query.Range`/`Query.Bands` and the edge's requests down the uplink.
 
 use common::model::{RangeQuery, SeriesPoints};
 
@@ -22,4 +22,25 @@ pub async fn range(store: &dyn HistoryStore, q: &RangeQuery) -> Result<Vec<Serie
     }
     common::model::sort_series(&mut out, |s| (&s.name, &s.labels));
     Ok(out)
+}
+
+/// Expected bands of the series `q` selects (`crate::bands`), as sent to the
+/// gateway and the edge. A host is needed; `from` must not be after `to`.
+pub async fn bands(store: &dyn HistoryStore, q: &RangeQuery) -> Result<proto::BandsResponse> {
+    if q.host.is_empty() {
+        return Err(crate::error::Error::Invalid("bands need a host".into()));
+    }
+    if q.from_ms > q.to_ms {
+        return Err(crate::error::Error::Invalid(
+            "bands: from is after to".into(),
+        ));
+    }
+    let mut out = store.bands(q).await?;
+    common::model::sort_series(&mut out, |s| (&s.name, &s.labels));
+    Ok(proto::BandsResponse {
+        series: out
+            .iter()
+            .map(common::convert::series_band_to_proto)
+            .collect(),
+    })
 }

@@ -84,6 +84,17 @@ impl Query for QueryService {
         }))
     }
 
+    async fn bands(
+        &self,
+        req: Request<proto::RangeRequest>,
+    ) -> Result<Response<proto::BandsResponse>, Status> {
+        let q = convert::range_query_from_proto(&req.into_inner());
+        crate::history::bands(self.ctx.store.as_ref(), &q)
+            .await
+            .map(Response::new)
+            .map_err(|e| e.to_status())
+    }
+
     async fn ledger(
         &self,
         _: Request<proto::LedgerRequest>,

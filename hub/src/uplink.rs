@@ -275,6 +275,13 @@ fn spawn_request(
                         None => resp.error = format!("unknown host {:?}", c.host),
                     }
                 }
+                Some(proto::uplink_request::Query::Bands(r)) => {
+                    let q = common::convert::range_query_from_proto(&r);
+                    match crate::history::bands(ctx.store.as_ref(), &q).await {
+                        Ok(r) => resp.result = Some(proto::uplink_response::Result::Bands(r)),
+                        Err(e) => resp.error = e.to_string(),
+                    }
+                }
                 Some(proto::uplink_request::Query::Ledger(_)) => {
                     match crate::query::QueryService::ledger(ctx.store.as_ref()).await {
                         Ok(agents) => {

@@ -134,6 +134,20 @@ impl DataSource for HubSource {
             .collect())
     }
 
+    async fn bands(&self, q: &RangeQuery) -> Result<Vec<common::model::SeriesBand>> {
+        let resp = self
+            .client
+            .clone()
+            .bands(convert::range_query_to_proto(q))
+            .await?;
+        Ok(resp
+            .into_inner()
+            .series
+            .iter()
+            .map(convert::series_band_from_proto)
+            .collect())
+    }
+
     fn subscribe(&self) -> broadcast::Receiver<HostStatus> {
         self.live.subscribe()
     }

@@ -120,6 +120,13 @@ async fn demo_serves_hosts_live_updates_and_history() {
         "{metrics}"
     );
 
+    // Bands come from the hub's history down the uplink (none yet: the
+    // detectors are still warming up, but the path answers).
+    let bands = get_json(&format!(
+        "{base}/api/v1/bands?host={host}&name=system.cpu.utilization"
+    ))
+    .await;
+    assert!(bands.is_array(), "{bands}");
     let events = get_json(&format!("{base}/api/v1/events?limit=10")).await;
     assert!(events.is_array(), "{events}");
 
@@ -166,6 +173,12 @@ async fn demo_serves_hosts_live_updates_and_history() {
     );
     let gw_range = get_json_as(&gw_series, Some(&api_token)).await;
     assert!(gw_range.as_array().is_some_and(|a| !a.is_empty()));
+    let gw_bands = get_json_as(
+        &format!("{gw_base}/api/v1/bands?host={host}&name=system.cpu.utilization"),
+        Some(&api_token),
+    )
+    .await;
+    assert!(gw_bands.is_array(), "{gw_bands}");
 
     token.cancel();
     gw.await

@@ -3,6 +3,7 @@
 
 mod auth;
 mod bad_input;
+mod bands;
 mod costs;
 mod forecasts;
 mod freshness;
