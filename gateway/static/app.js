@@ -176,6 +176,9 @@ function fleetHash(f) {
   return `#/?${q}`;
 }
 
+/** The fleet view last shown, filter included: where the host page's "← Fleet" returns. */
+let lastFleetHash = "#/";
+
 function showRoute() {
   const alerts = isAlertsRoute();
   const route = alerts ? null : parseRoute();
@@ -214,6 +217,7 @@ function showRoute() {
   }
   if (route && !hostPage) {
     hostPage = new HostPage($("host"), route, hosts.get(route.host) ?? null, {
+      fleetHref: lastFleetHash,
       // replaceState: a range change should not need several "back"s to leave.
       onRangeChange: (r) => history.replaceState(null, "", routeHash(r)),
     });
@@ -223,7 +227,9 @@ function showRoute() {
     hostPage.setRange(route);
   } else {
     document.title = "hostwatch";
-    fleet.setFilter(parseFleetFilter());
+    const filter = parseFleetFilter();
+    lastFleetHash = fleetHash(filter);
+    fleet.setFilter(filter);
   }
 }
 

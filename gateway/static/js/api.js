@@ -61,6 +61,18 @@ export function fetchSeries(host, name, fromMs, toMs, maxPoints) {
 }
 
 /**
+ * The detector's expected band behind each series of `name` on `host`
+ * (`[{labels, band: [{t, lo, hi, expected}]}]`), each point holding until the next.
+ */
+export function fetchBands(host, name, fromMs, toMs) {
+  const q = new URLSearchParams({ host, name, from: String(Math.floor(fromMs)), to: String(Math.ceil(toMs)) });
+  return getJson(`/api/v1/bands?${q}`);
+}
+
+/** One host's hourly cost estimate (`{hosts: [row], …}`; the row is absent when unknown). */
+export const fetchHostCost = (host) => getJson(`/api/v1/costs?host=${encodeURIComponent(host)}`);
+
+/**
  * CPU % history of one host as `[seconds[], percent[]]` (uPlot's column layout).
  * `toMs` is passed in rather than taken from Date.now() so the window can follow the
  * host's own clock (its last_seen_ms) when the browser's clock disagrees.

@@ -29,6 +29,9 @@ matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => {
   for (const chart of charts) chart.redraw();
 });
 
+/** Opacity of an expected band under its series' line. */
+const BAND_ALPHA = 0.16;
+
 /** Spacing beyond this many typical steps is a gap (host down, agent stopped). */
 const GAP_STEPS = 3;
 
@@ -82,13 +85,20 @@ export class FamilyChart {
     this.plot = null;
     this.labels = "";
     this.stepEl = h("span", { class: "chart-step" });
+    this.bands = [];
+    this.bandKeyEl = h("span", {
+      class: "chart-band-key",
+      text: "expected",
+      title: "Shaded: where the anomaly detector expects each value (no evidence inside it)",
+    });
+    this.bandKeyEl.hidden = true;
     this.emptyEl = h("p", { class: "chart-empty", text: "No data in this range" });
     this.emptyEl.hidden = true;
     this.plotEl = h("div", { class: "family-plot" });
     this.el = h(
       "section",
       { class: "family", "data-family": family.id },
-      h("h3", { class: "family-title" }, h("span", { text: family.title }), this.stepEl),
+      h("h3", { class: "family-title" }, h("span", { text: family.title }), this.bandKeyEl, this.stepEl),
       this.emptyEl,
       this.plotEl,
     );
@@ -102,9 +112,17 @@ export class FamilyChart {
     return this.plotEl.clientWidth || 600;
   }
 
-  /** `series`: [{label, emphasise, xs (seconds), ys}], already scaled. */
+  /**
+   * `series`: [{label, emphasise, xs (seconds), ys, band?}], already scaled; `band`:
+   * [{x (seconds), lo, hi}] oldest first, each holding until the next, the last until
+   * the series' newest point.
+   */
   setData(series) {
     const shown = series.slice(0, MAX_SERIES).map((s) => ({ ...s, ...breakGaps(s.xs, s.ys) }));
+    this.bands = shown
+      .map((s, i) => (s.band?.length && s.xs.length ? { colour: i, band: s.band, end: s.xs[s.xs.length - 1] } : null))
+      .filter(Boolean);
+    this.bandKeyEl.hidden = this.bands.length === 0;
     const data = align(shown);
     const longest = shown.reduce((a, s) => (s.xs.length > a.length ? s.xs : a), []);
     this.stepEl.textContent = describeStep(longest);
@@ -138,6 +156,8 @@ export class FamilyChart {
       cursor: { drag: { x: false, y: false } },
       select: { show: false },
       legend: { live: true },
+      // After the grid, before the lines: bands sit behind what they explain.
+      hooks: { drawAxes: [(u) => this.drawBands(u)] },
       scales: {
         x: { time: true, range: () => this.range() },
         y: {
@@ -162,6 +182,36 @@ export class FamilyChart {
         })),
       ],
     };
+  }
+
+  /** Fills each band as steps, clipped to the plot; counts the steps drawn. */
+  drawBands(u) {
+    const ctx = u.ctx;
+    const { left, top, width, height } = u.bbox;
+    const [xMin, xMax] = [u.scales.x.min, u.scales.x.max];
+    let drawn = 0;
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(left, top, width, height);
+    ctx.clip();
+    ctx.globalAlpha = BAND_ALPHA;
+    for (const { colour, band, end } of this.bands) {
+      ctx.fillStyle = theme.palette[colour % theme.palette.length];
+      for (let k = 0; k < band.length; k += 1) {
+        const x0 = Math.max(band[k].x, xMin);
+        const x1 = Math.min(k + 1 < band.length ? band[k + 1].x : end, xMax);
+        const { lo, hi } = band[k];
+        if (!(x1 > x0) || !Number.isFinite(lo) || !Number.isFinite(hi)) continue;
+        const px0 = u.valToPos(x0, "x", true);
+        const px1 = u.valToPos(x1, "x", true);
+        const pyHi = u.valToPos(hi, "y", true);
+        const pyLo = u.valToPos(lo, "y", true);
+        ctx.fillRect(px0, Math.min(pyHi, pyLo), Math.max(1, px1 - px0), Math.abs(pyLo - pyHi));
+        drawn += 1;
+      }
+    }
+    ctx.restore();
+    this.el.dataset.bandSteps = String(drawn);
   }
 
   resize() {

@@ -6,8 +6,13 @@
 // max_points ≈ the chart's width, so the server picks raw points or rollups. In live
 // mode the WebSocket's `host` messages say new data was stored; the page then
 // fetches only the span after its newest point, at most every LIVE_REFRESH_MS.
+// Behind each chart's main series (the emphasised ones, or all of a family of few)
+// it shades the detector's expected band from /api/v1/bands, one request per metric
+// name with its series; in live mode again every BAND_REFRESH_MS (a band point is a
+// minute's). The side panel shows the host's hourly cost from /api/v1/costs.
 
-import { fetchEvents, fetchHostSeries, fetchProcesses, fetchSeries } from "./api.js";
+import { fetchBands, fetchEvents, fetchHostCost, fetchHostSeries, fetchProcesses, fetchSeries } from "./api.js";
+import { describeRate, formatMoney } from "./costs.js";
 import { h } from "./card.js";
 import { EventFeed } from "./events.js";
 import { FamilyChart } from "./familychart.js";
@@ -38,6 +43,12 @@ const CONCURRENCY = 4;
  */
 const PROCESSES_REFRESH_MS = 10_000;
 const EVENTS_LIMIT = 50;
+/** Live mode asks for bands again this often: the hub stores at most one point a minute. */
+const BAND_REFRESH_MS = 60_000;
+/** A family with more series than this and none emphasised shows no bands (clutter). */
+const MAX_BANDED = 4;
+/** The cost estimate moves with utilization only; re-read it this often. */
+const COST_REFRESH_MS = 60_000;
 
 const labelKey = (labels) =>
   Object.entries(labels ?? {})
@@ -62,10 +73,14 @@ async function runLimited(jobs) {
 
 export class HostPage {
   /** `route`: {host, range, from, to} parsed from the URL; `onRangeChange(route)` rewrites it. */
-  constructor(root, route, hostInfo, { onRangeChange }) {
+  /** `fleetHref`: the fleet view (with its filter) that "← Fleet" returns to. */
+  constructor(root, route, hostInfo, { onRangeChange, fleetHref = "#/" }) {
     this.root = root;
     this.name = route.host;
     this.onRangeChange = onRangeChange;
+    this.fleetHref = fleetHref;
+    this.bands = new Map(); // metric name → Map(label key → [{x (s), lo, hi}])
+    this.lastBandFetch = 0;
     this.host = null;
     this.charts = new Map(); // family id → FamilyChart
     this.families = [];
@@ -129,13 +144,15 @@ export class HostPage {
       this.procBody,
     );
     const eventsEl = h("div", { class: "host-events", "data-panel": "host-events" });
+    this.costEl = h("section", { class: "panel", "data-panel": "host-cost" });
+    this.costEl.hidden = true;
     this.feed = new EventFeed(eventsEl, { onOpenChange: () => {} });
 
     this.root.replaceChildren(
       h(
         "header",
         { class: "host-head" },
-        h("div", { class: "host-title-row" }, h("a", { class: "back", href: "#/", text: "← Fleet" }), this.titleEl, this.simEl),
+        h("div", { class: "host-title-row" }, h("a", { class: "back", href: this.fleetHref, text: "← Fleet" }), this.titleEl, this.simEl),
         this.factsEl,
         liveRow,
       ),
@@ -148,6 +165,7 @@ export class HostPage {
           "aside",
           { class: "host-side" },
           h("section", { class: "panel" }, h("h3", { class: "panel-title" }, h("span", { text: "Top processes" }), this.procStampEl), this.procStatusEl, h("div", { class: "table-wrap" }, procTable)),
+          this.costEl,
           h("section", { class: "panel" }, h("h3", { class: "panel-title", text: "Anomalies on this host" }), eventsEl),
         ),
       ),
@@ -229,6 +247,8 @@ export class HostPage {
     this.loadEvents();
     this.loadProcesses();
     this.procTimer = setInterval(() => this.loadProcesses(), PROCESSES_REFRESH_MS);
+    this.loadCost();
+    this.costTimer = setInterval(() => this.loadCost(), COST_REFRESH_MS);
     // Relative times ("last seen 3 s ago") are re-rendered locally.
     this.tickTimer = setInterval(() => this.tick(), 1000);
     try {
@@ -267,13 +287,20 @@ export class HostPage {
           if (gen !== this.generation || this.destroyed) return;
           this.store(name, answer, true);
           this.render(f);
+          if (!this.wantsBands(f)) return;
+          const bands = await this.fetchBandsOf(name, fromMs, toMs);
+          if (gen !== this.generation || this.destroyed) return;
+          this.storeBands(name, bands);
+          this.render(f);
         } catch (err) {
           failed += 1;
           console.warn(`hostwatch: no ${name} history for ${this.name}: ${err.message}`);
         }
       }),
     );
+    this.bands.clear();
     await runLimited(jobs);
+    this.lastBandFetch = Date.now();
     if (gen !== this.generation || this.destroyed) return;
     // Families whose every request failed still get an (empty) draw.
     for (const f of this.families) this.render(f);
@@ -301,6 +328,18 @@ export class HostPage {
           this.store(name, answer, false);
         }),
       );
+      if (Date.now() - this.lastBandFetch >= BAND_REFRESH_MS) {
+        this.lastBandFetch = Date.now();
+        for (const f of this.families.filter((fam) => this.wantsBands(fam))) {
+          for (const name of f.metrics) {
+            jobs.push(async () => {
+              const bands = await this.fetchBandsOf(name, toMs - RANGES[0].span, toMs);
+              if (gen !== this.generation || this.destroyed) return;
+              this.storeBands(name, bands);
+            });
+          }
+        }
+      }
       await runLimited(jobs);
       if (gen !== this.generation || this.destroyed) return;
       this.view.toMs = toMs;
@@ -360,19 +399,64 @@ export class HostPage {
     }
   }
 
+  // --- Expected bands ---
+
+  /**
+   * Whether a family's chart shades bands at all: the emphasised series (a CPU's
+   * total) when it has some, else every series of a family of few.
+   */
+  wantsBands(family) {
+    return Boolean(family.emphasise) || this.drawnCount(family) <= MAX_BANDED;
+  }
+
+  drawnCount(family) {
+    let n = 0;
+    for (const name of family.metrics) {
+      for (const e of this.data.get(name)?.values() ?? []) if (!family.keep || family.keep(e.series)) n += 1;
+    }
+    return n;
+  }
+
+  /** A source without bands (an older hub) answers an error: no shading, no noise. */
+  async fetchBandsOf(name, fromMs, toMs) {
+    try {
+      return await fetchBands(this.name, name, fromMs, toMs);
+    } catch (err) {
+      console.warn(`hostwatch: no ${name} bands for ${this.name}: ${err.message}`);
+      return null;
+    }
+  }
+
+  storeBands(name, answer) {
+    if (!Array.isArray(answer)) return;
+    const byKey = new Map();
+    for (const s of answer) {
+      if (!Array.isArray(s.band)) continue;
+      byKey.set(
+        labelKey(s.labels),
+        s.band.map((p) => ({ x: p.t / 1000, lo: p.lo, hi: p.hi })),
+      );
+    }
+    this.bands.set(name, byKey);
+  }
+
   render(family) {
     const chart = this.charts.get(family.id);
     if (!chart) return;
     const scale = family.scale ?? 1;
     const series = [];
+    const banded = this.wantsBands(family);
     for (const name of family.metrics) {
       for (const e of this.data.get(name)?.values() ?? []) {
         if (family.keep && !family.keep(e.series)) continue;
+        const emphasise = family.emphasise?.(e.series) ?? false;
+        const band = banded && (emphasise || !family.emphasise) ? this.bands.get(name)?.get(labelKey(e.series.labels)) : null;
         series.push({
           label: family.label(e.series),
-          emphasise: family.emphasise?.(e.series) ?? false,
+          emphasise,
           xs: e.xs,
           ys: scale === 1 ? e.ys : e.ys.map((v) => (v == null ? null : v * scale)),
+          band: band && scale !== 1 ? band.map((b) => ({ x: b.x, lo: b.lo * scale, hi: b.hi * scale })) : band,
         });
       }
     }
@@ -413,6 +497,38 @@ export class HostPage {
       ),
     );
     this.tick();
+  }
+
+  // --- Cost ---
+
+  async loadCost() {
+    let answer = null;
+    try {
+      answer = await fetchHostCost(this.name);
+    } catch (err) {
+      // A source without a price model answers 503: the panel stays hidden.
+      console.warn(`hostwatch: no cost estimate for ${this.name}: ${err.message}`);
+    }
+    if (this.destroyed) return;
+    this.renderCost(answer?.hosts?.find((c) => c.host === this.name) ?? null);
+  }
+
+  renderCost(c) {
+    this.costEl.hidden = !c || typeof c.cost_per_hour !== "number";
+    if (this.costEl.hidden) return;
+    const rows = [
+      ["Estimate", describeRate(c.cost_per_hour, c.currency)],
+      ["CPU", `${formatMoney(c.cpu_cost_per_hour, c.currency)}/h · ${c.vcpus} vCPU`],
+      ["Memory", `${formatMoney(c.memory_cost_per_hour, c.currency)}/h · ${+c.memory_gib.toFixed(1)} GiB`],
+    ];
+    if (typeof c.idle_cost_per_hour === "number" && c.cost_per_hour > 0) {
+      const share = Math.round((100 * c.idle_cost_per_hour) / c.cost_per_hour);
+      rows.push(["Unused", `${formatMoney(c.idle_cost_per_hour, c.currency)}/h (${share} %)`]);
+    }
+    this.costEl.replaceChildren(
+      h("h3", { class: "panel-title" }, h("span", { text: "Cost" }), h("span", { class: "panel-note", text: `class ${c.class}` })),
+      h("dl", { class: "host-cost" }, ...rows.map(([k, v]) => h("div", {}, h("dt", { text: k }), h("dd", { text: v })))),
+    );
   }
 
   async loadEvents() {
@@ -478,6 +594,7 @@ export class HostPage {
   /** After a reconnect: events and data may have been missed. */
   resync() {
     this.loadEvents();
+    this.loadCost();
     if (this.view.id === "live") this.loadAll();
   }
 
@@ -499,6 +616,7 @@ export class HostPage {
     this.destroyed = true;
     this.generation += 1;
     clearInterval(this.procTimer);
+    clearInterval(this.costTimer);
     clearInterval(this.tickTimer);
     clearTimeout(this.liveTimer);
     for (const chart of this.charts.values()) chart.destroy();
