@@ -36,6 +36,10 @@
 // in live mode it asks /api/v1/series only for the span after its newest point;
 // choosing 24 h issues /api/v1/series requests spanning about a day and the charts
 // draw again; the top-processes table has rows; browser "back" shows the fleet again.
+// The host is opened from the fleet searched for its name, and "← Fleet" links back
+// to that search; when /api/v1/costs prices the host, its Cost panel shows "…/h";
+// with --bands (detectors warm, as after the demo's --backfill) the CPU chart
+// shades the detector's expected band.
 // Then the alerts page, when there is an alert service (/api/v1/info's alerts_url,
 // else --alerts ALERTS_URL, which the page is then given as `?alerts=` — its
 // development aid for a server that does not name one yet): the header's "Alerts"
@@ -92,7 +96,7 @@ const LAUNCH_ARGS = [
 function usage(msg) {
   if (msg) console.error(`browser-check: ${msg}`);
   console.error(
-    "usage: node scripts/browser-check.mjs URL [--screenshot PATH] [--min-hosts N] [--viewport WxH] [--dark] [--static DIR] [--alerts ALERTS_URL] [--login USER --password-file FILE] [--anomaly-host HOST [--anomaly-since TIME] [--anomaly-metric NAME]]",
+    "usage: node scripts/browser-check.mjs URL [--screenshot PATH] [--min-hosts N] [--viewport WxH] [--dark] [--static DIR] [--alerts ALERTS_URL] [--login USER --password-file FILE] [--anomaly-host HOST [--anomaly-since TIME] [--anomaly-metric NAME]] [--bands]",
   );
   process.exit(2);
 }
@@ -111,6 +115,7 @@ function parseArgs(argv) {
     anomalyHost: null,
     anomalySince: 0,
     anomalyMetric: "system.cpu.utilization",
+    bands: false,
   };
   for (let i = 0; i < argv.length; i += 1) {
     const a = argv[i];
@@ -134,6 +139,7 @@ function parseArgs(argv) {
       opts.anomalySince = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
       if (!Number.isFinite(opts.anomalySince)) usage("--anomaly-since must be RFC 3339 or unix ms");
     } else if (a === "--anomaly-metric") opts.anomalyMetric = value();
+    else if (a === "--bands") opts.bands = true;
     else if (a === "-h" || a === "--help") usage();
     else if (a.startsWith("--")) usage(`unknown option ${a}`);
     else if (opts.url) usage(`unexpected argument ${a}`);
@@ -541,8 +547,17 @@ async function checkHostPage(page, opts, record) {
     })
     .catch(() => null);
 
+  // Opened from a filtered fleet (the search for its name): "← Fleet" must return
+  // to that view, not to the whole fleet.
+  const fleetHash = `#/?q=${encodeURIComponent(host)}`;
+  await page.evaluate((hash) => {
+    location.hash = hash;
+  }, fleetHash);
+  await page.waitForFunction((name) => document.querySelector(`[data-host="${CSS.escape(name)}"]`)?.checkVisibility(), host, {
+    timeout: HOST_PAGE_TIMEOUT_MS,
+  });
   // Click the card's body, not its link: the whole card opens the page.
-  await card.locator(".facts").click();
+  await page.locator(`[data-host="${host}"] .facts`).click();
   const opened = await page
     .waitForFunction(
       (name) => location.hash.startsWith(`#/host/${encodeURIComponent(name)}`) && document.querySelector("#host")?.checkVisibility(),
@@ -580,6 +595,42 @@ async function checkHostPage(page, opts, record) {
     .then((h) => h.jsonValue(), () => 0);
   const firstRow = rows ? await page.locator("#host [data-processes] tbody tr").first().innerText() : "";
   record(rows > 0, "the top-processes table has rows", `${rows} row(s)${firstRow ? `, first: ${firstRow.replace(/\s+/g, " ")}` : ""}`);
+
+  const backHref = await page.locator("#host .back").getAttribute("href");
+  record(backHref === fleetHash, "“← Fleet” returns to the filtered fleet it came from", `href ${backHref}, opened from ${fleetHash}`);
+
+  if (opts.bands) {
+    // The demo's backfill warmed the detectors: the CPU total has a band.
+    const banded = await page
+      .waitForFunction(
+        () => {
+          const list = [...document.querySelectorAll("#host [data-family]")]
+            .filter((el) => Number(el.dataset.bandSteps) > 0 && el.querySelector(".chart-band-key")?.checkVisibility())
+            .map((el) => `${el.dataset.family} ${el.dataset.bandSteps}`);
+          return list.some((f) => f.startsWith("cpu ")) ? list : false;
+        },
+        null,
+        { timeout: HOST_PAGE_TIMEOUT_MS, polling: 250 },
+      )
+      .then((h) => h.jsonValue(), () => null);
+    record(banded !== null, "charts shade the detector's expected band (CPU total among them)", banded ? `band steps per family: ${banded.join(", ")}` : "no band drawn on the CPU chart");
+  }
+
+  // When the API prices this host, the side panel shows it.
+  const priced = await page.evaluate(async (name) => {
+    const r = await fetch(`/api/v1/costs?host=${encodeURIComponent(name)}`).catch(() => null);
+    const row = r?.ok ? (await r.json()).hosts?.find((c) => c.host === name) : null;
+    return typeof row?.cost_per_hour === "number";
+  }, host);
+  if (priced) {
+    const cost = await page
+      .waitForFunction(() => {
+        const el = document.querySelector('#host [data-panel="host-cost"]');
+        return el?.checkVisibility() && /\/h/.test(el.textContent) ? el.innerText.replace(/\s+/g, " ") : false;
+      }, null, { timeout: HOST_PAGE_TIMEOUT_MS, polling: 250 })
+      .then((h) => h.jsonValue(), () => null);
+    record(cost !== null, "the host page shows the host's cost", cost ?? "no cost panel");
+  }
 
   const small = await incremental;
   record(
@@ -655,6 +706,11 @@ async function checkHostPage(page, opts, record) {
     )
     .then(() => true, () => false);
   record(back, "back returns to the fleet", await page.evaluate(() => location.hash || "(no hash)"));
+  // The checks after this one start from the whole fleet.
+  await page.evaluate(() => {
+    location.hash = "#/";
+  });
+  await page.waitForFunction(() => !/^#\/\?/.test(location.hash), null, { timeout: HOST_PAGE_TIMEOUT_MS }).catch(() => {});
 }
 
 /**
