@@ -13,7 +13,7 @@ pub const DEFAULT_HOT_WINDOW: Duration = Duration::from_secs(3600);
 pub const DEFAULT_MAX_POINTS_PER_SERIES: usize = 3600;
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub http_addr: SocketAddr,
@@ -36,6 +36,34 @@ pub struct Config {
     /// Dashboard login (`[auth]`); outside demo mode, without a users file
     /// every dashboard API request is refused, saying how to create a user.
     pub auth: gateway::auth::Config,
+}
+
+/// Written by hand so a logged or panicked config never shows a site
+/// credential or the feed token: sites are listed, secrets are not.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("http_addr", &self.http_addr)
+            .field("hot_window", &self.hot_window)
+            .field("max_points_per_series", &self.max_points_per_series)
+            .field("max_frame_bytes", &self.max_frame_bytes)
+            .field(
+                "site_credentials",
+                &self
+                    .site_credentials
+                    .keys()
+                    .map(|site| (site, "<redacted>"))
+                    .collect::<BTreeMap<_, _>>(),
+            )
+            .field("demo", &self.demo)
+            .field(
+                "feed_token",
+                &self.feed_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("alerts_url", &self.alerts_url)
+            .field("auth", &self.auth)
+            .finish()
+    }
 }
 
 impl Default for Config {
@@ -84,6 +112,18 @@ mod tests {
 
     fn parse(text: &str) -> Config {
         common::config::parse(text, Path::new("edge.toml")).expect("parses")
+    }
+
+    #[test]
+    fn debug_output_names_sites_but_not_secrets() {
+        let c = parse(
+            r#"feed_token = "feed-s3cret"
+            [site_credentials]
+            eu = "site-s3cret""#,
+        );
+        let text = format!("{c:?}");
+        assert!(text.contains("eu"), "{text}");
+        assert!(!text.contains("s3cret"), "{text}");
     }
 
     #[test]
