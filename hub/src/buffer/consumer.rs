@@ -18,6 +18,7 @@ use prost::Message as _;
 use redis::aio::ConnectionManager;
 use redis::streams::{StreamReadOptions, StreamReadReply};
 use rustc_hash::FxHashMap;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::redis::{from_proto, redis_err, RedisBuffer, GROUP, LATEST_KEY_PREFIX, STREAM_KEY};
@@ -32,6 +33,9 @@ const READ_COUNT: usize = 1024;
 const BLOCK: Duration = Duration::from_secs(1);
 const CONSUMER: &str = "hub";
 
+/// Rounds read and decoded ahead of the one being committed.
+const ROUNDS_AHEAD: usize = 1;
+
 pub async fn run(
     buffer: Arc<RedisBuffer>,
     writer: Writer,
@@ -39,54 +43,110 @@ pub async fn run(
     token: CancellationToken,
 ) {
     let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
-    let mut conn = loop {
-        match buffer.dedicated_connection(BLOCK).await {
-            Ok(c) => break c,
-            Err(e) => {
-                metrics.buffer_errors.inc();
-                tracing::warn!(error = %e, "cannot connect to Redis; retrying");
-                tokio::select! {
-                    _ = token.cancelled() => return,
-                    _ = tokio::time::sleep(backoff.next_delay()) => {}
-                }
-            }
-        }
-    };
     while !token.is_cancelled() {
-        if let Ok(n) = buffer.backlog().await {
-            metrics.buffer_backlog.set(n as f64);
-        }
-        let round = tokio::select! {
-            _ = token.cancelled() => break,
-            r = round(&buffer, &mut conn, &writer, &metrics) => r,
+        // One connection blocks in XREADGROUP, the other acks: neither waits
+        // behind the other, nor behind ingest on the shared connection.
+        let conns = async {
+            let read = buffer.dedicated_connection(BLOCK).await?;
+            let ack = buffer.dedicated_connection(BLOCK).await?;
+            Ok::<_, crate::Error>((read, ack))
         };
-        match round {
-            Ok(_) => backoff.reset(),
-            Err(e) => {
-                metrics.buffer_errors.inc();
-                tracing::warn!(error = %e, "moving batches from Redis to history failed; retrying");
-                tokio::select! {
-                    _ = token.cancelled() => break,
-                    _ = tokio::time::sleep(backoff.next_delay()) => {}
-                }
+        let result = tokio::select! {
+            _ = token.cancelled() => break,
+            r = async {
+                let (mut read, mut ack) = conns.await?;
+                ensure_group(&mut read).await?;
+                // Reading the next round overlaps committing this one; each
+                // round is acked only after its own commit, in stream order.
+                let (tx, rx) = mpsc::channel(ROUNDS_AHEAD);
+                let (read_end, commit_end) = tokio::join!(
+                    read_rounds(&buffer, &mut read, tx, &metrics),
+                    commit_rounds(rx, &mut ack, &writer, &mut backoff),
+                );
+                commit_end.and(read_end)
+            } => r,
+        };
+        if let Err(e) = result {
+            // Nothing after the failed round was committed: everything not
+            // acked is read again, from our pending entries on.
+            metrics.buffer_errors.inc();
+            tracing::warn!(error = %e, "moving batches from Redis to history failed; retrying");
+            tokio::select! {
+                _ = token.cancelled() => break,
+                _ = tokio::time::sleep(backoff.next_delay()) => {}
             }
         }
     }
 }
 
-/// One read–commit–ack round; returns how many entries were committed.
-async fn round(
+/// One round: the stream ids read, the batches decoded from them, and the
+/// newest value per series for the latest-value hashes.
+struct Round {
+    ids: Vec<String>,
+    writes: Vec<(WriteBatch, String)>,
+    latest: FxHashMap<Arc<str>, Vec<Field>>,
+}
+
+/// Reads rounds (our pending entries first, page by page, then new ones)
+/// until the committer stops taking them or a read fails.
+async fn read_rounds(
     buffer: &RedisBuffer,
     conn: &mut ConnectionManager,
-    writer: &Writer,
+    tx: mpsc::Sender<Round>,
     metrics: &HubMetrics,
-) -> Result<usize> {
-    ensure_group(conn).await?;
-    // Our own pending entries first (delivered before a crash, never acked).
-    let mut reply = read(conn, "0", false).await?;
-    if reply_is_empty(&reply) {
-        reply = read(conn, ">", true).await?;
+) -> Result<()> {
+    // Entries delivered before a crash or a failed round, never acked.
+    let mut pending = Some("0".to_owned());
+    loop {
+        if let Ok(n) = buffer.backlog().await {
+            metrics.buffer_backlog.set(n as f64);
+        }
+        let reply = match &pending {
+            Some(from) => {
+                let reply = read(conn, from, false).await?;
+                if reply_is_empty(&reply) {
+                    pending = None;
+                    continue;
+                }
+                pending = reply
+                    .keys
+                    .iter()
+                    .rev()
+                    .find_map(|k| k.ids.last())
+                    .map(|e| e.id.clone());
+                reply
+            }
+            None => read(conn, ">", true).await?,
+        };
+        let Some(round) = decode_round(buffer, reply, metrics).await? else {
+            continue;
+        };
+        if tx.send(round).await.is_err() {
+            return Ok(());
+        }
     }
+}
+
+/// Commits and acks rounds in order; stops at the first failure.
+async fn commit_rounds(
+    mut rx: mpsc::Receiver<Round>,
+    conn: &mut ConnectionManager,
+    writer: &Writer,
+    backoff: &mut Backoff,
+) -> Result<()> {
+    while let Some(round) = rx.recv().await {
+        commit_round(round, conn, writer).await?;
+        backoff.reset();
+    }
+    Ok(())
+}
+
+/// Decodes a reply into a round; `None` when it held no entries.
+async fn decode_round(
+    buffer: &RedisBuffer,
+    reply: StreamReadReply,
+    metrics: &HubMetrics,
+) -> Result<Option<Round>> {
     let mut ids = Vec::new();
     let mut parsed: Vec<(String, proto::BufferedBatch)> = Vec::new();
     for key in reply.keys {
@@ -107,7 +167,7 @@ async fn round(
         }
     }
     if ids.is_empty() {
-        return Ok(0);
+        return Ok(None);
     }
     let series = buffer.series();
     let ids_used = || {
@@ -139,7 +199,21 @@ async fn round(
             Err(_) => corrupt(metrics, &id),
         }
     }
-    let n = writes.len();
+    Ok(Some(Round {
+        ids,
+        writes,
+        latest,
+    }))
+}
+
+/// Commits a round, then acks it (XACK + XDEL) in one atomic step with the
+/// latest-value hashes.
+async fn commit_round(round: Round, conn: &mut ConnectionManager, writer: &Writer) -> Result<()> {
+    let Round {
+        ids,
+        writes,
+        latest,
+    } = round;
     // In stream order, which is each agent's seq order.
     for result in writer.write_all(writes).await {
         // One failed commit fails the round; nothing is acked and all is re-read.
@@ -170,7 +244,7 @@ async fn round(
         .query_async::<()>(conn)
         .await
         .map_err(redis_err)?;
-    Ok(n)
+    Ok(())
 }
 
 /// Keeping an entry that cannot be stored would block the stream forever.
