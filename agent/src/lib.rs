@@ -241,10 +241,15 @@ async fn collect_loop(
     let mut rows = RowBuilder::default();
     let mut source = Some(source);
     if let Some(b) = backfill {
-        if let Some(src @ Source::Simulated(_)) = source.take() {
-            source = backfill::host(src, &queue, &b, &mut rows, &token).await;
-        } else {
-            tracing::info!("not simulated: no backfill, live at once");
+        match source.take() {
+            Some(src @ Source::Simulated(_)) => {
+                source = backfill::host(src, &queue, &b, &mut rows, &token).await;
+            }
+            // This machine has no history to make up: it goes live at once.
+            local => {
+                tracing::info!("not simulated: no backfill, live at once");
+                source = local;
+            }
         }
     }
     if let Some(source) = source {

@@ -34,6 +34,12 @@ pub struct DemoConfig {
     pub collect_local: bool,
     /// Where the alert service listens (port 0: any free one).
     pub alerts_http: SocketAddr,
+    /// History generated for the simulated hosts before they go live, so
+    /// the hub's detectors are warm when the demo opens (0: none).
+    pub backfill: Duration,
+    /// Incidents injected into the simulated hosts, `KIND@HOST[+DELAY][/DURATION][*SEVERITY]`
+    /// (agent's `--inject`); the delay counts from the demo's start.
+    pub inject: Vec<String>,
 }
 
 impl Default for DemoConfig {
@@ -47,17 +53,21 @@ impl Default for DemoConfig {
             data_dir: None,
             collect_local: true,
             alerts_http: SocketAddr::from(([127, 0, 0, 1], 0)),
+            backfill: Duration::ZERO,
+            inject: Vec::new(),
         }
     }
 }
 
 /// Addresses the demo ended up on (ports may have been chosen by the OS).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct DemoAddrs {
     pub dashboard: SocketAddr,
     pub hub_grpc: SocketAddr,
     pub hub_http: SocketAddr,
     pub alerts: SocketAddr,
+    /// The `inject` incidents: which host, and when.
+    pub injected: Vec<agent::simulate::PlannedInjection>,
 }
 
 /// Starts every component and returns once they are listening; they run
@@ -118,8 +128,14 @@ pub async fn start(
         scenario: config.scenario.clone(),
         collect_local: config.collect_local,
         site: "site-local".into(),
+        backfill: config.backfill,
+        // Pinned to now, so the injections listed below are the agent's own.
+        start: common::now_ms().to_string(),
+        inject: config.inject.clone(),
         ..Default::default()
     };
+    agent_config.validate().map_err(anyhow::Error::msg)?;
+    let injected = agent_config.injections().map_err(anyhow::Error::msg)?;
 
     let edge_task = tokio::spawn(
         edge::run(edge_config, http, shutdown.child_token())
@@ -152,6 +168,7 @@ pub async fn start(
             hub_grpc,
             hub_http,
             alerts,
+            injected,
         },
         all,
     ))

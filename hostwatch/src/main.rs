@@ -147,6 +147,18 @@ struct DemoArgs {
     /// The alert service's address.
     #[arg(long, env = "HOSTWATCH_DEMO_ALERTS_HTTP", default_value = hostwatch::demo::DEFAULT_ALERTS_HTTP)]
     alerts_http: SocketAddr,
+    /// History to generate for the simulated hosts before they go live
+    /// (e.g. 10m), so anomaly detection is warm from the start; without it
+    /// the detectors need about 5 minutes of data at 1 s.
+    #[arg(long, default_value = "0s", value_parser = common::config::parse_duration)]
+    backfill: Duration,
+    /// Inject an incident: KIND@HOST[+DELAY][/DURATION][*SEVERITY], e.g.
+    /// cpu_spike@1+60s/3m (HOST: a simulated host's name or number; DELAY
+    /// from the start; DURATION default 5m; SEVERITY 0–1, default 1). Kinds:
+    /// cpu_spike, memory_leak, temperature_rise, network_saturation,
+    /// power_spike, latency_spike, error_rate_spike, host_crash. Repeatable.
+    #[arg(long = "inject", value_name = "SPEC", value_delimiter = ',')]
+    inject: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -325,6 +337,8 @@ async fn main() -> anyhow::Result<()> {
                 scenario: a.scenario,
                 data_dir: a.data_dir,
                 alerts_http: a.alerts_http,
+                backfill: a.backfill,
+                inject: a.inject,
                 ..Default::default()
             };
             let (addrs, done) = hostwatch::demo::start(config, http, token).await?;
@@ -340,6 +354,28 @@ async fn main() -> anyhow::Result<()> {
                 "  alerts http://{}/  (hostwatch alerts subscribe --url http://{} --match 'severity>=high' --webhook URL)",
                 addrs.alerts, addrs.alerts
             );
+            // The hub's detectors have an opinion only after `warmup` points of a
+            // series: history from --backfill counts, and so does the delay.
+            let warm_ms =
+                hub::detect::Config::default().warmup as f64 * a.interval.as_millis() as f64;
+            let now = common::now_ms();
+            for i in &addrs.injected {
+                println!(
+                    "  inject {} on {} ({}) from {} to {}",
+                    i.kind.name(),
+                    i.host,
+                    i.site,
+                    agent::simulate::calendar::iso8601(i.start_ms),
+                    agent::simulate::calendar::iso8601(i.end_ms)
+                );
+                let history_ms = a.backfill.as_millis() as f64 + (i.start_ms - now) as f64;
+                if history_ms < warm_ms {
+                    println!(
+                        "    (detection warms up over {:.0} s of data: with less history than that before it, this incident may go undetected; add --backfill 10m)",
+                        warm_ms / 1000.0
+                    );
+                }
+            }
             done.await.context("demo task")??;
         }
         Command::Hub(a) => {
