@@ -186,3 +186,59 @@ async fn demo_serves_hosts_live_updates_and_history() {
         .expect("gateway ran cleanly");
     done.await.expect("demo task").expect("demo ran cleanly");
 }
+
+/// `demo --backfill --inject`: the injection is planned on the named host
+/// from the demo's start, and with a backfill running this machine still
+/// reports live (it has no history to make up) while the simulated host's
+/// history fills in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_backfills_injects_and_keeps_this_machine_live() {
+    let token = CancellationToken::new();
+    let http = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let before = common::now_ms();
+    let config = hostwatch::demo::DemoConfig {
+        simulate: 1,
+        sites: 1,
+        interval: Duration::from_millis(200),
+        backfill: Duration::from_secs(20),
+        inject: vec!["cpu_spike@1+30s/1m".into()],
+        ..Default::default()
+    };
+    let (addrs, done) = hostwatch::demo::start(config, http, token.clone())
+        .await
+        .expect("demo starts");
+    let [i] = addrs.injected.as_slice() else {
+        panic!("one injection: {:?}", addrs.injected)
+    };
+    assert_eq!((i.index, i.kind.name()), (0, "cpu_spike"));
+    assert!(
+        i.host.starts_with("sim-") && i.host.ends_with("-001"),
+        "{i:?}"
+    );
+    assert!(i.start_ms >= before / 1000 * 1000 + 30_000, "{i:?}");
+    assert_eq!(i.end_ms - i.start_ms, 60_000);
+
+    let base = format!("http://{}", addrs.dashboard);
+    let sim = i.host.clone();
+    eventually(
+        Duration::from_secs(60),
+        "this machine and the backfilled host stored",
+        || {
+            let (base, sim) = (base.clone(), sim.clone());
+            async move {
+                let hosts = get_json(&format!("{base}/api/v1/hosts")).await;
+                let stored = |h: &Value| h["batches_stored"].as_u64().unwrap_or(0);
+                let hosts = hosts.as_array()?.clone();
+                let local = hosts.iter().find(|h| h["host"] != sim.as_str())?;
+                let simulated = hosts.iter().find(|h| h["host"] == sim.as_str())?;
+                // 20 s at 200 ms: 100 batches of history before the live ones.
+                (stored(local) > 0 && stored(simulated) > 100).then_some(())
+            }
+        },
+    )
+    .await;
+    token.cancel();
+    done.await.expect("join").expect("demo stops cleanly");
+}
