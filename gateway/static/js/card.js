@@ -111,9 +111,16 @@ export class HostCard {
     this.record(host);
   }
 
-  /** The card's element, built on first use. */
+  /** The card's element, built when the fleet attaches the card (again). */
   element() {
     if (this.el) return this.el;
+    // A fresh element: everything is written on the next render.
+    this.behind = true;
+    this.freshText = "";
+    this.stale = null;
+    this.completeText = "";
+    this.renderedEventSeverity = null;
+    this.freshTitleMs = undefined;
     // The name is a real link (keyboard, middle-click, copy link); a click anywhere
     // else on the card follows it too.
     this.linkEl = h("a", { href: hostHref(this.name), text: this.name });
@@ -154,10 +161,18 @@ export class HostCard {
     else this.tick(Date.now());
   }
 
-  /** Taken out of the document: from now on messages are only recorded. */
+  /**
+   * Taken out of the document: from now on messages are only recorded. The element
+   * and the chart's uPlot instance (its canvas) are let go, so a 1,000-host fleet
+   * holds elements only for the cards near the screen; the chart's points stay, and
+   * it is drawn again when it is next visible.
+   */
   detach() {
     this.attached = false;
     this.el?.remove();
+    this.el = null;
+    this.chart.plot?.destroy();
+    this.chart.plot = null;
   }
 
   /** Record a host message and render it. */
