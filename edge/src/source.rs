@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use common::model::{AnomalyEvent, HostStatus, RangeQuery, SeriesInfo, SeriesPoints};
+use gateway::correlations::HubCorrelations;
 use gateway::costs::HostCost;
 use gateway::ledger::LedgerEntry;
 use gateway::source::{EventQuery, Forecast, ForecastQuery, Processes};
@@ -125,7 +126,7 @@ impl DataSource for EdgeSource {
                 q.host.as_deref(),
                 "forecasts",
                 || proto::uplink_request::Query::Forecasts(request.clone()),
-                |r| match r {
+                |_, r| match r {
                     proto::uplink_response::Result::Forecasts(r) => Some(
                         r.forecasts
                             .iter()
@@ -152,7 +153,7 @@ impl DataSource for EdgeSource {
             host,
             "costs",
             || proto::uplink_request::Query::Costs(request.clone()),
-            |r| match r {
+            |_, r| match r {
                 proto::uplink_response::Result::Costs(r) => {
                     Some(r.hosts.iter().map(HostCost::from_proto).collect())
                 }
@@ -170,13 +171,33 @@ impl DataSource for EdgeSource {
             Some(&q.host),
             "bands",
             || proto::uplink_request::Query::Bands(request.clone()),
-            |r| match r {
+            |_, r| match r {
                 proto::uplink_response::Result::Bands(r) => Some(
                     r.series
                         .iter()
                         .map(common::convert::series_band_from_proto)
                         .collect(),
                 ),
+                _ => None,
+            },
+        )
+        .await
+    }
+
+    /// Every connected hub's newest analysis, one entry each, labelled with
+    /// the id the hub connected with: the statistics of different hubs are
+    /// not merged (see `gateway::correlations`).
+    async fn correlations(&self) -> Result<Vec<HubCorrelations>> {
+        self.ask_hubs(
+            None,
+            "correlations",
+            || proto::uplink_request::Query::Correlations(proto::CorrelationsRequest {}),
+            |hub, r| match r {
+                proto::uplink_response::Result::Correlations(r) => {
+                    let mut c = HubCorrelations::from_proto(&r);
+                    hub.clone_into(&mut c.hub);
+                    Some(vec![c])
+                }
                 _ => None,
             },
         )
@@ -190,7 +211,7 @@ impl DataSource for EdgeSource {
             host,
             "ledger",
             || proto::uplink_request::Query::Ledger(proto::LedgerRequest {}),
-            |r| match r {
+            |_, r| match r {
                 proto::uplink_response::Result::Ledger(r) => {
                     Some(r.agents.iter().map(LedgerEntry::from_proto).collect())
                 }
@@ -212,7 +233,7 @@ impl EdgeSource {
         host: Option<&str>,
         what: &str,
         query: impl Fn() -> proto::uplink_request::Query,
-        mut take: impl FnMut(proto::uplink_response::Result) -> Option<Vec<T>>,
+        mut take: impl FnMut(&str, proto::uplink_response::Result) -> Option<Vec<T>>,
     ) -> Result<Vec<T>> {
         let edge = &self.0;
         let hubs = match host {
@@ -231,7 +252,7 @@ impl EdgeSource {
         let mut failed = Vec::new();
         for (hub, answer) in answers {
             edge.metrics.remote_queries.inc();
-            match answer.map(|r| r.result.and_then(&mut take)) {
+            match answer.map(|r| r.result.and_then(|r| take(hub, r))) {
                 Ok(Some(r)) => rows.extend(r),
                 Ok(None) => failed.push(format!("hub {hub} answered with something else")),
                 Err(e) => failed.push(e),

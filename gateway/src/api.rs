@@ -1,5 +1,6 @@
 //! REST under `/api/v1`: what serves the page, hosts, series of a host, ranges, events,
-//! capacity forecasts, the cost estimate, the delivery ledger.
+//! capacity forecasts, the cost estimate, the anomaly/load correlation, the
+//! delivery ledger.
 
 use std::sync::Arc;
 
@@ -8,6 +9,7 @@ use axum::Json;
 use common::model::{Agg, AnomalyEvent, HostStatus, Labels, RangeQuery, SeriesInfo, SeriesPoints};
 use serde::Deserialize;
 
+use crate::correlations::Correlations;
 use crate::costs::Costs;
 use crate::ledger::LedgerEntry;
 use crate::source::{EventQuery, Forecast, ForecastQuery, Processes};
@@ -115,6 +117,34 @@ pub async fn costs(
         rows.retain(|h| h.site == site);
     }
     Ok(Json(crate::costs::summarize(rows, common::now_ms())))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CorrelationParams {
+    top: Option<usize>,
+}
+
+/// Hosts in the merged ranking when the request names no `top`, and at most.
+const DEFAULT_TOP: usize = 10;
+const MAX_TOP: usize = 1000;
+
+/// `GET /api/v1/correlations?top=N`: each hub's newest anomaly/load
+/// correlation, labelled by hub, and its hosts ranked together by anomalies
+/// per unit of load.
+pub async fn correlations(
+    State(app): State<Arc<AppState>>,
+    Query(p): Query<CorrelationParams>,
+) -> Result<Json<Correlations>> {
+    let top = p.top.unwrap_or(DEFAULT_TOP);
+    if top > MAX_TOP {
+        return Err(Error::Invalid(format!("top {top}: use 0 to {MAX_TOP}")));
+    }
+    let hubs = app.source.correlations().await?;
+    Ok(Json(crate::correlations::summarize(
+        hubs,
+        top,
+        common::now_ms(),
+    )))
 }
 
 #[derive(Debug, Deserialize)]

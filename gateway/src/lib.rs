@@ -6,8 +6,10 @@
 //! - [`source`]: the `DataSource` trait and the hub (gRPC) implementation.
 //! - [`api`]: `/api/v1/info`, `/api/v1/hosts`, `/api/v1/hosts/{host}/series`,
 //!   `/api/v1/series`, `/api/v1/events`, `/api/v1/forecasts`, `/api/v1/costs`,
-//!   `/api/v1/ledger`, `/api/v1/bands`.
+//!   `/api/v1/correlations`, `/api/v1/ledger`, `/api/v1/bands`.
 //! - [`costs`]: the hubs' cost rows summed per site and for the fleet.
+//! - [`correlations`]: each hub's anomaly/load correlation, labelled by hub,
+//!   and its hosts ranked together.
 //! - [`ledger`]: the hubs' per-agent delivery ledger with each host's site.
 //! - [`live`]: the `/api/v1/live` WebSocket.
 //! - [`assets`]: the dashboard files, embedded at build time.
@@ -20,6 +22,7 @@ pub mod api;
 pub mod assets;
 pub mod auth;
 pub mod config;
+pub mod correlations;
 pub mod costs;
 pub mod error;
 pub mod ledger;
@@ -116,6 +119,7 @@ pub fn router_with(source: Arc<dyn DataSource>, options: Options, registry: &Reg
         .route("/api/v1/events", get(api::events))
         .route("/api/v1/forecasts", get(api::forecasts))
         .route("/api/v1/costs", get(api::costs))
+        .route("/api/v1/correlations", get(api::correlations))
         .route("/api/v1/ledger", get(api::ledger))
         .route("/api/v1/live", get(live::upgrade))
         .route("/api/openapi.json", get(openapi::document))

@@ -41,6 +41,14 @@ pub trait DataSource: Send + Sync + 'static {
             "this data source has no cost estimate".into(),
         ))
     }
+    /// Each hub's newest anomaly/load correlation analysis, one entry per
+    /// hub asked (`GET /api/v1/correlations`); the ranking across hubs is
+    /// [`crate::correlations::summarize`]'s.
+    async fn correlations(&self) -> Result<Vec<crate::correlations::HubCorrelations>> {
+        Err(Error::Unavailable(
+            "this data source has no anomaly/load correlation".into(),
+        ))
+    }
     /// The detector's expected band of the series matching `q`
     /// (`GET /api/v1/bands`; `max_points` and `agg` do not apply).
     async fn bands(&self, _q: &RangeQuery) -> Result<Vec<common::model::SeriesBand>> {

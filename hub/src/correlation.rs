@@ -11,8 +11,11 @@
 //! A statistic that cannot be computed — fewer than 3 hosts, or a constant
 //! series — is `null`, never NaN.
 //!
-//! Results: `GET /api/v1/correlations` (JSON, with the window and sample
-//! sizes) and gauges on `/metrics`. The statistics run on the blocking pool,
+//! Results: `GET /api/v1/correlations` on the hub's HTTP port (JSON, with
+//! the window and sample sizes), `Query.Correlations` and the uplink's
+//! correlations request ([`correlations_response`], which the gateway and
+//! the edge serve as their own `GET /api/v1/correlations`), and gauges on
+//! `/metrics`. The statistics run on the blocking pool,
 //! away from ingest and from the async workers.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -52,6 +55,10 @@ pub struct CorrelationConfig {
     /// How often the analysis runs; 0 turns it off.
     #[serde(with = "common::config::duration_str")]
     pub every: Duration,
+    /// When the first analysis runs after start; 0 (the default) = one
+    /// `every` after start. The demo runs its first soon after start.
+    #[serde(with = "common::config::duration_str")]
+    pub first: Duration,
     /// The span each analysis looks back over.
     #[serde(with = "common::config::duration_str")]
     pub window: Duration,
@@ -66,6 +73,7 @@ impl Default for CorrelationConfig {
     fn default() -> Self {
         Self {
             every: DEFAULT_EVERY,
+            first: Duration::ZERO,
             window: DEFAULT_WINDOW,
             sample_every: DEFAULT_SAMPLE_EVERY,
             top: DEFAULT_TOP,
@@ -390,7 +398,8 @@ impl Board {
 pub struct Answer {
     pub every_s: f64,
     pub window_s: f64,
-    /// `null` until the first analysis (one `every` after the hub starts).
+    /// `null` until the first analysis (`first` after the hub starts, one
+    /// `every` by default).
     pub report: Option<Report>,
 }
 
@@ -401,6 +410,68 @@ pub async fn api(AxumState(ctx): AxumState<Arc<Ctx>>) -> Json<Answer> {
         window_s: b.config.window.as_secs_f64(),
         report: b.latest(),
     })
+}
+
+fn stat_to_proto(s: &Stat) -> proto::CorrelationStat {
+    proto::CorrelationStat {
+        n: u32::try_from(s.n).unwrap_or(u32::MAX),
+        pearson: s.pearson,
+        spearman: s.spearman,
+    }
+}
+
+fn host_to_proto(h: &HostRate) -> proto::HostAnomalyRate {
+    proto::HostAnomalyRate {
+        host: h.host.clone(),
+        site: h.site.clone(),
+        events: u32::try_from(h.events).unwrap_or(u32::MAX),
+        anomalies_per_hour: h.anomalies_per_hour,
+        mean_load: h.mean_load,
+        load_samples: h.load_samples,
+        per_unit_load: h.per_unit_load,
+    }
+}
+
+pub fn report_to_proto(r: &Report) -> proto::CorrelationReport {
+    let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    proto::CorrelationReport {
+        computed_ms: r.computed_ms,
+        window_start_ms: r.window_start_ms,
+        window_end_ms: r.window_end_ms,
+        load_metric: r.load_metric.to_owned(),
+        events: count(r.events),
+        events_without_load: count(r.events_without_load),
+        events_truncated: r.events_truncated,
+        fleet: Some(stat_to_proto(&r.fleet)),
+        across_sites: Some(stat_to_proto(&r.across_sites)),
+        sites: r
+            .sites
+            .iter()
+            .map(|s| proto::SiteCorrelation {
+                site: s.site.clone(),
+                stat: Some(stat_to_proto(&s.stat)),
+                events: count(s.events),
+                mean_load: s.mean_load,
+                anomalies_per_host_hour: s.anomalies_per_host_hour,
+            })
+            .collect(),
+        top_per_load: r.top_per_load.iter().map(host_to_proto).collect(),
+        hosts: r.hosts.iter().map(host_to_proto).collect(),
+    }
+}
+
+/// `Query.Correlations` and the uplink's correlations request: the newest
+/// report with the hub's identity, so a caller asking many hubs can label
+/// each answer.
+pub fn correlations_response(ctx: &Ctx) -> proto::CorrelationsResponse {
+    let b = &ctx.correlations;
+    proto::CorrelationsResponse {
+        hub_id: ctx.config.hub_id().to_owned(),
+        site: ctx.config.site.clone(),
+        every_s: b.config.every.as_secs_f64(),
+        window_s: b.config.window.as_secs_f64(),
+        report: b.latest().as_ref().map(report_to_proto),
+    }
 }
 
 /// Appends the newest report's statistics to a `/metrics` page; a `null`
@@ -478,7 +549,12 @@ impl Actor {
     async fn run(mut self, shutdown: CancellationToken) {
         let mut sample = tokio::time::interval(self.cfg.sample_every);
         sample.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let start = tokio::time::Instant::now() + self.cfg.every;
+        let first = if self.cfg.first.is_zero() {
+            self.cfg.every
+        } else {
+            self.cfg.first
+        };
+        let start = tokio::time::Instant::now() + first;
         let mut analyse_tick = tokio::time::interval_at(start, self.cfg.every);
         analyse_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

@@ -163,6 +163,15 @@ impl Query for QueryService {
         .ok_or_else(|| Status::not_found(format!("unknown host {host:?}")))
     }
 
+    async fn correlations(
+        &self,
+        _: Request<proto::CorrelationsRequest>,
+    ) -> Result<Response<proto::CorrelationsResponse>, Status> {
+        Ok(Response::new(crate::correlation::correlations_response(
+            &self.ctx,
+        )))
+    }
+
     type WatchStream = WatchStream;
 
     async fn watch(

@@ -275,6 +275,11 @@ fn spawn_request(
                         None => resp.error = format!("unknown host {:?}", c.host),
                     }
                 }
+                Some(proto::uplink_request::Query::Correlations(_)) => {
+                    resp.result = Some(proto::uplink_response::Result::Correlations(
+                        crate::correlation::correlations_response(&ctx),
+                    ));
+                }
                 Some(proto::uplink_request::Query::Bands(r)) => {
                     let q = common::convert::range_query_from_proto(&r);
                     match crate::history::bands(ctx.store.as_ref(), &q).await {

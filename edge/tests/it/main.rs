@@ -2,6 +2,7 @@
 //! hub speaking the real uplink protocol, read by real WebSocket clients.
 
 mod auth;
+mod correlations;
 mod costs;
 mod feed;
 mod forecasts;

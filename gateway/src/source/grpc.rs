@@ -210,6 +210,17 @@ impl DataSource for HubSource {
             .collect())
     }
 
+    async fn correlations(&self) -> Result<Vec<crate::correlations::HubCorrelations>> {
+        let resp = self
+            .client
+            .clone()
+            .correlations(proto::CorrelationsRequest {})
+            .await?;
+        Ok(vec![crate::correlations::HubCorrelations::from_proto(
+            &resp.into_inner(),
+        )])
+    }
+
     /// One hub's ledger is all of it: `host` only filters, in the handler.
     async fn ledger(&self, _host: Option<&str>) -> Result<Vec<crate::ledger::LedgerEntry>> {
         let resp = self.client.clone().ledger(proto::LedgerRequest {}).await?;

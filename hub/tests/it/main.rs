@@ -4,6 +4,7 @@
 mod auth;
 mod bad_input;
 mod bands;
+mod correlations;
 mod costs;
 mod forecasts;
 mod freshness;
