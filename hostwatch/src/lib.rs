@@ -6,10 +6,12 @@
 //! side of `hostwatch alerts subscribe|subscriptions|unsubscribe`; [`dev_certs`] makes a
 //! throwaway CA and certificates (`hostwatch tls make-dev-certs`); [`user_cmd`]
 //! edits the dashboard's users file (`hostwatch user|token`); the other
-//! subcommands call each component's own `run`.
+//! subcommands call each component's own `run`. [`allocator`] picks the
+//! binary's allocator (mimalloc unless built without the `mimalloc` feature).
 
 pub mod admin;
 pub mod alerts_cmd;
+pub mod allocator;
 pub mod demo;
 pub mod detect_cmd;
 pub mod dev_certs;

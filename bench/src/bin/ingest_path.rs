@@ -1,6 +1,7 @@
 //! `ingest-path`: the hub's per-batch CPU work alone — protobuf decode of an
 //! agent message, validation against the stream's symbol table, and encoding
-//! the Redis stream entry — on one core, with no network or storage.
+//! the Redis stream entry (rows by hub-wide series id) — on one core, with no
+//! network or storage.
 //!
 //! The peer in the same run is a bare `prost` decode of the same bytes, so the
 //! ratio says how much our own work adds on top of what any gRPC server pays.
@@ -8,13 +9,12 @@
 //!     cargo run --release -p bench --bin ingest-path [-- SECONDS]
 
 use std::hint::black_box;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::model::SeriesKey;
+use hub::buffer::series::Interner;
 use hub::config::Limits;
 use hub::ingest::validate::{check_rows, SymbolTable};
-use hub::store::WriteBatch;
 use prost::Message as _;
 
 /// Rows per batch: about what one real host sends per second.
@@ -27,11 +27,16 @@ fn main() {
         .unwrap_or(3.0);
     let budget = Duration::from_secs_f64(secs);
     let now = common::now_ms();
+    // As an ingest stream resolves them: interned hub-wide, once.
+    let series = Interner::default();
+    let keys = (1..=ROWS as u32)
+        .map(|id| SeriesKey::new("system.cpu.utilization").label("cpu", format!("cpu{id}")))
+        .collect();
     let mut table = SymbolTable::default();
-    for id in 1..=ROWS as u32 {
-        let key = SeriesKey::new("system.cpu.utilization").label("cpu", format!("cpu{id}"));
-        table.insert(id, Arc::new(key));
+    for (id, key) in (1..).zip(series.insert_local("bench", keys)) {
+        table.insert(id, key);
     }
+    series.mark_published(1..=ROWS as u32);
     let msg = proto::AgentMessage {
         msg: Some(proto::agent_message::Msg::Batch(proto::Batch {
             seq: 1,
@@ -69,13 +74,18 @@ fn main() {
         let Ok(rows) = check_rows(b.seq, &b.rows, &table, &limits, now) else {
             return;
         };
-        let batch = WriteBatch {
+        let Ok((rows, _)) = series.to_ids("bench", &rows) else {
+            return;
+        };
+        let entry = proto::BufferedBatch {
             agent_id: "bench".into(),
             host: "bench".into(),
+            site: "site".into(),
             seq: b.seq,
+            series: Vec::new(),
             rows,
-        };
-        let entry = hub::buffer::redis::encode(&batch, "site").encode_to_vec();
+        }
+        .encode_to_vec();
         black_box(entry);
     });
     let per_sec = |batches_per_s: f64| batches_per_s * ROWS as f64;
