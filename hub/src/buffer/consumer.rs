@@ -346,3 +346,87 @@ async fn ensure_group(conn: &mut ConnectionManager) -> Result<()> {
         Err(e) => Err(redis_err(e)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use common::model::SeriesKey;
+    use prost::Message as _;
+
+    use super::*;
+    use crate::state::State;
+    use crate::store::{HistoryStore, SqliteStore};
+
+    #[tokio::test]
+    async fn entries_of_older_hubs_and_by_id_both_reach_history_and_the_latest_hashes() {
+        let redis = testkit::Redis::start().await;
+        let buffer = Arc::new(
+            RedisBuffer::connect(redis.url(), 100)
+                .await
+                .expect("connect"),
+        );
+        let cpu = Arc::new(SeriesKey::new("system.cpu.utilization"));
+        let batch = |seq, t, v| WriteBatch {
+            agent_id: "a".into(),
+            host: "h".into(),
+            seq,
+            rows: vec![(cpu.clone(), t, v)],
+        };
+        // Written by a hub before series ids: self-contained.
+        let legacy = super::super::redis::encode(&batch(1, 1_000, 0.5), "eu").encode_to_vec();
+        let mut conn = buffer.connection();
+        let _: String = redis::cmd("XADD")
+            .arg(STREAM_KEY)
+            .arg("*")
+            .arg("b")
+            .arg(legacy)
+            .query_async(&mut conn)
+            .await
+            .expect("xadd");
+        buffer
+            .accept(&batch(2, 2_000, 0.7), "eu")
+            .await
+            .expect("accept");
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(
+            SqliteStore::open(&dir.path().join("history.db"))
+                .await
+                .expect("open"),
+        );
+        let metrics = HubMetrics::new();
+        let (writer, _task) = Writer::spawn(
+            store.clone(),
+            Arc::new(State::new()),
+            None,
+            None,
+            None,
+            metrics.clone(),
+        );
+        let token = CancellationToken::new();
+        let consumer = tokio::spawn(run(buffer.clone(), writer, metrics, token.clone()));
+        while store.stored_seq("a").await.expect("ledger") < 2 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(store.count_rows("h").await.expect("count"), 2);
+        // Acked (and deleted) only after the commit, with the latest value.
+        while buffer.backlog().await.expect("xlen") > 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let latest: Vec<(String, String)> = redis::cmd("HGETALL")
+            .arg(format!("{LATEST_KEY_PREFIX}h"))
+            .query_async(&mut conn)
+            .await
+            .expect("hgetall");
+        assert_eq!(
+            latest,
+            vec![(
+                r#"{"name":"system.cpu.utilization","labels":{}}"#.to_owned(),
+                "2000 0.7".to_owned()
+            )]
+        );
+        token.cancel();
+        consumer.await.expect("consumer stops");
+    }
+}
