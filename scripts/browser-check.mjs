@@ -17,7 +17,10 @@
 // --anomaly-since TIME (RFC 3339 or unix ms: when the incident started), whose
 // evidence names --anomaly-metric NAME (default system.cpu.utilization), the same
 // event /api/v1/events returns; in demo mode, the cost panel shows a fleet total per
-// hour and per month.
+// hour and per month, each site header says how fresh its newest data is ("newest data
+// 2 s ago"), and within 90 s the "Anomalies vs load" panel shows the hub's Pearson r,
+// Spearman ρ and sample size (the demo's hub runs its first analysis 60 s after start;
+// the panel asks again 30 s after a "pending" answer).
 // Then the fleet, a virtual list: "Showing M of M hosts" counts every host of
 // /api/v1/hosts; scrolling from top to bottom renders every host's card exactly
 // once, in its site's section, while the document never holds many more cards than
@@ -73,6 +76,8 @@ const LIVE_TIMEOUT_MS = 15_000;
 const CARDS_TIMEOUT_MS = 15_000;
 const CHART_TIMEOUT_MS = 10_000;
 const EVENTS_TIMEOUT_MS = 10_000;
+/** The demo's first correlation is 60 s after start; a page that saw none asks again in 30 s. */
+const CORRELATIONS_TIMEOUT_MS = 90_000;
 const HOST_PAGE_TIMEOUT_MS = 15_000;
 const ALERTS_PAGE_TIMEOUT_MS = 15_000;
 /** The demo's group_wait is 5 s; the rest is slack for a loaded CI machine. */
@@ -1108,6 +1113,30 @@ async function main() {
           }, null, { timeout: EVENTS_TIMEOUT_MS, polling: 250 })
           .then((h) => h.jsonValue(), () => null);
         record(cost !== null, "the cost panel shows a fleet total", cost ?? "no fleet total in #costs");
+
+        const fresh = await page
+          .waitForFunction(() => {
+            const el = document.querySelector(".site-name [data-site-fresh]");
+            return el?.checkVisibility() && /^newest data (just now|\d+ s ago)$/.test(el.textContent) ? el.textContent : false;
+          }, null, { timeout: LIVE_TIMEOUT_MS, polling: 250 })
+          .then((h) => h.jsonValue(), () => null);
+        record(
+          fresh !== null,
+          "a site header says how fresh its newest data is",
+          fresh ?? (await page.locator(".site-name [data-site-fresh]").first().textContent({ timeout: 1000 }).catch(() => "no [data-site-fresh]")),
+        );
+
+        const corr = await page
+          .waitForFunction(() => {
+            const el = document.querySelector("#correlations [data-corr-fleet]");
+            return el?.checkVisibility() && /r (−?\d\.\d\d|–) · ρ (−?\d\.\d\d|–) · n \d+ host/.test(el.textContent) ? el.textContent : false;
+          }, null, { timeout: CORRELATIONS_TIMEOUT_MS, polling: 500 })
+          .then((h) => h.jsonValue(), () => null);
+        record(
+          corr !== null,
+          "the Anomalies vs load panel shows the hub's correlation and sample size",
+          corr ?? `no statistics in #correlations (${(await page.locator("#correlations").textContent().catch(() => "")) || "empty"})`,
+        );
       }
 
       if (opts.screenshot) {

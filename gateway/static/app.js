@@ -2,7 +2,8 @@
 // view and the header together. Plain ES modules, no build step.
 
 import { AlertsPage } from "./js/alertspage.js";
-import { ApiError, fetchCosts, fetchCpuHistory, fetchEvents, fetchForecasts, fetchHosts, fetchInfo } from "./js/api.js";
+import { ApiError, fetchCorrelations, fetchCosts, fetchCpuHistory, fetchEvents, fetchForecasts, fetchHosts, fetchInfo } from "./js/api.js";
+import { CorrelationPanel } from "./js/correlations.js";
 import { CostPanel } from "./js/costs.js";
 import { ChartPool, WINDOW_S } from "./js/cpuchart.js";
 import { EventFeed } from "./js/events.js";
@@ -130,6 +131,23 @@ async function loadCosts() {
   }
 }
 
+// --- Anomalies vs load ---
+
+/**
+ * Like the costs, plus once when a hub's next analysis is due (the panel
+ * schedules it): the hubs recompute every 10 minutes, and nothing else changes it.
+ */
+async function loadCorrelations() {
+  try {
+    correlations.load(await fetchCorrelations());
+  } catch (err) {
+    correlations.load(null);
+    console.warn(`hostwatch: no anomaly/load correlation: ${err.message}`);
+  }
+}
+
+const correlations = new CorrelationPanel($("correlations"), loadCorrelations);
+
 // --- Routing: "#/" (or nothing) is the fleet, "#/host/NAME?range=24h" a host page,
 // "#/alerts" the alerts page ---
 
@@ -195,6 +213,7 @@ function showRoute() {
   document.querySelector(".layout").hidden = Boolean(route) || alerts;
   forecasts.setRouteVisible(!route && !alerts);
   costs.setRouteVisible(!route && !alerts);
+  correlations.setRouteVisible(!route && !alerts);
   for (const a of document.querySelectorAll("[data-nav]")) {
     const current = a.dataset.nav === (alerts ? "alerts" : route ? "" : "fleet");
     if (current) a.setAttribute("aria-current", "page");
@@ -292,6 +311,7 @@ function onMessage(msg) {
       if (snapshots > 1) loadEvents();
       if (snapshots > 1) loadForecasts();
       if (snapshots > 1) loadCosts();
+      if (snapshots > 1) loadCorrelations();
       showError("");
       renderCounts();
       break;
@@ -346,8 +366,12 @@ async function main() {
   loadEvents();
   loadForecasts();
   loadCosts();
+  loadCorrelations();
   document.addEventListener("visibilitychange", () => {
-    if (document.visibilityState === "visible") loadCosts();
+    if (document.visibilityState === "visible") {
+      loadCosts();
+      loadCorrelations();
+    }
   });
   addEventListener("hashchange", showRoute);
   showRoute();

@@ -19,6 +19,15 @@ pub const DEFAULT_SIMULATE: usize = 10;
 pub const DEFAULT_SITES: usize = 3;
 /// Lively but sane: a few incidents an hour across the default fleet.
 pub const DEFAULT_SCENARIO: &str = "demo";
+/// The demo's first anomaly/load correlation runs this soon after start
+/// (then every 10 min as on any hub), so the dashboard's "Anomalies vs load"
+/// panel has something to show while someone is looking. That first one
+/// weighs the window's anomalies (the backfill's too) against the load
+/// sampled in its first minute only (each host's `load_samples` says so),
+/// and a host still backfilling then is not sampled (its newest data is old).
+pub const FIRST_CORRELATION: Duration = Duration::from_secs(60);
+/// Load is sampled this often, so the first analysis has a few samples.
+pub const CORRELATION_SAMPLE_EVERY: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 pub struct DemoConfig {
@@ -112,6 +121,11 @@ pub async fn start(
         http_addr: hub_http,
         database_path: data_dir.join("hub.db"),
         site: "demo".into(),
+        correlation: hub::correlation::CorrelationConfig {
+            first: FIRST_CORRELATION,
+            sample_every: CORRELATION_SAMPLE_EVERY,
+            ..Default::default()
+        },
         uplink: hub::config::UplinkConfig {
             edge_url: format!("ws://{dashboard}/uplink"),
             ..Default::default()

@@ -39,6 +39,9 @@ export const fetchForecasts = (limit = 50) => getJson(`/api/v1/forecasts?limit=$
 /** → {computed_ms, fleet: [total per currency], sites: [total], hosts: [cost row]} */
 export const fetchCosts = () => getJson("/api/v1/costs");
 
+/** → {computed_ms, hubs: [{hub, site, every_s, window_s, report}], top_per_load: [host row]} */
+export const fetchCorrelations = () => getJson("/api/v1/correlations");
+
 /** → [{host, name, labels, last_ms, last_value}]: every series the host has sent. */
 export const fetchHostSeries = (host) => getJson(`/api/v1/hosts/${encodeURIComponent(host)}/series`);
 

@@ -14,10 +14,13 @@
 // - The filter and the host set change only the sorted name lists (cards are inserted
 //   at their place, never re-sorted); the layout pass then re-renders what is on screen.
 // - Charts off screen are not drawn (ChartPool in js/cpuchart.js).
+// - Each site header says how fresh the site's newest data is and how many of its
+//   hosts are down (no data for STALE_AFTER_MS, as a stale card), from every host of
+//   the site whether shown or not; once a second, O(fleet) arithmetic, written on change.
 
 import { HostCard, h } from "./card.js";
 import { EMPTY_FILTER, FilterBar, isEmptyFilter, matchesFilter, sameFilter } from "./fleetfilter.js";
-import { compareNames } from "./format.js";
+import { STALE_AFTER_MS, compareNames, formatAgo } from "./format.js";
 
 const NO_SITE = "(no site)";
 const siteOf = (card) => card.site || NO_SITE;
@@ -208,6 +211,7 @@ export class FleetView {
   tick(nowMs) {
     // Only the cards in the document; the others render their age when attached.
     for (const card of this.attached) card.tick(nowMs);
+    for (const site of this.sites.values()) this.tickSite(site, nowMs);
   }
 
   // --- internals ---
@@ -339,16 +343,48 @@ export class FleetView {
     this.touchedSites.add(site);
   }
 
+  /** A site header's "newest data 2 s ago" and "3 down"; writes only on change. */
+  tickSite(site, nowMs) {
+    let newest = null;
+    let down = 0;
+    for (const name of site.names) {
+      const seen = this.cards.get(name)?.lastSeenMs ?? null;
+      if (seen !== null && (newest === null || seen > newest)) newest = seen;
+      if (seen === null || nowMs - seen > STALE_AFTER_MS) down += 1;
+    }
+    const age = newest === null ? null : nowMs - newest;
+    const fresh = `newest data ${formatAgo(age)}`;
+    if (site.freshEl.textContent !== fresh) site.freshEl.textContent = fresh;
+    const stale = age === null || age > STALE_AFTER_MS;
+    if (site.freshEl.classList.contains("stale") !== stale) site.freshEl.classList.toggle("stale", stale);
+    const downText = down > 0 ? `${down} down` : "";
+    if (site.downEl.textContent !== downText) {
+      site.downEl.textContent = downText;
+      site.downEl.hidden = down === 0;
+    }
+  }
+
   addSite(name) {
     const countEl = h("span", { class: "site-count" });
+    const freshEl = h("span", {
+      class: "site-fresh",
+      "data-site-fresh": "",
+      title: "How long ago the newest data of any host of this site arrived",
+    });
+    const downEl = h("span", {
+      class: "site-down",
+      "data-site-down": "",
+      title: `Hosts of this site with no data for over ${STALE_AFTER_MS / 1000} s`,
+    });
+    downEl.hidden = true;
     const grid = h("div", { class: "cards" });
     const el = h(
       "section",
       { class: "site", "data-site": name },
-      h("h2", { class: "site-name" }, h("span", { text: name }), countEl),
+      h("h2", { class: "site-name" }, h("span", { text: name }), countEl, freshEl, downEl),
       grid,
     );
-    const site = { el, grid, countEl, names: [], shownNames: [] };
+    const site = { el, grid, countEl, freshEl, downEl, names: [], shownNames: [] };
     const i = insertionIndex(this.siteNames, name);
     const before = i < this.siteNames.length ? this.sites.get(this.siteNames[i]).el : null;
     this.siteNames.splice(i, 0, name);
