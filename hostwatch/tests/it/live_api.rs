@@ -129,6 +129,12 @@ async fn demo_serves_hosts_live_updates_and_history() {
     assert!(bands.is_array(), "{bands}");
     let events = get_json(&format!("{base}/api/v1/events?limit=10")).await;
     assert!(events.is_array(), "{events}");
+    // The correlation comes down the uplink, labelled with the hub (its
+    // report may still be null: the demo's first analysis is 60 s in).
+    let corr = get_json(&format!("{base}/api/v1/correlations")).await;
+    assert_eq!(corr["hubs"][0]["hub"], "demo", "{corr}");
+    assert_eq!(corr["hubs"][0]["every_s"], 600.0, "{corr}");
+    assert!(corr["top_per_load"].is_array(), "{corr}");
 
     let bad = reqwest::get(format!("{base}/api/v1/hosts/no-such-host/series"))
         .await
@@ -179,6 +185,14 @@ async fn demo_serves_hosts_live_updates_and_history() {
     )
     .await;
     assert!(gw_bands.is_array(), "{gw_bands}");
+    let gw_corr = get_json_as(&format!("{gw_base}/api/v1/correlations"), Some(&api_token)).await;
+    let hubs: Vec<_> = gw_corr["hubs"]
+        .as_array()
+        .expect("hubs")
+        .iter()
+        .map(|h| (h["hub"].clone(), h["site"].clone()))
+        .collect();
+    assert_eq!(hubs, [("demo".into(), "demo".into())], "{gw_corr}");
 
     token.cancel();
     gw.await
