@@ -223,7 +223,7 @@ pub struct Engine {
 
 /// Layout version of [`Engine::snapshot`]: bumped whenever the state's
 /// fields change, so an older snapshot is ignored rather than misread.
-const SNAPSHOT_VERSION: u8 = 1;
+const SNAPSHOT_VERSION: u8 = 2;
 
 impl Engine {
     /// The whole learned state (postcard after a version byte), so a

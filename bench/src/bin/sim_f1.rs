@@ -10,7 +10,8 @@
 //! wrote. Matching rules: `sim_f1/score.rs`.
 //!
 //!     cargo run --release -p bench --bin sim-f1 -- [--hosts N] [--days D] \
-//!         [--scenario S] [--seed S] [--interval 1m] [--warmup-hours H] [--slack K]
+//!         [--scenario S] [--seed S] [--interval 1m] [--warmup-hours H] [--slack K] \
+//!         [--dump DIR]
 
 #[path = "sim_f1/score.rs"]
 mod score;
@@ -48,12 +49,15 @@ struct Args {
     end_ms: i64,
     /// Events below this severity are left out (low, medium, high, critical).
     min_severity: String,
+    /// Where to write the final events and the ground truth (JSON lines),
+    /// for looking at what was missed.
+    dump: Option<std::path::PathBuf>,
 }
 
 fn usage() -> ! {
     eprintln!(
         "usage: sim-f1 [--hosts N] [--days D] [--scenario S] [--seed S] [--interval 1m] \
-         [--warmup-hours H] [--slack INTERVALS] [--end RFC3339|unix-ms] [--min-severity low]"
+         [--warmup-hours H] [--slack INTERVALS] [--end RFC3339|unix-ms] [--min-severity low] [--dump DIR]"
     );
     std::process::exit(2)
 }
@@ -69,6 +73,7 @@ fn parse_args() -> Result<Args, String> {
         slack: 2,
         end_ms: agent::simulate::calendar::parse_time(DEFAULT_END)?,
         min_severity: "low".into(),
+        dump: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -88,6 +93,7 @@ fn parse_args() -> Result<Args, String> {
             "--warmup-hours" => a.warmup_hours = value.parse().map_err(|e| bad(&e))?,
             "--slack" => a.slack = value.parse().map_err(|e| bad(&e))?,
             "--end" => a.end_ms = agent::simulate::calendar::parse_time(&value)?,
+            "--dump" => a.dump = Some(value.into()),
             "--min-severity" if SEVERITIES.contains(&value.as_str()) => a.min_severity = value,
             "--min-severity" => return Err(format!("--min-severity: one of {SEVERITIES:?}")),
             _ => return Err(format!("unknown flag {flag}")),
@@ -193,6 +199,9 @@ fn run(args: &Args) -> Result<(), String> {
         return Err(format!("{failed} ground-truth lines could not be written"));
     }
 
+    if let Some(dir) = &args.dump {
+        dump(dir, &events, &truth_path)?;
+    }
     let scored_from = plan.first_ms + (args.warmup_hours * 3_600_000.0) as i64;
     let incidents: Vec<Incident> = read_truth(&truth_path)?
         .into_iter()
@@ -253,6 +262,25 @@ fn contributors(e: &AnomalyEvent) -> Vec<String> {
             (!name.contains(' ') && name != "multivariate").then(|| name.to_owned())
         })
         .collect()
+}
+
+/// Writes `events.jsonl` (each event's last version) and `truth.jsonl`
+/// into `dir`.
+fn dump(
+    dir: &std::path::Path,
+    events: &BTreeMap<u64, AnomalyEvent>,
+    truth: &std::path::Path,
+) -> Result<(), String> {
+    let fail = |e: std::io::Error| format!("{}: {e}", dir.display());
+    std::fs::create_dir_all(dir).map_err(fail)?;
+    let mut lines = String::new();
+    for e in events.values() {
+        lines += &serde_json::to_string(e).map_err(|e| e.to_string())?;
+        lines.push('\n');
+    }
+    std::fs::write(dir.join("events.jsonl"), lines).map_err(fail)?;
+    std::fs::copy(truth, dir.join("truth.jsonl")).map_err(fail)?;
+    Ok(())
 }
 
 fn read_truth(path: &std::path::Path) -> Result<Vec<Record>, String> {

@@ -11,17 +11,40 @@
 
 use super::ring::Ring;
 
+/// Points in the fast window: a sudden shift that lasts a few points is
+/// judged on those points alone, rather than waiting for it to fill the
+/// short window (at one point a minute, a 20-point mean needs a quarter of
+/// an hour to notice what a 3-point mean sees in a minute or two).
+pub(crate) const FAST_POINTS: usize = 3;
+/// Floor of the fast window's long-run deviation: high, so it only speaks
+/// when the raw surprise stays near its maximum for all of its points (a
+/// shift of about ten deviations on a quiet series), never for the
+/// ordinary bursts of a noisy one.
+pub(crate) const FAST_MIN_SD: f64 = 0.175;
+
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Likelihood {
-    short: Ring,
-    short_sum: f64,
-    /// Horizon of the exponentially weighted long-run mean and variance.
+    /// The mean over the configured short window: patient, for slow drifts.
+    slow: Window,
+    /// The mean over the last [`FAST_POINTS`]: quick, for sudden shifts.
+    /// Its own long-run spread is wider, so it only speaks for a surprise
+    /// that is large and sustained for a few points.
+    fast: Window,
+    warmup: u64,
+    seen: u64,
+}
+
+/// The running mean of the raw score over a window, and the exponentially
+/// weighted long-run mean and variance of that running mean.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Window {
+    ring: Ring,
+    sum: f64,
+    /// Horizon of the long-run mean and variance.
     long: f64,
     min_sd: f64,
-    warmup: u64,
     mean: f64,
     var: f64,
-    seen: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -31,47 +54,70 @@ pub(crate) struct LikelihoodScore {
     pub z: f64,
 }
 
+impl Window {
+    fn new(points: usize, long: usize, min_sd: f64) -> Self {
+        Self {
+            ring: Ring::new(points),
+            sum: 0.0,
+            long: long.max(1) as f64,
+            min_sd,
+            mean: 0.0,
+            var: 0.0,
+        }
+    }
+
+    /// Adds `raw`; returns the z of the new mean against the past, then
+    /// learns from it (`seen`: points before this one).
+    fn update(&mut self, raw: f64, seen: u64) -> f64 {
+        if let Some(old) = self.ring.push(raw) {
+            self.sum -= old;
+        }
+        self.sum += raw;
+        let avg = (self.sum / self.ring.len() as f64).max(0.0);
+        let sd = self.var.sqrt().max(self.min_sd);
+        let z = (avg - self.mean) / sd;
+        // Learn after scoring, so a burst is judged against the past only.
+        let alpha = 1.0 / ((seen + 1) as f64).min(self.long);
+        let d = avg - self.mean;
+        self.mean += alpha * d;
+        self.var = (1.0 - alpha) * (self.var + alpha * d * d);
+        z
+    }
+}
+
 impl Likelihood {
     pub(crate) fn new(short: usize, long: usize, min_sd: f64, warmup: u64) -> Self {
         Self {
-            short: Ring::new(short),
-            short_sum: 0.0,
-            long: long.max(1) as f64,
-            min_sd,
+            slow: Window::new(short, long, min_sd),
+            fast: Window::new(FAST_POINTS.min(short), long, min_sd.max(FAST_MIN_SD)),
             warmup,
-            mean: 0.0,
-            var: 0.0,
             seen: 0,
         }
     }
 
     /// Adds a raw score in [0, 1] and returns the likelihood of the recent
-    /// average. During warm-up the tail is 0.5 (no opinion).
+    /// average: the smaller of the slow and the fast window's tails, times
+    /// two (either may fire). During warm-up the tail is 0.5 (no opinion).
     pub(crate) fn update(&mut self, raw: f64) -> LikelihoodScore {
-        if let Some(old) = self.short.push(raw) {
-            self.short_sum -= old;
+        let slow = self.slow.update(raw, self.seen);
+        let fast = self.fast.update(raw, self.seen);
+        let warm = self.seen >= self.warmup;
+        self.seen += 1;
+        if !warm {
+            return LikelihoodScore { tail: 0.5, z: 0.0 };
         }
-        self.short_sum += raw;
-        let avg = (self.short_sum / self.short.len() as f64).max(0.0);
-
-        let sd = self.var.sqrt().max(self.min_sd);
-        let z = (avg - self.mean) / sd;
-        let out = if self.seen >= self.warmup {
+        let (ts, tf) = (upper_tail(slow), upper_tail(fast));
+        if tf < ts {
             LikelihoodScore {
-                tail: upper_tail(z),
-                z,
+                tail: (2.0 * tf).min(1.0),
+                z: fast,
             }
         } else {
-            LikelihoodScore { tail: 0.5, z: 0.0 }
-        };
-
-        // Learn after scoring, so a burst is judged against the past only.
-        self.seen += 1;
-        let alpha = 1.0 / (self.seen as f64).min(self.long);
-        let d = avg - self.mean;
-        self.mean += alpha * d;
-        self.var = (1.0 - alpha) * (self.var + alpha * d * d);
-        out
+            LikelihoodScore {
+                tail: (2.0 * ts).min(1.0),
+                z: slow,
+            }
+        }
     }
 }
 
@@ -126,10 +172,37 @@ mod tests {
         expected[0] = 23.0;
         // The burst lifts the 3-point average from 0.1 to 0.37: 27 floor
         // deviations, one in 10^156. The next point is still above normal,
-        // but the burst has already widened the learnt variance.
+        // but the burst has already widened the learnt variance. (The fast
+        // window is the short one here: it only doubles the tail.)
         expected[30] = 156.0;
-        expected[31] = 8.0;
+        expected[31] = 7.0;
         check(&input, &expected);
+    }
+
+    /// A series whose surprise wanders slowly between 0 and 0.5 (a model
+    /// that lags a daily wave), then jumps to the maximum and stays there:
+    /// -log10 of the tail at the 1st … 6th point of the jump, short window
+    /// 20 (the fast window is 3).
+    fn jump(expected: &[f64]) {
+        let mut l = Likelihood::new(20, 2000, 0.03, 0);
+        for i in 0..1000 {
+            l.update(0.25 + 0.25 * (i as f64 / 50.0).sin());
+        }
+        let got: Vec<f64> = (0..expected.len())
+            .map(|_| (-l.update(1.0).tail.log10()).round())
+            .collect();
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn a_sustained_jump_is_seen_in_a_few_points_not_a_whole_window() {
+        // The wander makes the 20-point mean's usual spread wide, and the
+        // jump moves that mean by 0.04 a point: alone it would take most
+        // of the window to call this unusual (one in 10^1.3 at the third
+        // point, 10^1.8 at the sixth). The 3-point mean is at its maximum
+        // by the third point: one in 10^5 (the fast window then learns
+        // the new level, and its tail eases).
+        jump(&[2.0, 3.0, 5.0, 5.0, 4.0, 4.0]);
     }
 
     #[test]
