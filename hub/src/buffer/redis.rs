@@ -38,17 +38,20 @@ pub const SERIES_KEY: &str = "hostwatch:series";
 const SERIES_NEXT_KEY: &str = "hostwatch:series:next";
 
 /// KEYS: seq key, stream, id table. ARGV: seq, entry, max backlog, whether
-/// the entry has rows, then (id, definition) pairs for the ids it uses that
-/// may not be in the table yet. Returns 1 added, 0 a resend, -1 backlog
-/// full, -2 the id table is gone (Redis lost its data): resend with every
-/// definition.
+/// the entry has rows, how many definitions the hub believes the table
+/// holds, then (id, definition) pairs for the ids it uses that may not be in
+/// the table yet. Returns 1 added, 0 a resend, -1 backlog full, -2 the table
+/// holds fewer definitions than the hub wrote (Redis lost the table or its
+/// newest writes, e.g. a crash under `appendfsync everysec` while the hub
+/// ran on): resend with every definition. Checked before the definitions
+/// are written, so a batch that brings some cannot hide the loss of others.
 const ACCEPT_LUA: &str = r"
 local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
 local seq = tonumber(ARGV[1])
 if seq <= cur then return 0 end
 if redis.call('XLEN', KEYS[2]) >= tonumber(ARGV[3]) then return -1 end
-if #ARGV == 4 and ARGV[4] == '1' and redis.call('EXISTS', KEYS[3]) == 0 then return -2 end
-for i = 5, #ARGV, 2 do
+if ARGV[4] == '1' and redis.call('HLEN', KEYS[3]) < tonumber(ARGV[5]) then return -2 end
+for i = 6, #ARGV, 2 do
   redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
 end
 redis.call('XADD', KEYS[2], '*', 'b', ARGV[2])
@@ -181,6 +184,9 @@ impl RedisBuffer {
     pub async fn accept(&self, batch: &WriteBatch, site: &str) -> Result<()> {
         let mut retried = false;
         loop {
+            // Read before the encoding: a definition published meanwhile only
+            // raises the count, and a lower one is still a sound check.
+            let known = self.series.published_count();
             let (rows, defs) = match self.series.to_ids(&batch.host, &batch.rows) {
                 Ok(encoded) => encoded,
                 Err(missing) => {
@@ -208,7 +214,8 @@ impl RedisBuffer {
                 .arg(batch.seq)
                 .arg(payload)
                 .arg(self.max_backlog)
-                .arg(if has_rows { "1" } else { "0" });
+                .arg(if has_rows { "1" } else { "0" })
+                .arg(known);
             for (id, def) in &defs {
                 invocation.arg(*id).arg(def.as_slice());
             }
@@ -225,7 +232,10 @@ impl RedisBuffer {
                     )))
                 }
                 -2 if !retried => {
-                    tracing::warn!("the series id table is gone from Redis; writing it again");
+                    tracing::warn!(
+                        known,
+                        "the series id table in Redis lacks definitions this hub wrote; writing them again"
+                    );
                     self.series.unpublish_all();
                     retried = true;
                 }
@@ -464,5 +474,77 @@ mod tests {
             .to_ids("h", &[(disk[0].clone(), 1, 1.0)])
             .expect("ids");
         assert_eq!(ids[0].series_id, 4);
+    }
+
+    /// Redis lost the newest writes of its id table (a crash under
+    /// `appendfsync everysec`) while this hub ran on, believing them stored:
+    /// the next batch using a lost id writes its definition again, so a hub
+    /// started later still decodes it.
+    #[tokio::test]
+    async fn definitions_redis_lost_are_written_again() {
+        let redis = testkit::Redis::start().await;
+        let cpu = SeriesKey::new("system.cpu.utilization");
+        let mem = SeriesKey::new("system.memory.utilization");
+        let hub = RedisBuffer::connect(redis.url(), 100)
+            .await
+            .expect("connect");
+        let keys = hub
+            .intern("h", vec![cpu.clone(), mem.clone()])
+            .await
+            .expect("intern");
+        let batch = |seq, rows| WriteBatch {
+            agent_id: "a".into(),
+            host: "h".into(),
+            seq,
+            rows,
+        };
+        hub.accept(&batch(1, vec![(keys[0].clone(), 1, 0.5)]), "eu")
+            .await
+            .expect("accepted");
+        hub.accept(&batch(2, vec![(keys[1].clone(), 1, 0.7)]), "eu")
+            .await
+            .expect("accepted");
+        let (ids, _) = hub
+            .series()
+            .to_ids("h", &[(keys[1].clone(), 1, 0.7)])
+            .expect("ids");
+        let mem_id = ids[0].series_id;
+        // The newest definition is lost; the table itself is still there.
+        let mut conn = redis::Client::open(redis.url())
+            .expect("url")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect");
+        let removed: i64 = redis::cmd("HDEL")
+            .arg(SERIES_KEY)
+            .arg(mem_id)
+            .query_async(&mut conn)
+            .await
+            .expect("hdel");
+        assert_eq!(removed, 1);
+
+        // The same series again: its definition must be written back.
+        hub.accept(&batch(3, vec![(keys[1].clone(), 2, 0.8)]), "eu")
+            .await
+            .expect("accepted");
+        let back: bool = redis::cmd("HEXISTS")
+            .arg(SERIES_KEY)
+            .arg(mem_id)
+            .query_async(&mut conn)
+            .await
+            .expect("hexists");
+        assert!(back, "the lost definition is in the table again");
+        let fresh = RedisBuffer::connect(redis.url(), 100)
+            .await
+            .expect("connect");
+        let stream = entries(redis.url()).await;
+        let last = stream.last().expect("entries");
+        assert_eq!(
+            fresh
+                .series()
+                .to_keyed(&last.rows)
+                .expect("decodes after a restart"),
+            vec![(keys[1].clone(), 2, 0.8)]
+        );
     }
 }

@@ -42,6 +42,9 @@ struct Inner {
     by_ptr: FxHashMap<usize, u32>,
     /// Last id handed out locally (the direct sink; Redis hands out its own).
     last_local: u32,
+    /// Entries with `published` set: the id table in Redis holds at least
+    /// this many definitions, unless Redis lost some.
+    published: usize,
 }
 
 /// The table; cheap to share (`Arc<Interner>`).
@@ -153,18 +156,28 @@ impl Interner {
     /// Records that these ids' definitions are in Redis now.
     pub fn mark_published(&self, ids: impl IntoIterator<Item = u32>) {
         let mut inner = self.write();
+        let mut newly = 0;
         for id in ids {
             if let Some(e) = inner.by_id.get_mut(&id) {
+                newly += usize::from(!e.published);
                 e.published = true;
             }
         }
+        inner.published += newly;
+    }
+
+    /// How many definitions this hub knows to be in the Redis id table.
+    pub fn published_count(&self) -> usize {
+        self.read().published
     }
 
     /// Forgets that any definition is in Redis (the id table was found gone).
     pub fn unpublish_all(&self) {
-        for e in self.write().by_id.values_mut() {
+        let mut inner = self.write();
+        for e in inner.by_id.values_mut() {
             e.published = false;
         }
+        inner.published = 0;
     }
 
     /// True when every id is interned.
@@ -206,8 +219,11 @@ fn insert(
         .and_then(|m| m.get(&key))
         .and_then(|id| inner.by_id.get_mut(id))
     {
+        let newly = published && !e.published;
         e.published |= published;
-        return e.series.key.clone();
+        let key = e.series.key.clone();
+        inner.published += usize::from(newly);
+        return key;
     }
     let host: Arc<str> = match inner.by_key.get_key_value(host) {
         Some((h, _)) => h.clone(),
@@ -226,7 +242,13 @@ fn insert(
         key: key.clone(),
         field,
     };
-    inner.by_id.insert(id, Entry { series, published });
+    if inner
+        .by_id
+        .insert(id, Entry { series, published })
+        .is_none()
+    {
+        inner.published += usize::from(published);
+    }
     key
 }
 
