@@ -1,6 +1,8 @@
 //! Backfill: history for the simulated hosts from `start − backfill` up to
 //! `start`, one batch per step, generated as fast as the hub acks it; then the
-//! hosts go live.
+//! hosts go live. A backfill that ends now (no `start` in the past) also fills
+//! in the time it took itself, up to a step ago, so the history has no hole
+//! where the backfill ran ([`caught_up_steps`]).
 //!
 //! The agent's queue drops its oldest batch when full — right for a hub that
 //! is away, wrong for a producer that can outrun any hub. So a backfilling host
@@ -26,6 +28,19 @@ pub const MAX_PENDING: usize = 2 * crate::transport::WINDOW;
 pub const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 /// Steps collected per trip to the blocking pool.
 pub(crate) const CHUNK: usize = 16;
+/// A plan ending this close to the clock when the host starts it "ends now",
+/// and catches up with the time it takes.
+const CATCH_UP_WITHIN_MS: i64 = 5 * 60_000;
+
+/// Steps of `plan`, extended past its end through the last instant at least
+/// one step before `now_ms` (never fewer than the plan's own): the catch-up
+/// after a backfill that ended at the clock. The live collection takes over
+/// from there, so no instant is collected twice.
+pub(crate) fn caught_up_steps(plan: &Plan, now_ms: i64) -> u64 {
+    let last = (now_ms - plan.step_ms).div_euclid(plan.step_ms) * plan.step_ms;
+    let steps = (last - plan.first_ms).div_euclid(plan.step_ms) + 1;
+    u64::try_from(steps).unwrap_or(0).max(plan.steps)
+}
 
 /// The instants a backfill collects at: every multiple of the step in
 /// `[end − span, end]`. Aligned to the step (not to `end`) so runs that start at
@@ -211,13 +226,30 @@ pub(crate) async fn host(
 ) -> Option<Source> {
     let mut builder = std::mem::take(rows);
     let mut next = 0;
-    while next < b.plan.steps {
+    let mut steps = b.plan.steps;
+    let catch_up = common::now_ms() - b.plan.last_ms() <= CATCH_UP_WITHIN_MS;
+    loop {
+        if next >= steps {
+            let more = if catch_up {
+                caught_up_steps(&b.plan, common::now_ms())
+            } else {
+                steps
+            };
+            if more <= steps {
+                break;
+            }
+            tracing::debug!(
+                steps = more - steps,
+                "backfill catching up with the time it took"
+            );
+            steps = more;
+        }
         tokio::select! {
             _ = token.cancelled() => return None,
             _ = queue.wait_for_room(b.bound) => {}
         }
         let room = b.bound.saturating_sub(queue.stats().pending).max(1);
-        let count = (room.min(CHUNK) as u64).min(b.plan.steps - next);
+        let count = (room.min(CHUNK) as u64).min(steps - next);
         let (plan, q) = (b.plan, queue.clone());
         let joined = tokio::task::spawn_blocking(move || {
             let (mut batches, mut total_rows) = (0, 0);
@@ -241,7 +273,12 @@ pub(crate) async fn host(
             }
         };
         (source, builder) = (src, bld);
-        b.progress.add(count, batches, total_rows);
+        // Progress counts the plan's steps; the catch-up is extra.
+        b.progress.add(
+            count.min(b.plan.steps.saturating_sub(next)),
+            batches,
+            total_rows,
+        );
         next += count;
     }
     *rows = builder;
@@ -251,6 +288,31 @@ pub(crate) async fn host(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_backfill_ending_now_catches_up_to_a_step_before_the_clock() {
+        let minute = Duration::from_secs(60);
+        let end = 1_740_830_400_000; // 12:00:00, the plan's last instant
+        let p = Plan::new(end, 10 * minute, minute).expect("a plan");
+        assert_eq!(p.steps, 10);
+        // (now, steps): nothing more until a whole step has passed since the
+        // next instant; then every instant up to a step before now.
+        for (now, steps) in [
+            (end, 10),
+            (end + 60_000, 10),
+            (end + 119_999, 10),
+            (end + 120_000, 11),
+            (end + 185_000, 12),
+            (end - 3_600_000, 10),
+        ] {
+            assert_eq!(
+                caught_up_steps(&p, now),
+                steps,
+                "now = end + {} ms",
+                now - end
+            );
+        }
+    }
 
     #[test]
     fn plan_is_aligned_to_the_step_and_ends_at_or_before_the_end() {
