@@ -193,29 +193,38 @@ pub struct SeriesParams {
     agg: String,
 }
 
+impl SeriesParams {
+    /// The query these parameters ask for, checked: a host, `from` not after
+    /// `to` (defaults: the last 15 minutes), labels and aggregation that parse.
+    fn query(self) -> Result<RangeQuery> {
+        let to = self.to.unwrap_or_else(common::now_ms);
+        let from = self.from.unwrap_or(to - DEFAULT_RANGE_MS);
+        if from > to {
+            return Err(Error::Invalid("from is after to".into()));
+        }
+        if self.host.is_empty() {
+            return Err(Error::Invalid("host is required".into()));
+        }
+        let agg = Agg::parse(&self.agg).ok_or_else(|| {
+            Error::Invalid(format!("agg {:?}: use avg, min, max or last", self.agg))
+        })?;
+        Ok(RangeQuery {
+            labels: parse_labels(&self.labels)?,
+            host: self.host,
+            name: self.name,
+            from_ms: from,
+            to_ms: to,
+            max_points: self.max_points,
+            agg,
+        })
+    }
+}
+
 pub async fn series(
     State(app): State<Arc<AppState>>,
     Query(p): Query<SeriesParams>,
 ) -> Result<Json<Vec<SeriesPoints>>> {
-    let to = p.to.unwrap_or_else(common::now_ms);
-    let from = p.from.unwrap_or(to - DEFAULT_RANGE_MS);
-    if from > to {
-        return Err(Error::Invalid("from is after to".into()));
-    }
-    if p.host.is_empty() {
-        return Err(Error::Invalid("host is required".into()));
-    }
-    let q = RangeQuery {
-        host: p.host,
-        name: p.name,
-        labels: parse_labels(&p.labels)?,
-        from_ms: from,
-        to_ms: to,
-        max_points: p.max_points,
-        agg: Agg::parse(&p.agg)
-            .ok_or_else(|| Error::Invalid(format!("agg {:?}: use avg, min, max or last", p.agg)))?,
-    };
-    Ok(Json(app.source.range(&q).await?))
+    Ok(Json(app.source.range(&p.query()?).await?))
 }
 
 /// `GET /api/v1/bands`: the expected band behind each series `series` would
@@ -225,23 +234,7 @@ pub async fn bands(
     State(app): State<Arc<AppState>>,
     Query(p): Query<SeriesParams>,
 ) -> Result<Json<Vec<common::model::SeriesBand>>> {
-    let to = p.to.unwrap_or_else(common::now_ms);
-    let from = p.from.unwrap_or(to - DEFAULT_RANGE_MS);
-    if from > to {
-        return Err(Error::Invalid("from is after to".into()));
-    }
-    if p.host.is_empty() {
-        return Err(Error::Invalid("host is required".into()));
-    }
-    let q = RangeQuery {
-        host: p.host,
-        name: p.name,
-        labels: parse_labels(&p.labels)?,
-        from_ms: from,
-        to_ms: to,
-        ..Default::default()
-    };
-    Ok(Json(app.source.bands(&q).await?))
+    Ok(Json(app.source.bands(&p.query()?).await?))
 }
 
 /// Parses `k=v,k2=v2` (empty → no constraint).

@@ -410,24 +410,29 @@ mod tests {
             .collect()
     }
 
+    /// A buffer on `url` with `keys` interned for host "h".
+    async fn hub_with(url: &str, keys: Vec<SeriesKey>) -> (RedisBuffer, Vec<Arc<SeriesKey>>) {
+        let hub = RedisBuffer::connect(url, 100).await.expect("connect");
+        let keys = hub.intern("h", keys).await.expect("intern");
+        (hub, keys)
+    }
+
+    /// Agent "a"'s batch `seq` of host "h".
+    fn batch(seq: u64, rows: Vec<KeyedRow>) -> WriteBatch {
+        WriteBatch {
+            agent_id: "a".into(),
+            host: "h".into(),
+            seq,
+            rows,
+        }
+    }
+
     #[tokio::test]
     async fn entries_carry_ids_that_a_restarted_hub_resolves_from_redis() {
         let redis = testkit::Redis::start().await;
         let cpu = SeriesKey::new("system.cpu.utilization").label("cpu", "cpu0");
         let mem = SeriesKey::new("system.memory.utilization");
-        let first = RedisBuffer::connect(redis.url(), 100)
-            .await
-            .expect("connect");
-        let keys = first
-            .intern("h", vec![cpu.clone(), mem.clone()])
-            .await
-            .expect("intern");
-        let batch = |seq, rows| WriteBatch {
-            agent_id: "a".into(),
-            host: "h".into(),
-            seq,
-            rows,
-        };
+        let (first, keys) = hub_with(redis.url(), vec![cpu.clone(), mem.clone()]).await;
         let one = batch(
             1,
             vec![(keys[0].clone(), 1, 0.5), (keys[1].clone(), 1, 0.7)],
@@ -485,19 +490,7 @@ mod tests {
         let redis = testkit::Redis::start().await;
         let cpu = SeriesKey::new("system.cpu.utilization");
         let mem = SeriesKey::new("system.memory.utilization");
-        let hub = RedisBuffer::connect(redis.url(), 100)
-            .await
-            .expect("connect");
-        let keys = hub
-            .intern("h", vec![cpu.clone(), mem.clone()])
-            .await
-            .expect("intern");
-        let batch = |seq, rows| WriteBatch {
-            agent_id: "a".into(),
-            host: "h".into(),
-            seq,
-            rows,
-        };
+        let (hub, keys) = hub_with(redis.url(), vec![cpu, mem]).await;
         hub.accept(&batch(1, vec![(keys[0].clone(), 1, 0.5)]), "eu")
             .await
             .expect("accepted");
