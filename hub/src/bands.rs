@@ -30,7 +30,7 @@ pub struct BandRow {
 }
 
 /// The band of one series in the minute being averaged, and the last row
-/// stored; about 80 bytes per series.
+/// stored; under 100 bytes per series.
 #[derive(Debug, Clone, Default)]
 pub struct BandTrack {
     minute: Option<i64>,
