@@ -187,15 +187,7 @@ async fn decode_round(
     let mut writes = Vec::with_capacity(parsed.len());
     for (id, b) in parsed {
         match series.to_keyed(&b.rows) {
-            Ok(rows) => writes.push((
-                WriteBatch {
-                    agent_id: b.agent_id,
-                    host: b.host,
-                    seq: b.seq,
-                    rows,
-                },
-                b.site,
-            )),
+            Ok(rows) => writes.push(super::redis::with_rows(b, rows)),
             Err(_) => corrupt(metrics, &id),
         }
     }

@@ -351,7 +351,12 @@ pub fn from_proto(b: proto::BufferedBatch) -> Option<(WriteBatch, String)> {
     for r in &b.rows {
         rows.push((keys.get(&r.series_id)?.clone(), r.timestamp_ms, r.value));
     }
-    Some((
+    Some(with_rows(b, rows))
+}
+
+/// The batch an entry holds, with its rows resolved to `rows`, and its site.
+pub fn with_rows(b: proto::BufferedBatch, rows: Vec<KeyedRow>) -> (WriteBatch, String) {
+    (
         WriteBatch {
             agent_id: b.agent_id,
             host: b.host,
@@ -359,7 +364,7 @@ pub fn from_proto(b: proto::BufferedBatch) -> Option<(WriteBatch, String)> {
             rows,
         },
         b.site,
-    ))
+    )
 }
 
 #[cfg(test)]

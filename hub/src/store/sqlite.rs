@@ -17,8 +17,8 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 use super::{HistoryStore, HostRow, LatestPoint, LedgerEntry, ModelSnapshot, Outcome, WriteBatch};
 use crate::Result;
 
-/// Model snapshots written per transaction.
-const MODEL_CHUNK: usize = 2_000;
+/// Model snapshots or band points written per transaction.
+const ROWS_PER_TX: usize = 2_000;
 
 /// Rows per INSERT statement: 3 binds each stays under SQLite's 32766 limit.
 const ROWS_PER_INSERT: usize = 10_000;
@@ -348,7 +348,7 @@ impl HistoryStore for SqliteStore {
         let now = common::now_ms();
         // One transaction per chunk: one fsync for thousands of models, and
         // no single transaction holding the write lock for long.
-        for chunk in models.chunks(MODEL_CHUNK) {
+        for chunk in models.chunks(ROWS_PER_TX) {
             let mut tx = self.pool.begin().await?;
             for m in chunk {
                 sqlx::query(
@@ -377,7 +377,7 @@ impl HistoryStore for SqliteStore {
     }
 
     async fn save_bands(&self, bands: &[crate::bands::BandRow]) -> Result<()> {
-        for chunk in bands.chunks(MODEL_CHUNK) {
+        for chunk in bands.chunks(ROWS_PER_TX) {
             let mut tx = self.pool.begin().await?;
             for b in chunk {
                 sqlx::query(
