@@ -182,6 +182,10 @@ pub struct Evidence {
 pub struct Output {
     /// Anomaly score in [0, 1].
     pub score: f64,
+    /// The score before the alarm hold halved it (equal to `score` outside
+    /// a hold): whether the series is still unusual a point after its
+    /// alarm, which the damped score cannot tell.
+    pub undamped: f64,
     pub severity: Severity,
     /// This point opened an alarm (the first of an incident).
     pub alarm: bool,
@@ -277,6 +281,7 @@ impl Engine {
         if !value.is_finite() {
             return Output {
                 score: 0.0,
+                undamped: 0.0,
                 severity: Severity::None,
                 alarm: false,
                 actual: value,
@@ -348,6 +353,20 @@ impl Engine {
         // alarms.
         let tail = (3.0 * tail_r.min(tail_s).min(tail_n).min(tail_m)).min(1.0);
         let scored = self.alarm.update(tail);
+        // An alarm far from the recent level is an incident, not the day's
+        // shape: the daily model remembers it clipped to the edge of the
+        // level's band, so the same time tomorrow is compared with a normal
+        // day. (With one earlier day in memory, yesterday's spike would
+        // make today's ordinary value a "missing peak".) Alarms of the
+        // daily model alone are kept as they are: a day that changed shape
+        // for good must become the new normal.
+        if scored.undamped >= self.cfg.alarm_level {
+            if let Some(r) = robust.filter(|r| r.z.abs() >= EVIDENCE_Z) {
+                let edge = EVIDENCE_Z * self.robust.scale();
+                self.seasonal
+                    .amend_last(value.clamp(r.median - edge, r.median + edge));
+            }
+        }
         if scored.alarm {
             evidence.push(Evidence {
                 detector: Detector::Likelihood,
@@ -368,6 +387,7 @@ impl Engine {
         let score = scored.score.clamp(0.0, 1.0);
         Output {
             score,
+            undamped: scored.undamped.clamp(0.0, 1.0),
             severity: self.severity(score),
             alarm: scored.alarm,
             actual: value,
@@ -448,11 +468,16 @@ mod tests {
     /// Replays `input` at a 5-minute step through a default engine and
     /// compares the indices of the points that opened an alarm.
     fn check(input: &[f64], expected: &[usize]) {
+        check_every(300, input, expected);
+    }
+
+    /// [`check`] at a step of `step` seconds.
+    fn check_every(step: i64, input: &[f64], expected: &[usize]) {
         let mut engine = Engine::new(Config::default());
         let alarms: Vec<usize> = input
             .iter()
             .enumerate()
-            .filter(|&(i, &x)| engine.update(i as i64 * 300, x).alarm)
+            .filter(|&(i, &x)| engine.update(i as i64 * step, x).alarm)
             .map(|(i, _)| i)
             .collect();
         assert_eq!(alarms, expected);
@@ -520,6 +545,20 @@ mod tests {
         let mut input = wander(1000);
         input[800..805].fill(25.0);
         check(&input, &[800]);
+    }
+
+    #[test]
+    fn a_spike_on_the_only_earlier_day_is_not_expected_again_next_day() {
+        // Two days of a flat, jittery level at one point a minute, with a
+        // 5-minute spike at minute 1200 of the first day. Next day, the daily
+        // model's only comparison is that day (it scores from minute 2160,
+        // its likelihood from 2460): had it kept the spike, the ordinary
+        // values at minute 2640 would look like a missing peak.
+        let mut input: Vec<f64> = (0..2 * 1440)
+            .map(|i| 0.25 + [0.0, 0.02, -0.015, 0.01, -0.02, 0.005, 0.015][i % 7])
+            .collect();
+        input[1200..1205].fill(0.9);
+        check_every(60, &input, &[1200]);
     }
 
     #[test]

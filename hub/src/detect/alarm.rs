@@ -27,6 +27,9 @@ pub(crate) struct Alarm {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Scored {
     pub score: f64,
+    /// The score before the hold's damping: what the point alone is worth,
+    /// for asking whether an alarm lasted.
+    pub undamped: f64,
     /// The point opened a new alarm (it was not held back).
     pub alarm: bool,
 }
@@ -54,6 +57,7 @@ impl Alarm {
             }
             return Scored {
                 score: s * self.damp,
+                undamped: s,
                 alarm: false,
             };
         }
@@ -62,6 +66,7 @@ impl Alarm {
         }
         Scored {
             score: s,
+            undamped: s,
             alarm: false,
         }
     }
@@ -71,6 +76,7 @@ impl Alarm {
         self.opened_at = s;
         Scored {
             score: s,
+            undamped: s,
             alarm: true,
         }
     }

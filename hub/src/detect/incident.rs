@@ -13,8 +13,11 @@
 //!
 //! It is published (becomes an [`AnomalyEvent`]) only once it is
 //! *corroborated*: contributors from at least two metric families
-//! ([`family`]), or one alarm that scores [`ALONE_SCORE`] or more by itself,
-//! or a multivariate score of [`MV_CONFIRM`] or more while it is open. A lone
+//! ([`family`]), or one alarm that scores [`ALONE_SCORE`] or more by itself
+//! and *lasts* (its series' next reading, undamped by the alarm hold, still
+//! scores [`LASTING_SCORE`] and is itself off its model, unless the alarm
+//! lay [`FAR_NOVELTY`] beyond all history), or a multivariate score of [`MV_CONFIRM`] or
+//! more while it is open. A lone
 //! series that alarms on a burst its neighbours do not share is the most
 //! common false alarm (busy disks, connection counts); such an incident closes
 //! without ever being published.
@@ -28,7 +31,7 @@ use std::sync::Arc;
 use common::model::{AnomalyEvent, ProcessInfo, SeriesKey};
 
 use super::multivariate::HostOutput;
-use super::{Output, Severity};
+use super::{Detector, Output, Severity};
 
 /// Instants without a hot contributor that close an incident.
 pub const QUIET_POINTS: u32 = 10;
@@ -39,6 +42,16 @@ pub const MV_QUIET: f64 = 0.7;
 /// A single alarm this strong is published without corroboration, if its
 /// series is not one that alarms often.
 pub const ALONE_SCORE: f64 = 0.9;
+/// What the reading after a lone strong alarm must still score, before the
+/// alarm hold's damping, for the alarm to count alone: a counter that
+/// glitches for one reading (a burst of drops or errors, then zero again)
+/// is not a problem worth waking anyone for; one that stays off is.
+pub const LASTING_SCORE: f64 = 0.5;
+/// A lone alarm whose value lies this many widths of the series' whole
+/// range beyond anything it ever showed is believed at once, without
+/// waiting for the next reading: that is no glitch of a counter's usual
+/// noise (one dropped packet, where a few have been seen before).
+pub const FAR_NOVELTY: f64 = 0.5;
 /// A series that alarmed less than this long ago (a day) is "bursty": its
 /// alarms need another family or the multivariate score to be believed.
 pub const ALONE_AFTER_MS: i64 = 86_400_000;
@@ -76,6 +89,10 @@ struct Contribution {
     /// incident: its alarm alone can be believed.
     rare: bool,
     score: f64,
+    /// Its series' reading after the alarm was still off ([`lasts`]), or
+    /// the alarm itself lay far beyond all history; `None` until that
+    /// reading arrives.
+    lasting: Option<bool>,
     severity: Severity,
     /// The detectors' evidence at the contributor's worst point.
     evidence: String,
@@ -192,6 +209,7 @@ impl Incident {
             key: key.clone(),
             rare: previous_alarm.is_none_or(|p| t - p >= ALONE_AFTER_MS),
             score: out.score,
+            lasting: far_beyond_history(out).then_some(true),
             severity: out.severity,
             evidence: evidence(out),
         });
@@ -209,6 +227,9 @@ impl Incident {
         let Some(c) = self.contributors.get_mut(slot) else {
             return;
         };
+        if c.lasting.is_none() {
+            c.lasting = Some(lasts(out));
+        }
         if out.score > c.score {
             c.score = out.score;
             c.severity = c.severity.max(out.severity);
@@ -259,7 +280,7 @@ impl Incident {
             || self
                 .contributors
                 .iter()
-                .any(|c| c.rare && c.score >= ALONE_SCORE)
+                .any(|c| c.rare && c.score >= ALONE_SCORE && c.lasting == Some(true))
             || self
                 .multivariate
                 .as_ref()
@@ -313,6 +334,29 @@ impl Incident {
         self.event.evidence = lines;
         self.event.clone()
     }
+}
+
+/// Whether a reading right after an alarm shows the problem still there:
+/// it scores [`LASTING_SCORE`] before the hold's damping, and the value
+/// itself is off (far from the recent median or from its time of day).
+/// The score alone is not enough: the likelihood judges a few points' mean,
+/// so it still remembers a one-reading burst (a single dropped packet on a
+/// counter that is otherwise zero) two readings later. Novelty is not asked:
+/// its envelope shrinks a little every point, so a counter back at zero
+/// lies a hair beyond it and reports an excess of 0.00.
+fn lasts(out: &Output) -> bool {
+    out.undamped >= LASTING_SCORE
+        && out
+            .evidence
+            .iter()
+            .any(|e| matches!(e.detector, Detector::Robust | Detector::Seasonal))
+}
+
+/// Whether the reading lies [`FAR_NOVELTY`] or more beyond all history.
+fn far_beyond_history(out: &Output) -> bool {
+    out.evidence
+        .iter()
+        .any(|e| e.detector == Detector::Novelty && e.statistic >= FAR_NOVELTY)
 }
 
 /// `name{k=v,…}`, as the evidence names a series.
@@ -376,11 +420,24 @@ mod tests {
         };
         Output {
             score,
+            undamped: score,
             severity,
             alarm: false,
             actual: score * 10.0,
             expected: Some(1.0),
             evidence: Vec::new(),
+        }
+    }
+
+    /// [`out`] with the value itself off its median, as a hot reading is.
+    fn off(score: f64) -> Output {
+        Output {
+            evidence: vec![super::super::Evidence {
+                detector: Detector::Robust,
+                statistic: 6.0,
+                expected: Some(1.0),
+            }],
+            ..out(score)
         }
     }
 
@@ -400,9 +457,10 @@ mod tests {
             let t = i as i64 * 60_000;
             for &(name, score, alarm) in rows.iter() {
                 let key = Arc::new(SeriesKey::new(name));
+                // Rows of 0.5 and up are hot: off their median too.
                 let o = Output {
                     alarm,
-                    ..out(score)
+                    ..if score >= 0.5 { off(score) } else { out(score) }
                 };
                 if alarm && inc.as_ref().is_some_and(|i| !i.accepts()) {
                     if let Some(old) = inc.as_mut().and_then(Incident::supersede) {
@@ -495,9 +553,13 @@ mod tests {
 
     #[test]
     fn a_strong_lone_alarm_or_the_multivariate_score_corroborates() {
-        let mut strong = vec![(&[("system.disk.io.rate", 0.95, true)][..], None)];
+        // It counts alone once its next reading shows it lasted.
+        let mut strong = vec![
+            (&[("system.disk.io.rate", 0.95, true)][..], None),
+            (&[("system.disk.io.rate", 0.6, false)][..], None),
+        ];
         strong.extend([QUIET; 10]);
-        check(&strong, &[(0, "publish"), (10, "close")]);
+        check(&strong, &[(1, "publish"), (11, "close")]);
         let mut backed = vec![
             (&[("hw.power", 0.75, true)][..], Some(0.75)),
             (&[][..], Some(0.97)),
@@ -509,14 +571,88 @@ mod tests {
     }
 
     #[test]
+    fn a_strong_lone_alarm_that_does_not_last_is_never_published() {
+        // A counter's one-reading burst: 0.97, then back to normal at once.
+        let mut glitch = vec![
+            (&[("system.network.dropped.rate", 0.97, true)][..], None),
+            (&[("system.network.dropped.rate", 0.1, false)][..], None),
+        ];
+        glitch.extend([QUIET; 10]);
+        check(&glitch, &[(10, "close unpublished")]);
+        // The same alarm joined by a second family is believed at once.
+        let mut corroborated = vec![(
+            &[
+                ("system.network.dropped.rate", 0.97, true),
+                ("app.request.error_ratio", 0.75, true),
+            ][..],
+            None,
+        )];
+        corroborated.extend([QUIET; 10]);
+        check(&corroborated, &[(0, "publish"), (10, "close")]);
+    }
+
+    #[test]
+    fn the_reading_after_a_lone_alarm_must_be_off_its_model_not_only_score_high() {
+        let drops = Arc::new(SeriesKey::new("system.network.dropped.rate"));
+        // (undamped score of the next reading, its value off the median?)
+        for (next, off_median, expected) in [
+            (0.62, false, false), // the likelihood's echo of a one-reading burst
+            (0.62, true, true),
+            (0.45, true, false),
+        ] {
+            let (mut inc, (_, slot)) =
+                Incident::open(1, ("h", "s"), &drops, 0, &out(0.96), None, Vec::new());
+            inc.end_instant(0);
+            let reading = if off_median { off(next) } else { out(next) };
+            inc.point(slot, 60_000, &reading);
+            let published = matches!(inc.end_instant(60_000), Step::Opened(_));
+            assert_eq!(published, expected, "next reading {next}, off {off_median}");
+        }
+    }
+
+    #[test]
+    fn a_lone_alarm_far_beyond_all_history_is_believed_at_once() {
+        let cpu = Arc::new(SeriesKey::new("system.cpu.utilization"));
+        // (novelty excess of the alarm, published at its own instant?)
+        for (excess, expected) in [
+            (None, false),
+            (Some(0.0), false),
+            (Some(0.3), false),
+            (Some(0.5), true),
+            (Some(12.0), true),
+        ] {
+            let alarm = Output {
+                evidence: excess
+                    .map(|statistic| super::super::Evidence {
+                        detector: Detector::Novelty,
+                        statistic,
+                        expected: None,
+                    })
+                    .into_iter()
+                    .collect(),
+                ..out(0.99)
+            };
+            let (mut inc, _) = Incident::open(1, ("h", "s"), &cpu, 0, &alarm, None, Vec::new());
+            let published = matches!(inc.end_instant(0), Step::Opened(_));
+            assert_eq!(published, expected, "novelty {excess:?}");
+        }
+    }
+
+    #[test]
     fn a_strong_alarm_of_a_series_that_alarmed_within_a_day_needs_company() {
         let disk = Arc::new(SeriesKey::new("system.disk.io.rate"));
         let day = ALONE_AFTER_MS;
         let check = |previous: Option<i64>, expected: bool| {
             let t = 10 * day;
-            let (mut inc, _) =
+            let (mut inc, (_, slot)) =
                 Incident::open(1, ("h", "s"), &disk, t, &out(0.97), previous, Vec::new());
-            let published = matches!(inc.end_instant(t), Step::Opened(_));
+            assert_eq!(
+                inc.end_instant(t),
+                Step::Nothing,
+                "waits for the next reading"
+            );
+            inc.point(slot, t + 60_000, &off(0.8));
+            let published = matches!(inc.end_instant(t + 60_000), Step::Opened(_));
             assert_eq!(published, expected, "previous alarm {previous:?}");
         };
         check(None, true);
@@ -532,14 +668,15 @@ mod tests {
         instants.extend([(&hot[..], None); 11]);
         // 12 instants after the memory alarm: not part of that incident.
         instants.push((&[("hw.temperature", 0.95, true)][..], None));
+        instants.push((&[("hw.temperature", 0.7, false)][..], None));
         instants.extend([QUIET; 10]);
         check(
             &instants,
             &[
-                (0, "publish"),
+                (1, "publish"),
                 (12, "superseded"),
-                (12, "publish"),
-                (22, "close"),
+                (13, "publish"),
+                (23, "close"),
             ],
         );
     }
@@ -549,7 +686,7 @@ mod tests {
         let mut instants = vec![(&[("system.memory.utilization", 0.95, true)][..], None)];
         instants.extend([(&[("system.memory.utilization", 0.6, false)][..], None); 15]);
         instants.extend([QUIET; 10]);
-        check(&instants, &[(0, "publish"), (25, "close")]);
+        check(&instants, &[(1, "publish"), (25, "close")]);
     }
 
     #[test]

@@ -42,6 +42,14 @@ impl Ring {
         evicted
     }
 
+    /// Overwrites the newest value (no-op on an empty ring).
+    pub(crate) fn set_newest(&mut self, x: f64) {
+        if self.len > 0 {
+            let cap = self.buf.len();
+            self.buf[(self.head + cap - 1) % cap] = x;
+        }
+    }
+
     /// The value `back` steps ago: `ago(0)` is the newest.
     pub(crate) fn ago(&self, back: usize) -> Option<f64> {
         if back >= self.len {

@@ -60,6 +60,15 @@ impl Seasonal {
         out
     }
 
+    /// Replaces the value just learned by `x`: the engine keeps an
+    /// incident's values out of the days to come, so that tomorrow's
+    /// normal value at the same time is not taken for a missing peak.
+    pub(crate) fn amend_last(&mut self, x: f64) {
+        if self.period.is_some_and(|p| p > 0) {
+            self.history.set_newest(x);
+        }
+    }
+
     fn learn_period(&mut self, t: i64) {
         let last = self.last_t.replace(t);
         if self.period.is_some() {
