@@ -25,6 +25,7 @@ pub mod incident;
 mod likelihood;
 pub mod multivariate;
 mod novelty;
+pub mod power;
 mod ring;
 mod robust;
 mod seasonal;

@@ -26,6 +26,7 @@ use tracing::Instrument;
 use crate::bands::{BandRow, BandTrack};
 use crate::detect::incident::{Incident, Slot, Step};
 use crate::detect::multivariate::{Feature, Features, HostConfig, HostModel};
+use crate::detect::power::PowerGivenCpu;
 use crate::detect::{Config, Engine, Severity};
 use crate::metrics::HubMetrics;
 use crate::models::ModelStore;
@@ -40,6 +41,13 @@ pub const MAX_SERIES: usize = 100_000;
 /// The snapshot field of a host's multivariate model (series fields are
 /// series key JSON, so they never look like this).
 const HOST_MODEL: &str = "@multivariate";
+/// The series detection derives for every host that reports both its total
+/// CPU utilization and its power: watts beyond what the CPU load explains
+/// ([`PowerGivenCpu`]). A family of its own (`hw.power_beyond_cpu`, not
+/// `hw.power`): it says power and CPU parted ways, which a power sensor's
+/// alarm alone does not, so the two together corroborate a power problem the
+/// way CPU and heat together corroborate a runaway process.
+pub const POWER_BEYOND_CPU: &str = "hw.power_beyond_cpu";
 
 /// The agent sends every cumulative counter `X` with its per-second rate
 /// `X.rate` (the same contract for real and simulated hosts).
@@ -181,6 +189,10 @@ struct Host {
     instant: Option<i64>,
     features: Features,
     incident: Option<Incident>,
+    /// The fit behind [`POWER_BEYOND_CPU`]; not snapshotted, so that
+    /// series' engine is not either (both start cold together).
+    power: PowerGivenCpu,
+    power_key: Arc<SeriesKey>,
 }
 
 struct Runner {
@@ -282,6 +294,9 @@ impl Runner {
         let mut out = Vec::with_capacity(self.tracked + self.hosts.len());
         for (name, host) in &self.hosts {
             for (key, tracked) in &host.series {
+                if key.name == POWER_BEYOND_CPU {
+                    continue;
+                }
                 out.push(ModelSnapshot {
                     host: name.clone(),
                     series: serde_json::to_string(key.as_ref()).unwrap_or_default(),
@@ -377,6 +392,8 @@ impl Runner {
                         instant: None,
                         features: Features::default(),
                         incident: None,
+                        power: PowerGivenCpu::default(),
+                        power_key: Arc::new(SeriesKey::new(POWER_BEYOND_CPU)),
                     },
                 )
             }
@@ -391,7 +408,7 @@ impl Runner {
         self.process_rows(sr, &mut host, changed);
         // A batch ends with a whole collection: its last instant is complete.
         if let Some(t) = host.instant.take() {
-            self.end_instant(&mut host, t, changed);
+            self.end_instant((&sr.host, &sr.site), &mut host, t, changed);
         }
         self.hosts.insert(name, host);
     }
@@ -400,7 +417,7 @@ impl Runner {
         for (key, t, v) in &sr.rows {
             if host.instant.is_some_and(|i| i != *t) {
                 if let Some(done) = host.instant.take() {
-                    self.end_instant(host, done, changed);
+                    self.end_instant((&sr.host, &sr.site), host, done, changed);
                 }
             }
             host.instant = Some(*t);
@@ -438,67 +455,109 @@ impl Runner {
                     },
                 );
             }
-            let Some(tracked) = host.series.get_mut(key) else {
-                continue;
-            };
-            self.metrics.detection_rows.inc();
-            // Rows carry unix ms; the engine's clock is seconds (its
-            // seasonal model learns points per day from the step).
-            let out = tracked.engine.update(t.div_euclid(1000), *v);
-            if self.store.is_some() {
-                if let Some(point) = tracked.band.observe(*t, tracked.engine.band()) {
-                    self.bands.push(BandRow {
-                        host: sr.host.clone(),
-                        key: key.clone(),
-                        point,
-                    });
-                }
-            }
-            let alarm = out.alarm && out.severity != Severity::None;
-            if alarm && host.incident.as_ref().is_some_and(|inc| !inc.accepts()) {
-                if let Some(mut old) = host.incident.take() {
-                    changed.extend(old.supersede());
-                }
-            }
-            match (&mut host.incident, tracked.slot) {
-                (Some(inc), Some((id, slot))) if inc.id() == id => inc.point(slot, *t, &out),
-                (Some(inc), _) if alarm => {
-                    tracked.slot = Some(inc.join(key, *t, &out, tracked.last_alarm))
-                }
-                (None, _) if alarm => {
-                    // What was running when it started: the answer people
-                    // look for first, and gone by the time anyone asks the
-                    // host.
-                    let top = self
-                        .state
-                        .processes(&sr.host)
-                        .map(|(_, list)| list.as_ref().clone())
-                        .unwrap_or_default();
-                    let (inc, slot) = Incident::open(
-                        self.next_id,
-                        (&sr.host, &sr.site),
-                        key,
-                        *t,
-                        &out,
-                        tracked.last_alarm,
-                        top,
-                    );
-                    self.next_id += 1;
-                    host.incident = Some(inc);
-                    tracked.slot = Some(slot);
-                }
-                _ => {}
-            }
-            if alarm {
-                tracked.last_alarm = Some(*t);
-            }
+            self.score_row((&sr.host, &sr.site), host, key, *t, *v, changed);
         }
     }
 
-    /// Every row of instant `t` is in: the host's multivariate model scores
-    /// the instant, and the open incident hears about it.
-    fn end_instant(&mut self, host: &mut Host, t: i64, changed: &mut Vec<AnomalyEvent>) {
+    /// Scores one row of a tracked series and lets the host's incident hear
+    /// about it: the per-row step of [`Runner::process_rows`], also taken by
+    /// the rows detection derives itself ([`POWER_BEYOND_CPU`]).
+    fn score_row(
+        &mut self,
+        (name, site): (&str, &str),
+        host: &mut Host,
+        key: &Arc<SeriesKey>,
+        t: i64,
+        v: f64,
+        changed: &mut Vec<AnomalyEvent>,
+    ) {
+        let Some(tracked) = host.series.get_mut(key) else {
+            return;
+        };
+        self.metrics.detection_rows.inc();
+        // Rows carry unix ms; the engine's clock is seconds (its
+        // seasonal model learns points per day from the step).
+        let out = tracked.engine.update(t.div_euclid(1000), v);
+        if self.store.is_some() {
+            if let Some(point) = tracked.band.observe(t, tracked.engine.band()) {
+                self.bands.push(BandRow {
+                    host: name.to_owned(),
+                    key: key.clone(),
+                    point,
+                });
+            }
+        }
+        let alarm = out.alarm && out.severity != Severity::None;
+        if alarm && host.incident.as_ref().is_some_and(|inc| !inc.accepts()) {
+            if let Some(mut old) = host.incident.take() {
+                changed.extend(old.supersede());
+            }
+        }
+        match (&mut host.incident, tracked.slot) {
+            (Some(inc), Some((id, slot))) if inc.id() == id => inc.point(slot, t, &out),
+            (Some(inc), _) if alarm => {
+                tracked.slot = Some(inc.join(key, t, &out, tracked.last_alarm))
+            }
+            (None, _) if alarm => {
+                // What was running when it started: the answer people
+                // look for first, and gone by the time anyone asks the
+                // host.
+                let top = self
+                    .state
+                    .processes(name)
+                    .map(|(_, list)| list.as_ref().clone())
+                    .unwrap_or_default();
+                let (inc, slot) = Incident::open(
+                    self.next_id,
+                    (name, site),
+                    key,
+                    t,
+                    &out,
+                    tracked.last_alarm,
+                    top,
+                );
+                self.next_id += 1;
+                host.incident = Some(inc);
+                tracked.slot = Some(slot);
+            }
+            _ => {}
+        }
+        if alarm {
+            tracked.last_alarm = Some(t);
+        }
+    }
+
+    /// Every row of instant `t` is in: the host's derived power series and
+    /// multivariate model score the instant, and the open incident hears
+    /// about it.
+    fn end_instant(
+        &mut self,
+        names: (&str, &str),
+        host: &mut Host,
+        t: i64,
+        changed: &mut Vec<AnomalyEvent>,
+    ) {
         let features = std::mem::take(&mut host.features);
+        let residual = match (features.get(Feature::Cpu), features.get(Feature::Power)) {
+            (Some(cpu), Some(power)) => host.power.update(cpu, power),
+            _ => None,
+        };
+        if let Some(r) = residual {
+            let key = host.power_key.clone();
+            if !host.series.contains_key(&key) && self.tracked < MAX_SERIES {
+                self.tracked += 1;
+                host.series.insert(
+                    key.clone(),
+                    Tracked {
+                        engine: Engine::new(self.config.clone()),
+                        band: BandTrack::default(),
+                        slot: None,
+                        last_alarm: None,
+                    },
+                );
+            }
+            self.score_row(names, host, &key, t, r, changed);
+        }
         let mv = if features.is_empty() {
             None
         } else {
@@ -741,6 +800,26 @@ mod tests {
                 ("system.memory.utilization", wave),
             ],
             &[("system.cpu.utilization", 2, true)],
+        );
+    }
+
+    #[test]
+    fn power_the_cpu_does_not_explain_is_an_event_of_its_own() {
+        // Power follows a load that swings between 0.1 and 0.9; at minute 900,
+        // at a low load, it draws 80 W more for 3 minutes: still inside the
+        // power series' own range (160..280 W), far off what the load explains.
+        fn cpu(i: i64) -> f64 {
+            0.5 + 0.4 * (i as f64 / 40.0).sin()
+        }
+        check(
+            &[
+                ("system.cpu.utilization", cpu),
+                ("hw.power", |i| {
+                    let surge = if (900..903).contains(&i) { 80.0 } else { 0.0 };
+                    100.0 + 200.0 * cpu(i) + [0.0, 1.0, -1.0, 0.5, -0.5][i as usize % 5] + surge
+                }),
+            ],
+            &[(POWER_BEYOND_CPU, 1, true)],
         );
     }
 
