@@ -478,7 +478,8 @@ impl Runner {
         // Rows carry unix ms; the engine's clock is seconds (its
         // seasonal model learns points per day from the step).
         let out = tracked.engine.update(t.div_euclid(1000), v);
-        if self.store.is_some() {
+        // The derived series has no stored rows for a band to be drawn behind.
+        if self.store.is_some() && key.name != POWER_BEYOND_CPU {
             if let Some(point) = tracked.band.observe(t, tracked.engine.band()) {
                 self.bands.push(BandRow {
                     host: name.to_owned(),

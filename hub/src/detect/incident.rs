@@ -16,11 +16,11 @@
 //! ([`family`]), or one alarm that scores [`ALONE_SCORE`] or more by itself
 //! and *lasts* (its series' next reading, undamped by the alarm hold, still
 //! scores [`LASTING_SCORE`] and is itself off its model, unless the alarm
-//! lay [`FAR_NOVELTY`] beyond all history), or a multivariate score of [`MV_CONFIRM`] or
-//! more while it is open. A lone
-//! series that alarms on a burst its neighbours do not share is the most
-//! common false alarm (busy disks, connection counts); such an incident closes
-//! without ever being published.
+//! lay [`FAR_NOVELTY`] beyond all history), or a multivariate score of
+//! [`MV_CONFIRM`] or more while it is open. A lone series that alarms on a
+//! burst its neighbours do not share is the most common false alarm (busy
+//! disks, connection counts), and a counter's one-reading glitch the next;
+//! such an incident closes without ever being published.
 //!
 //! Pure: no I/O and no clock; the actor in `detection.rs` drives it.
 
