@@ -13,6 +13,8 @@ use std::sync::{Arc, Mutex};
 enum Kind {
     Counter,
     Gauge,
+    /// A counter of seconds, kept as whole nanoseconds (lock-free adds).
+    Seconds,
 }
 
 #[derive(Debug)]
@@ -65,6 +67,25 @@ impl Gauge {
     }
 }
 
+/// Monotonic counter of time spent (`..._seconds_total`): where a loop's
+/// time goes, as `rate()` of each part.
+#[derive(Debug, Clone)]
+pub struct SecondsCounter(Arc<AtomicU64>);
+
+impl SecondsCounter {
+    pub fn add(&self, d: std::time::Duration) {
+        let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        self.0.fetch_add(ns, Ordering::Relaxed);
+    }
+    /// Adds the time since `start`.
+    pub fn since(&self, start: std::time::Instant) {
+        self.add(start.elapsed());
+    }
+    pub fn get(&self) -> f64 {
+        self.0.load(Ordering::Relaxed) as f64 / 1e9
+    }
+}
+
 impl Registry {
     pub fn new() -> Self {
         Self::default()
@@ -73,6 +94,11 @@ impl Registry {
     /// Returns the counter `name{labels}`, creating it at 0 on first use.
     pub fn counter(&self, name: &str, help: &str, labels: &[(&str, &str)]) -> Counter {
         Counter(self.cell(name, help, Kind::Counter, labels, 0))
+    }
+
+    /// Returns the seconds counter `name{labels}`, created at 0 on first use.
+    pub fn seconds(&self, name: &str, help: &str, labels: &[(&str, &str)]) -> SecondsCounter {
+        SecondsCounter(self.cell(name, help, Kind::Seconds, labels, 0))
     }
 
     /// Returns the gauge `name{labels}`, creating it at 0.0 on first use.
@@ -109,7 +135,7 @@ impl Registry {
         let mut out = String::new();
         for (name, fam) in fams.iter() {
             let kind = match fam.kind {
-                Kind::Counter => "counter",
+                Kind::Counter | Kind::Seconds => "counter",
                 Kind::Gauge => "gauge",
             };
             let _ = writeln!(out, "# HELP {name} {}", fam.help);
@@ -122,6 +148,9 @@ impl Registry {
                     }
                     Kind::Gauge => {
                         let _ = writeln!(out, "{name}{labels} {}", fmt_f64(f64::from_bits(bits)));
+                    }
+                    Kind::Seconds => {
+                        let _ = writeln!(out, "{name}{labels} {}", fmt_f64(bits as f64 / 1e9));
                     }
                 }
             }
@@ -178,5 +207,16 @@ mod tests {
         assert!(text.contains("# TYPE x_total counter\nx_total{reason=\"nan\"} 4\n"));
         assert!(text.contains("y 1.5\n"));
         assert!(text.contains("z_total{why=\"a\\\"b\"} 0\n"));
+    }
+
+    #[test]
+    fn seconds_counters_render_as_counters_in_seconds() {
+        let r = Registry::new();
+        let s = r.seconds("t_seconds_total", "Time.", &[("phase", "copy")]);
+        s.add(std::time::Duration::from_millis(1500));
+        s.add(std::time::Duration::from_micros(250));
+        let text = r.render();
+        assert!(text
+            .contains("# TYPE t_seconds_total counter\nt_seconds_total{phase=\"copy\"} 1.50025\n"));
     }
 }

@@ -111,6 +111,7 @@ pub async fn run(config: Config, listeners: Listeners, shutdown: CancellationTok
     config.validate().map_err(Error::Invalid)?;
     let metrics = HubMetrics::new();
     let (store, state) = open_history(&config, &shutdown).await?;
+    store.observe(&metrics.registry);
 
     let redis = if config.redis.url.is_empty() {
         None

@@ -1,7 +1,7 @@
 //! The hub's own `/metrics`. Handles are created once and cloned into tasks;
 //! label sets are low-cardinality (reasons, outcomes), never host names.
 
-use common::metrics::{Counter, Gauge, Registry};
+use common::metrics::{Counter, Gauge, Registry, SecondsCounter};
 
 #[derive(Clone)]
 pub struct HubMetrics {
@@ -37,6 +37,22 @@ pub struct HubMetrics {
     pub ledger_missing: Gauge,
     pub ledger_agents: Gauge,
     pub ledger_agents_complete: Gauge,
+    /// Where the history path's time goes (see [`history_seconds`]).
+    pub history_after_commit: SecondsCounter,
+    pub history_decode: SecondsCounter,
+    pub history_ack: SecondsCounter,
+    pub history_commit_wait: SecondsCounter,
+}
+
+/// `hostwatch_hub_history_seconds_total{phase}`: time spent in one step of
+/// moving rows into history. Steps of one task add up to its busy time, so
+/// `rate()` per phase shows which one bounds the path.
+pub fn history_seconds(registry: &Registry, phase: &str) -> SecondsCounter {
+    registry.seconds(
+        "hostwatch_hub_history_seconds_total",
+        "Time spent moving rows into history, by step (pg_*: inside the PostgreSQL commit).",
+        &[("phase", phase)],
+    )
 }
 
 impl HubMetrics {
@@ -197,6 +213,10 @@ impl HubMetrics {
                 "Agents whose every batch up to their highest seq is in history.",
                 &[],
             ),
+            history_after_commit: history_seconds(&r, "after_commit"),
+            history_decode: history_seconds(&r, "buffer_decode"),
+            history_ack: history_seconds(&r, "buffer_ack"),
+            history_commit_wait: history_seconds(&r, "buffer_commit_wait"),
             registry: r,
         }
     }

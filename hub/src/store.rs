@@ -109,6 +109,9 @@ pub trait HistoryStore: Send + Sync + 'static {
     /// Commits `batches` in one transaction (group commit), checking each
     /// against the ledger inside it; outcomes are in input order.
     async fn commit(&self, batches: &[WriteBatch]) -> Result<Vec<Outcome>>;
+    /// Registers the store's own timings (the steps of `commit`) in the
+    /// hub's `/metrics`; stores without any keep the default.
+    fn observe(&self, _registry: &common::metrics::Registry) {}
     async fn ledger(&self) -> Result<Vec<LedgerEntry>>;
     /// Highest seq of `agent_id` stored; 0 if none.
     async fn stored_seq(&self, agent_id: &str) -> Result<u64>;

@@ -28,7 +28,7 @@ pub struct WriteRequest {
     pub batch: WriteBatch,
     pub site: String,
     pub reply: oneshot::Sender<Result<Outcome>>,
-    /// Shared by the requests of one `write_all`: set when one of them failed
+    /// Shared by the requests of one [`Chain`]: set when one of them failed
     /// to commit, so the ones queued after it are refused instead of committed.
     /// Otherwise a later group could commit a higher seq while an earlier one
     /// failed (the database back between two commits), and the retry of the
@@ -70,27 +70,30 @@ impl Writer {
     /// resend, so one agent's batches must reach the writer in seq order (a
     /// concurrent `join_all` of single writes does not guarantee that).
     pub async fn write_all(&self, batches: Vec<(WriteBatch, String)>) -> Vec<Result<Outcome>> {
+        self.submit(batches, &Chain::default())
+            .await
+            .outcomes()
+            .await
+    }
+
+    /// Queues batches in the given order without waiting for their commits,
+    /// so a caller can queue the next group while this one commits. Every
+    /// group queued under one `chain` is refused once any of them failed:
+    /// a later group must never commit past an earlier failure.
+    pub async fn submit(&self, batches: Vec<(WriteBatch, String)>, chain: &Chain) -> Pending {
         let mut waiting = Vec::with_capacity(batches.len());
-        let chain = Arc::new(AtomicBool::new(false));
         for (batch, site) in batches {
             let (reply, rx) = oneshot::channel();
             let request = WriteRequest {
                 batch,
                 site,
                 reply,
-                chain: Some(chain.clone()),
+                chain: Some(chain.0.clone()),
             };
             let sent = self.tx.send(request).await;
-            waiting.push(sent.map(|()| rx));
+            waiting.push(sent.ok().map(|()| rx));
         }
-        let mut out = Vec::with_capacity(waiting.len());
-        for w in waiting {
-            out.push(match w {
-                Ok(rx) => rx.await.unwrap_or(Err(Error::ShuttingDown)),
-                Err(_) => Err(Error::ShuttingDown),
-            });
-        }
-        out
+        Pending(waiting)
     }
 
     /// Queues a batch and waits until it is committed (or found a duplicate).
@@ -106,6 +109,26 @@ impl Writer {
             .await
             .map_err(|_| Error::ShuttingDown)?;
         rx.await.map_err(|_| Error::ShuttingDown)?
+    }
+}
+
+/// Groups of requests that stand or fall together ([`Writer::submit`]).
+#[derive(Clone, Default)]
+pub struct Chain(Arc<AtomicBool>);
+
+/// The outcomes of one [`Writer::submit`], in order.
+pub struct Pending(Vec<Option<oneshot::Receiver<Result<Outcome>>>>);
+
+impl Pending {
+    pub async fn outcomes(self) -> Vec<Result<Outcome>> {
+        let mut out = Vec::with_capacity(self.0.len());
+        for w in self.0 {
+            out.push(match w {
+                Some(rx) => rx.await.unwrap_or(Err(Error::ShuttingDown)),
+                None => Err(Error::ShuttingDown),
+            });
+        }
+        out
     }
 }
 
@@ -150,6 +173,7 @@ impl WriterActor {
         }
         match self.store.commit(&batches).await {
             Ok(outcomes) => {
+                let after = std::time::Instant::now();
                 self.metrics.commits.inc();
                 let mut uplink = Vec::new();
                 let mut done = Vec::with_capacity(replies.len());
@@ -191,6 +215,7 @@ impl WriterActor {
                     // and the agent learns that from Welcome on reconnect.
                     let _ = reply.send(Ok(outcome));
                 }
+                self.metrics.history_after_commit.since(after);
             }
             Err(e) => {
                 for chain in chains {
@@ -203,5 +228,72 @@ impl WriterActor {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use common::model::SeriesKey;
+
+    use super::*;
+    use crate::config::PostgresConfig;
+    use crate::store::PostgresStore;
+
+    /// The consumer queues a round while the one before commits; a failed
+    /// round must stop every later one of its chain, or a later seq would
+    /// commit and the retried earlier batch would be taken for a resend.
+    #[tokio::test]
+    async fn a_failed_group_refuses_every_later_group_of_its_chain() {
+        let pg = testkit::Postgres::start().await;
+        let config = PostgresConfig {
+            maintenance_interval: Duration::ZERO,
+            ..Default::default()
+        };
+        let store = Arc::new(PostgresStore::open(pg.url(), &config).await.expect("open"));
+        let (writer, _task) = Writer::spawn(
+            store.clone(),
+            Arc::new(State::new()),
+            None,
+            None,
+            None,
+            HubMetrics::new(),
+        );
+        let key = Arc::new(SeriesKey::new("m"));
+        let batch = |seq, t| {
+            let rows = vec![(key.clone(), t, 1.0)];
+            let b = WriteBatch {
+                agent_id: "a".into(),
+                host: "h".into(),
+                seq,
+                rows,
+            };
+            (b, "s".to_owned())
+        };
+        let now = common::now_ms();
+        let chain = Chain::default();
+        // Before PostgreSQL's earliest timestamp: the COPY fails.
+        let first = writer.submit(vec![batch(1, -10i64.pow(15))], &chain).await;
+        // Give the writer time to fail the first group on its own.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let second = writer.submit(vec![batch(2, now)], &chain).await;
+        assert!(first.outcomes().await[0].is_err());
+        assert!(
+            second.outcomes().await[0].is_err(),
+            "refused, not committed"
+        );
+        assert_eq!(store.stored_seq("a").await.expect("ledger"), 0);
+
+        // The retry runs under a new chain and stores both, in order.
+        let retry = writer
+            .submit(
+                vec![batch(1, now - 1_000), batch(2, now)],
+                &Chain::default(),
+            )
+            .await;
+        let outcomes: Vec<_> = retry.outcomes().await.into_iter().flatten().collect();
+        assert_eq!(outcomes, vec![Outcome::Stored, Outcome::Stored]);
+        assert_eq!(store.count_rows("h").await.expect("count"), 2);
     }
 }

@@ -74,6 +74,13 @@ impl Postgres {
     /// A cluster of our own, whatever the environment says: for tests that
     /// stop, crash or restart the server.
     pub async fn throwaway() -> Self {
+        Self::throwaway_with("").await
+    }
+
+    /// A cluster of our own with `settings` (postgresql.conf lines) after the
+    /// test ones, which they override: for benches, which need a server
+    /// sized like a real hub's rather than a test's.
+    pub async fn throwaway_with(settings: &str) -> Self {
         let initdb = process::find_binary("initdb").unwrap_or_else(|| {
             panic!("testkit: initdb not found on PATH or in /usr/lib/postgresql/*/bin (scripts/setup installs it)")
         });
@@ -94,7 +101,7 @@ impl Postgres {
             .args(["--no-locale", "--no-sync"]);
         process::run("initdb", cmd).await;
         let socket_dir = process::sh_quote(&dir.path().display().to_string());
-        let conf = format!("{TEST_SETTINGS}unix_socket_directories = {socket_dir}\n");
+        let conf = format!("{TEST_SETTINGS}unix_socket_directories = {socket_dir}\n{settings}\n");
         append(&data.join("postgresql.conf"), &conf);
 
         let watchdog = Watchdog::spawn(&watchdog_cleanup(dir.path()));

@@ -6,6 +6,7 @@
 //!
 //!     cargo build --release -p hostwatch -p bench
 //!     target/release/hub-ingest [--agents 1000] [--series 50] [--seconds 30] [--paced BATCHES]
+//!         [--test-sized-pg]
 //!
 //! `--paced N`: agents hold back while the hub's Redis backlog
 //! (`hostwatch_hub_buffer_backlog`) is above N batches, so ingest runs only as
@@ -14,7 +15,10 @@
 //! grows for the whole run, with ingest taking CPU that history then lacks.
 //!
 //! Servers: throwaway `redis-server` and `postgres` (testkit) unless
-//! HOSTWATCH_TEST_REDIS_URL / HOSTWATCH_TEST_DATABASE_URL are set. The hub runs
+//! HOSTWATCH_TEST_REDIS_URL / HOSTWATCH_TEST_DATABASE_URL are set. The
+//! throwaway PostgreSQL gets a hub's sizing ([`HUB_SIZED_PG`]);
+//! `--test-sized-pg` keeps the tests' 16 MB of buffers (the runs before
+//! 2026-12-04 (2) in bench/README used that). The hub runs
 //! as its own process (`hostwatch hub`, found next to this binary) so its CPU
 //! and memory are its own.
 
@@ -36,6 +40,11 @@ const CONNECTIONS: usize = 20;
 /// Batches in flight per agent.
 const WINDOW: u64 = 4;
 const WARMUP: Duration = Duration::from_secs(5);
+/// The throwaway server sized like a hub's own (README, "PostgreSQL for
+/// the hub"), not a test's: 50,000 series' index pages fit in its buffers,
+/// and checkpoints (each followed by full-page images in the WAL) are
+/// spaced by time, not forced by WAL volume every few seconds.
+const HUB_SIZED_PG: &str = "shared_buffers = 2GB\nmax_wal_size = 8GB\ncheckpoint_timeout = 15min\n";
 
 struct Args {
     agents: usize,
@@ -43,6 +52,8 @@ struct Args {
     seconds: u64,
     /// Backlog (batches) above which agents pause; `None` = unpaced.
     paced: Option<u64>,
+    /// The throwaway PostgreSQL keeps the test sizing (16 MB of buffers).
+    test_sized_pg: bool,
 }
 
 fn args() -> Args {
@@ -51,8 +62,10 @@ fn args() -> Args {
         series: 50,
         seconds: 30,
         paced: None,
+        test_sized_pg: false,
     };
     let v: Vec<String> = std::env::args().collect();
+    a.test_sized_pg = v.iter().any(|x| x == "--test-sized-pg");
     for w in v.windows(2) {
         match w[0].as_str() {
             "--agents" => a.agents = w[1].parse().unwrap_or(a.agents),
@@ -70,7 +83,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = args();
     eprintln!("hub-ingest: starting Redis and PostgreSQL");
     let redis = testkit::Redis::start().await;
-    let pg = testkit::Postgres::start().await;
+    let external = std::env::var_os("HOSTWATCH_TEST_DATABASE_URL").is_some();
+    let pg = if args.test_sized_pg || external {
+        testkit::Postgres::start().await
+    } else {
+        testkit::Postgres::throwaway_with(HUB_SIZED_PG).await
+    };
     let grpc = free_port();
     let http = free_port();
     let exe = std::env::current_exe()?.with_file_name("hostwatch");
@@ -139,6 +157,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     tokio::time::sleep(WARMUP).await;
     let (rows0, cpu0) = (stored_rows(&http).await?, cpu_seconds(hub.id()));
+    let phases0 = phases(&http).await?;
+    let admin = sqlx::PgPool::connect(pg.url()).await?;
+    let wal0 = wal_lsn(&admin).await?;
     let t0 = Instant::now();
     let acked0 = acked_rows.load(Ordering::Relaxed);
     let mut last_report = Instant::now();
@@ -156,6 +177,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let window = t0.elapsed().as_secs_f64();
     let (rows1, cpu1) = (stored_rows(&http).await?, cpu_seconds(hub.id()));
+    let phases1 = phases(&http).await?;
+    let history_wal = wal_since(&admin, &wal0).await? / (rows1 - rows0).max(1) as f64;
+    admin.close().await;
     let acked1 = acked_rows.load(Ordering::Relaxed);
     let rss_peak_kib = peak_rss_kib(hub.id());
     stop.store(true, Ordering::Relaxed);
@@ -171,8 +195,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ingest_rate = (acked1 - acked0) as f64 / window;
     let hub_cpu = (cpu1 - cpu0) / window;
 
-    eprintln!("hub-ingest: raw COPY peer of {} rows", rows1 - rows0);
-    let copy_rate = raw_copy(pg.url(), (rows1 - rows0).max(100_000)).await?;
+    let rows = (rows1 - rows0).max(100_000);
+    eprintln!("hub-ingest: raw COPY peers of {rows} rows");
+    // The peer: the same rows as the agents sent (every series, each agent's
+    // series together, one timestamp per round of all agents).
+    let (copy_rate, copy_wal) = raw_copy(pg.url(), rows, None).await?;
+    // The peer of earlier runs (bench/README before 2026-12-04 (2)): 1,000
+    // series only, so the index is written in 1,000 places, not 50,000.
+    let (narrow_rate, narrow_wal) = raw_copy(pg.url(), rows, Some(1000)).await?;
 
     println!("| measure | value |");
     println!("|---|---|");
@@ -183,10 +213,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("| acked by the hub (into Redis) | {ingest_rate:.0} samples/s |");
     println!("| into history (PostgreSQL) | {history_rate:.0} samples/s |");
-    println!("| raw binary COPY, same table (peer) | {copy_rate:.0} rows/s |");
+    println!("| raw binary COPY of the same rows, same table (peer) | {copy_rate:.0} rows/s |");
     println!("| history / raw COPY | {:.2} |", history_rate / copy_rate);
+    println!("| WAL per row: history / peer | {history_wal:.0} B / {copy_wal:.0} B |");
+    println!("| raw COPY over 1,000 series only (earlier peer) | {narrow_rate:.0} rows/s |");
+    println!(
+        "| history / earlier peer | {:.2} |",
+        history_rate / narrow_rate
+    );
+    println!("| WAL per row, earlier peer | {narrow_wal:.0} B |");
     println!("| hub CPU | {hub_cpu:.2} cores |");
     println!("| hub peak RSS | {:.1} MiB |", rss_peak_kib as f64 / 1024.0);
+    for (phase, t1) in &phases1 {
+        let t0 = phases0.iter().find(|p| p.0 == *phase).map_or(0.0, |p| p.1);
+        println!(
+            "| time in {phase} | {:.0} % of the window |",
+            100.0 * (t1 - t0) / window
+        );
+    }
     drop(redis);
     drop(pg);
     Ok(())
@@ -291,18 +335,32 @@ async fn agent(
     }
 }
 
-async fn raw_copy(url: &str, rows: u64) -> Result<f64, Box<dyn std::error::Error>> {
+/// `rows` rows by binary COPY in 50,000-row transactions, over the first
+/// `limit` series (all when `None`) in id order — the order the hub created
+/// them, so each agent's series sit together as in its batches.
+async fn raw_copy(
+    url: &str,
+    rows: u64,
+    limit: Option<i64>,
+) -> Result<(f64, f64), Box<dyn std::error::Error>> {
     let pool = sqlx::PgPool::connect(url).await?;
-    let ids: Vec<i64> =
-        sqlx::query_scalar("SELECT id FROM hostwatch.series ORDER BY id LIMIT 1000")
-            .fetch_all(&pool)
-            .await?;
+    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM hostwatch.series ORDER BY id LIMIT $1")
+        .bind(limit.unwrap_or(i64::MAX))
+        .fetch_all(&pool)
+        .await?;
     if ids.is_empty() {
         return Err("no series in history: the load did not reach PostgreSQL".into());
     }
     const CHUNK: u64 = 50_000;
     let mut done = 0u64;
-    let mut ts = common::now_ms() - 7_200_000;
+    // Before the agents' times (they start an hour back), and apart per peer.
+    let mut ts = common::now_ms()
+        - if limit.is_some() {
+            7_200_000
+        } else {
+            10_800_000
+        };
+    let wal0 = wal_lsn(&pool).await?;
     let start = Instant::now();
     while done < rows {
         let n = CHUNK.min(rows - done);
@@ -326,8 +384,37 @@ async fn raw_copy(url: &str, rows: u64) -> Result<f64, Box<dyn std::error::Error
         done += n;
     }
     let rate = rows as f64 / start.elapsed().as_secs_f64();
+    let wal = wal_since(&pool, &wal0).await? / rows as f64;
     pool.close().await;
-    Ok(rate)
+    Ok((rate, wal))
+}
+
+/// PostgreSQL's current WAL position.
+async fn wal_lsn(pool: &sqlx::PgPool) -> Result<String, sqlx::Error> {
+    sqlx::query_scalar("SELECT pg_current_wal_lsn()::text")
+        .fetch_one(pool)
+        .await
+}
+
+/// WAL bytes written since `from`: with full-page images after each
+/// checkpoint, it shows how many index pages a load touches.
+async fn wal_since(pool: &sqlx::PgPool, from: &str) -> Result<f64, sqlx::Error> {
+    sqlx::query_scalar("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn)::float8")
+        .bind(from)
+        .fetch_one(pool)
+        .await
+}
+
+/// Every `hostwatch_hub_history_seconds_total{phase}`: (phase, seconds).
+async fn phases(http: &str) -> Result<Vec<(String, f64)>, Box<dyn std::error::Error>> {
+    let m = http_get(http, "/metrics").await?;
+    Ok(m.lines()
+        .filter_map(|l| l.strip_prefix("hostwatch_hub_history_seconds_total{phase=\""))
+        .filter_map(|l| {
+            let (phase, rest) = l.split_once("\"}")?;
+            Some((phase.to_owned(), rest.trim().parse().ok()?))
+        })
+        .collect())
 }
 
 async fn stored_rows(http: &str) -> Result<u64, Box<dyn std::error::Error>> {

@@ -11,7 +11,7 @@
 
 use std::fmt::Write as _;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::backoff::Backoff;
 use prost::Message as _;
@@ -25,7 +25,7 @@ use super::redis::{from_proto, redis_err, RedisBuffer, GROUP, LATEST_KEY_PREFIX,
 use super::series::Interner;
 use crate::metrics::HubMetrics;
 use crate::store::WriteBatch;
-use crate::writer::Writer;
+use crate::writer::{Chain, Pending, Writer};
 use crate::Result;
 
 /// Entries read per round; the writer commits them together.
@@ -35,6 +35,11 @@ const CONSUMER: &str = "hub";
 
 /// Rounds read and decoded ahead of the one being committed.
 const ROUNDS_AHEAD: usize = 1;
+/// Rounds queued to the writer ahead of the one being acked: enough that the
+/// writer always has the next round while a slow ack (about 50 k latest-value
+/// fields, an fsync under `appendfsync always`) runs. With the read-ahead it
+/// bounds the rounds held in memory (each up to `READ_COUNT` entries).
+const ROUNDS_COMMITTING: usize = 3;
 
 pub async fn run(
     buffer: Arc<RedisBuffer>,
@@ -56,14 +61,19 @@ pub async fn run(
             r = async {
                 let (mut read, mut ack) = conns.await?;
                 ensure_group(&mut read).await?;
-                // Reading the next round overlaps committing this one; each
-                // round is acked only after its own commit, in stream order.
+                // Three stages, each a round apart: reading and decoding the
+                // next round, committing this one (queued to the writer as
+                // soon as the previous one is queued, so PostgreSQL commits
+                // back to back), and acking the one before. Each round is
+                // acked only after its own commit, in stream order.
                 let (tx, rx) = mpsc::channel(ROUNDS_AHEAD);
-                let (read_end, commit_end) = tokio::join!(
+                let (queued_tx, queued_rx) = mpsc::channel(ROUNDS_COMMITTING);
+                let (read_end, (), ack_end) = tokio::join!(
                     read_rounds(&buffer, &mut read, tx, &metrics),
-                    commit_rounds(rx, &mut ack, &writer, &mut backoff),
+                    submit_rounds(rx, &writer, queued_tx),
+                    ack_rounds(queued_rx, &mut ack, &mut backoff, &metrics),
                 );
-                commit_end.and(read_end)
+                ack_end.and(read_end)
             } => r,
         };
         if let Err(e) = result {
@@ -118,24 +128,69 @@ async fn read_rounds(
             }
             None => read(conn, ">", true).await?,
         };
+        let started = Instant::now();
         let Some(round) = decode_round(buffer, reply, metrics).await? else {
             continue;
         };
+        metrics.history_decode.since(started);
         if tx.send(round).await.is_err() {
             return Ok(());
         }
     }
 }
 
-/// Commits and acks rounds in order; stops at the first failure.
-async fn commit_rounds(
+/// Queues rounds to the writer in order, all under one chain: once a round
+/// fails to commit, every round queued after it is refused, so no agent's
+/// later batch can commit past an earlier one that did not.
+async fn submit_rounds(
     mut rx: mpsc::Receiver<Round>,
-    conn: &mut ConnectionManager,
     writer: &Writer,
-    backoff: &mut Backoff,
-) -> Result<()> {
+    queued: mpsc::Sender<Queued>,
+) {
+    let chain = Chain::default();
     while let Some(round) = rx.recv().await {
-        commit_round(round, conn, writer).await?;
+        let Round {
+            ids,
+            writes,
+            latest,
+        } = round;
+        // In stream order, which is each agent's seq order.
+        let pending = writer.submit(writes, &chain).await;
+        let q = Queued {
+            ids,
+            latest,
+            pending,
+        };
+        if queued.send(q).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// A round queued to the writer, waiting for its commit before its ack.
+struct Queued {
+    ids: Vec<String>,
+    latest: FxHashMap<Arc<str>, Vec<Field>>,
+    pending: Pending,
+}
+
+/// Acks rounds in order once each has committed; stops at the first
+/// failure, after waiting out the rounds already queued (so a retry never
+/// runs beside commits of this attempt).
+async fn ack_rounds(
+    mut rx: mpsc::Receiver<Queued>,
+    conn: &mut ConnectionManager,
+    backoff: &mut Backoff,
+    metrics: &HubMetrics,
+) -> Result<()> {
+    while let Some(q) = rx.recv().await {
+        if let Err(e) = ack_round(q, conn, metrics).await {
+            rx.close();
+            while let Some(q) = rx.recv().await {
+                let _ = q.pending.outcomes().await;
+            }
+            return Err(e);
+        }
         backoff.reset();
     }
     Ok(())
@@ -198,19 +253,21 @@ async fn decode_round(
     }))
 }
 
-/// Commits a round, then acks it (XACK + XDEL) in one atomic step with the
-/// latest-value hashes.
-async fn commit_round(round: Round, conn: &mut ConnectionManager, writer: &Writer) -> Result<()> {
-    let Round {
+/// Waits for a round's commit, then acks it (XACK + XDEL) in one atomic
+/// step with the latest-value hashes.
+async fn ack_round(q: Queued, conn: &mut ConnectionManager, metrics: &HubMetrics) -> Result<()> {
+    let Queued {
         ids,
-        writes,
         latest,
-    } = round;
-    // In stream order, which is each agent's seq order.
-    for result in writer.write_all(writes).await {
+        pending,
+    } = q;
+    let started = Instant::now();
+    for result in pending.outcomes().await {
         // One failed commit fails the round; nothing is acked and all is re-read.
         result?;
     }
+    metrics.history_commit_wait.since(started);
+    let started = Instant::now();
     let mut pipe = redis::pipe();
     pipe.atomic();
     let mut value = String::new();
@@ -236,6 +293,7 @@ async fn commit_round(round: Round, conn: &mut ConnectionManager, writer: &Write
         .query_async::<()>(conn)
         .await
         .map_err(redis_err)?;
+    metrics.history_ack.since(started);
     Ok(())
 }
 

@@ -22,7 +22,7 @@ mod read;
 mod schema;
 
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -53,6 +53,8 @@ pub struct PostgresStore {
     /// cache never goes stale. New ids enter only after their commit.
     series_ids: Mutex<commit::SeriesIds>,
     maintenance: Arc<maintenance::Maintenance>,
+    /// Set once by [`HistoryStore::observe`]; commits are untimed before.
+    timers: OnceLock<commit::Timers>,
     stop: CancellationToken,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
@@ -111,6 +113,7 @@ impl PostgresStore {
             partitions,
             series_ids: Mutex::default(),
             maintenance,
+            timers: OnceLock::new(),
             stop,
             task: Mutex::new(Some(task)),
         })
@@ -181,6 +184,10 @@ impl HistoryStore for PostgresStore {
 
     async fn commit(&self, batches: &[WriteBatch]) -> Result<Vec<Outcome>> {
         commit::commit(self, batches).await
+    }
+
+    fn observe(&self, registry: &common::metrics::Registry) {
+        let _ = self.timers.set(commit::Timers::new(registry));
     }
 
     async fn ledger(&self) -> Result<Vec<LedgerEntry>> {

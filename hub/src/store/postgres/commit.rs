@@ -15,7 +15,9 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Instant;
 
+use common::metrics::{Registry, SecondsCounter};
 use common::model::SeriesKey;
 use rustc_hash::{FxHashMap, FxHashSet};
 use sqlx::{Postgres, Transaction};
@@ -48,15 +50,67 @@ type RowKey<'a> = (&'a str, usize);
 /// series per commit).
 pub(super) type SeriesIds = FxHashMap<String, FxHashMap<SeriesKey, i64>>;
 
+/// Time spent in each step of [`commit`], as
+/// `hostwatch_hub_history_seconds_total{phase}`: which step bounds history.
+pub struct Timers {
+    partitions: SecondsCounter,
+    ledger_lock: SecondsCounter,
+    series: SecondsCounter,
+    copy: SecondsCounter,
+    ledger_update: SecondsCounter,
+    ranges: SecondsCounter,
+    commit: SecondsCounter,
+}
+
+impl Timers {
+    pub fn new(registry: &Registry) -> Self {
+        let phase = |p| crate::metrics::history_seconds(registry, p);
+        Self {
+            partitions: phase("pg_partitions"),
+            ledger_lock: phase("pg_ledger_lock"),
+            series: phase("pg_series"),
+            copy: phase("pg_copy"),
+            ledger_update: phase("pg_ledger_update"),
+            ranges: phase("pg_ranges"),
+            commit: phase("pg_commit"),
+        }
+    }
+}
+
+/// Adds the time since the last mark to `counter` (when timed at all).
+struct Clock<'a> {
+    timers: Option<&'a Timers>,
+    mark: Instant,
+}
+
+impl<'a> Clock<'a> {
+    fn new(timers: Option<&'a Timers>) -> Self {
+        Self {
+            timers,
+            mark: Instant::now(),
+        }
+    }
+    fn lap(&mut self, counter: fn(&Timers) -> &SecondsCounter) {
+        let now = Instant::now();
+        if let Some(t) = self.timers {
+            counter(t).add(now - self.mark);
+        }
+        self.mark = now;
+    }
+}
+
 pub(super) async fn commit(store: &PostgresStore, batches: &[WriteBatch]) -> Result<Vec<Outcome>> {
     if batches.is_empty() {
         return Ok(Vec::new());
     }
+    let mut clock = Clock::new(store.timers.get());
     if let Some(p) = &store.partitions {
         p.ensure(&store.pool, days(batches)).await;
     }
+    clock.lap(|t| &t.partitions);
     let mut tx = store.pool.begin().await?;
     let mut last_seq = lock_ledger(&mut tx, batches).await?;
+    clock.lap(|t| &t.ledger_lock);
 
     let mut outcomes = Vec::with_capacity(batches.len());
     let mut deltas: Vec<Delta> = Vec::new();
@@ -91,10 +145,15 @@ pub(super) async fn commit(store: &PostgresStore, batches: &[WriteBatch]) -> Res
     }
 
     let (ids, fresh) = resolve_series(store, &mut tx, &stored).await?;
+    clock.lap(|t| &t.series);
     copy_rows(&mut tx, &stored, &ids).await?;
+    clock.lap(|t| &t.copy);
     update_ledger(&mut tx, &delta_of, &deltas).await?;
+    clock.lap(|t| &t.ledger_update);
     record_ranges(&mut tx, &stored).await?;
+    clock.lap(|t| &t.ranges);
     tx.commit().await?;
+    clock.lap(|t| &t.commit);
 
     let mut cache = store.series_ids.lock().unwrap_or_else(|p| p.into_inner());
     for (host, key, id) in fresh {
