@@ -20,9 +20,9 @@ use crate::uplink::Outbox;
 use crate::{Error, Result};
 
 /// Batches waiting for the writer before ingest streams block.
-pub const WRITE_QUEUE_CAPACITY: usize = 1024;
+pub const WRITE_QUEUE_CAPACITY: usize = 2048;
 /// Most batches grouped into one transaction.
-pub const MAX_GROUP: usize = 1024;
+pub const MAX_GROUP: usize = 2048;
 
 pub struct WriteRequest {
     pub batch: WriteBatch,

@@ -158,6 +158,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tokio::time::sleep(WARMUP).await;
     let (rows0, cpu0) = (stored_rows(&http).await?, cpu_seconds(hub.id()));
     let phases0 = phases(&http).await?;
+    let commits0 = commits(&http).await?;
     let admin = sqlx::PgPool::connect(pg.url()).await?;
     let wal0 = wal_lsn(&admin).await?;
     let t0 = Instant::now();
@@ -178,6 +179,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let window = t0.elapsed().as_secs_f64();
     let (rows1, cpu1) = (stored_rows(&http).await?, cpu_seconds(hub.id()));
     let phases1 = phases(&http).await?;
+    let commits1 = commits(&http).await?;
     let history_wal = wal_since(&admin, &wal0).await? / (rows1 - rows0).max(1) as f64;
     admin.close().await;
     let acked1 = acked_rows.load(Ordering::Relaxed);
@@ -199,10 +201,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     eprintln!("hub-ingest: raw COPY peers of {rows} rows");
     // The peer: the same rows as the agents sent (every series, each agent's
     // series together, one timestamp per round of all agents).
-    let (copy_rate, copy_wal) = raw_copy(pg.url(), rows, None).await?;
+    // Transactions as large as the hub's, so both pay the same commits.
+    let chunk = ((rows1 - rows0) / (commits1 - commits0).max(1)).max(1);
+    let (copy_rate, copy_wal) = raw_copy(pg.url(), rows, None, chunk).await?;
     // The peer of earlier runs (bench/README before 2026-12-04 (2)): 1,000
     // series only, so the index is written in 1,000 places, not 50,000.
-    let (narrow_rate, narrow_wal) = raw_copy(pg.url(), rows, Some(1000)).await?;
+    let (narrow_rate, narrow_wal) = raw_copy(pg.url(), rows, Some(1000), 50_000).await?;
 
     println!("| measure | value |");
     println!("|---|---|");
@@ -215,6 +219,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("| into history (PostgreSQL) | {history_rate:.0} samples/s |");
     println!("| raw binary COPY of the same rows, same table (peer) | {copy_rate:.0} rows/s |");
     println!("| history / raw COPY | {:.2} |", history_rate / copy_rate);
+    println!("| rows per transaction (hub, and so the peer) | {chunk} |");
     println!("| WAL per row: history / peer | {history_wal:.0} B / {copy_wal:.0} B |");
     println!("| raw COPY over 1,000 series only (earlier peer) | {narrow_rate:.0} rows/s |");
     println!(
@@ -335,13 +340,14 @@ async fn agent(
     }
 }
 
-/// `rows` rows by binary COPY in 50,000-row transactions, over the first
+/// `rows` rows by binary COPY in `chunk`-row transactions, over the first
 /// `limit` series (all when `None`) in id order — the order the hub created
 /// them, so each agent's series sit together as in its batches.
 async fn raw_copy(
     url: &str,
     rows: u64,
     limit: Option<i64>,
+    chunk: u64,
 ) -> Result<(f64, f64), Box<dyn std::error::Error>> {
     let pool = sqlx::PgPool::connect(url).await?;
     let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM hostwatch.series ORDER BY id LIMIT $1")
@@ -351,7 +357,6 @@ async fn raw_copy(
     if ids.is_empty() {
         return Err("no series in history: the load did not reach PostgreSQL".into());
     }
-    const CHUNK: u64 = 50_000;
     let mut done = 0u64;
     // Before the agents' times (they start an hour back), and apart per peer.
     let mut ts = common::now_ms()
@@ -363,7 +368,7 @@ async fn raw_copy(
     let wal0 = wal_lsn(&pool).await?;
     let start = Instant::now();
     while done < rows {
-        let n = CHUNK.min(rows - done);
+        let n = chunk.min(rows - done);
         let mut buf = CopyBuffer::with_capacity(n as usize);
         for k in 0..n {
             let id = ids[(k as usize) % ids.len()];
@@ -415,6 +420,11 @@ async fn phases(http: &str) -> Result<Vec<(String, f64)>, Box<dyn std::error::Er
             Some((phase.to_owned(), rest.trim().parse().ok()?))
         })
         .collect())
+}
+
+async fn commits(http: &str) -> Result<u64, Box<dyn std::error::Error>> {
+    let m = http_get(http, "/metrics").await?;
+    Ok(metric(&m, "hostwatch_hub_commits_total ") as u64)
 }
 
 async fn stored_rows(http: &str) -> Result<u64, Box<dyn std::error::Error>> {

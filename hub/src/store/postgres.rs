@@ -52,6 +52,9 @@ pub struct PostgresStore {
     /// host → key → series id; series are immutable once created, so the
     /// cache never goes stale. New ids enter only after their commit.
     series_ids: Mutex<commit::SeriesIds>,
+    /// Agents whose ledger row exists (rows are never deleted); entered after
+    /// the commit that created them.
+    ledger_agents: Mutex<rustc_hash::FxHashSet<String>>,
     maintenance: Arc<maintenance::Maintenance>,
     /// Set once by [`HistoryStore::observe`]; commits are untimed before.
     timers: OnceLock<commit::Timers>,
@@ -112,6 +115,7 @@ impl PostgresStore {
             config: config.clone(),
             partitions,
             series_ids: Mutex::default(),
+            ledger_agents: Mutex::default(),
             maintenance,
             timers: OnceLock::new(),
             stop,

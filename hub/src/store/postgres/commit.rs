@@ -41,14 +41,50 @@ struct Delta<'a> {
     duplicates: i64,
 }
 
-/// A series as the rows of one commit refer to it: the host and the address
-/// of the row's shared `Arc<SeriesKey>` (alive for the whole commit), so a
-/// row costs a pointer hash instead of hashing its labels.
-type RowKey<'a> = (&'a str, usize);
+/// The store's cache of series ids. Series are immutable once created, so
+/// it never goes stale; new ids enter only after their commit.
+#[derive(Default)]
+pub(super) struct SeriesIds {
+    /// host → key → id: the source of truth.
+    by_key: FxHashMap<String, FxHashMap<SeriesKey, i64>>,
+    /// The same ids by the address of a row's shared key (interned once per
+    /// series by the Redis buffer, once per stream otherwise), so a row costs
+    /// a pointer hash instead of hashing its name and labels. Each entry keeps
+    /// its `Arc` alive: the address cannot be reused by another key.
+    by_ptr: FxHashMap<usize, (Arc<SeriesKey>, String, i64)>,
+    /// Ids in `by_key`, to bound `by_ptr` (agents that reconnect bring new
+    /// `Arc`s for the same series).
+    len: usize,
+}
 
-/// The store's cache: host → key → series id (FxHash: looked up once per
-/// series per commit).
-pub(super) type SeriesIds = FxHashMap<String, FxHashMap<SeriesKey, i64>>;
+impl SeriesIds {
+    fn get(&mut self, host: &str, key: &Arc<SeriesKey>) -> Option<i64> {
+        let ptr = Arc::as_ptr(key) as usize;
+        if let Some((_, h, id)) = self.by_ptr.get(&ptr) {
+            if h == host {
+                return Some(*id);
+            }
+        }
+        let id = *self.by_key.get(host)?.get(&**key)?;
+        if self.by_ptr.len() > 2 * self.len + 1024 {
+            self.by_ptr.clear();
+        }
+        self.by_ptr.insert(ptr, (key.clone(), host.to_owned(), id));
+        Some(id)
+    }
+
+    fn insert(&mut self, host: String, key: SeriesKey, id: i64) {
+        if self
+            .by_key
+            .entry(host)
+            .or_default()
+            .insert(key, id)
+            .is_none()
+        {
+            self.len += 1;
+        }
+    }
+}
 
 /// Time spent in each step of [`commit`], as
 /// `hostwatch_hub_history_seconds_total{phase}`: which step bounds history.
@@ -109,7 +145,7 @@ pub(super) async fn commit(store: &PostgresStore, batches: &[WriteBatch]) -> Res
     }
     clock.lap(|t| &t.partitions);
     let mut tx = store.pool.begin().await?;
-    let mut last_seq = lock_ledger(&mut tx, batches).await?;
+    let mut last_seq = lock_ledger(store, &mut tx, batches).await?;
     clock.lap(|t| &t.ledger_lock);
 
     let mut outcomes = Vec::with_capacity(batches.len());
@@ -157,7 +193,17 @@ pub(super) async fn commit(store: &PostgresStore, batches: &[WriteBatch]) -> Res
 
     let mut cache = store.series_ids.lock().unwrap_or_else(|p| p.into_inner());
     for (host, key, id) in fresh {
-        cache.entry(host).or_default().insert(key, id);
+        cache.insert(host, key, id);
+    }
+    drop(cache);
+    let mut known = store
+        .ledger_agents
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    for b in batches {
+        if !known.contains(b.agent_id.as_str()) {
+            known.insert(b.agent_id.clone());
+        }
     }
     Ok(outcomes)
 }
@@ -177,7 +223,11 @@ fn days(batches: &[WriteBatch]) -> HashSet<i64> {
 }
 
 /// Creates missing ledger rows, locks all of the group's, returns `last_seq`s.
+/// Agents the store has seen in the ledger skip the insert (one statement
+/// instead of two per commit); should a row be gone anyway, it is created
+/// and locked in a second pass.
 async fn lock_ledger<'a>(
+    store: &PostgresStore,
     tx: &mut Transaction<'_, Postgres>,
     batches: &'a [WriteBatch],
 ) -> Result<HashMap<&'a str, i64>> {
@@ -187,7 +237,45 @@ async fn lock_ledger<'a>(
         .collect();
     agents.sort_unstable();
     agents.dedup_by(|a, b| a.0 == b.0);
-    let (ids, hosts): (Vec<&str>, Vec<&str>) = agents.into_iter().unzip();
+    let new: Vec<(&str, &str)> = {
+        let known = store
+            .ledger_agents
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        agents
+            .iter()
+            .filter(|a| !known.contains(a.0))
+            .copied()
+            .collect()
+    };
+    insert_ledger_rows(tx, &new).await?;
+    let ids: Vec<&str> = agents.iter().map(|a| a.0).collect();
+    let mut by_name = lock_ledger_rows(tx, &ids).await?;
+    if by_name.len() < ids.len() {
+        let gone: Vec<(&str, &str)> = agents
+            .iter()
+            .filter(|a| !by_name.contains_key(a.0))
+            .copied()
+            .collect();
+        insert_ledger_rows(tx, &gone).await?;
+        let ids: Vec<&str> = gone.iter().map(|a| a.0).collect();
+        by_name.extend(lock_ledger_rows(tx, &ids).await?);
+    }
+    Ok(ids
+        .into_iter()
+        .map(|a| (a, by_name.get(a).copied().unwrap_or(0)))
+        .collect())
+}
+
+/// Ledger rows for `agents` (id, host) that do not exist yet.
+async fn insert_ledger_rows(
+    tx: &mut Transaction<'_, Postgres>,
+    agents: &[(&str, &str)],
+) -> Result<()> {
+    if agents.is_empty() {
+        return Ok(());
+    }
+    let (ids, hosts): (Vec<&str>, Vec<&str>) = agents.iter().copied().unzip();
     sqlx::query(
         "INSERT INTO hostwatch.ledger (agent_id, host)
          SELECT * FROM unnest($1::text[], $2::text[])
@@ -197,50 +285,49 @@ async fn lock_ledger<'a>(
     .bind(&hosts)
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+/// Locks the ledger rows of `ids` (sorted: agent order, so two hubs cannot
+/// deadlock) and returns their `last_seq`s.
+async fn lock_ledger_rows(
+    tx: &mut Transaction<'_, Postgres>,
+    ids: &[&str],
+) -> Result<HashMap<String, i64>> {
     let rows: Vec<(String, i64)> = sqlx::query_as(
         "SELECT agent_id, last_seq FROM hostwatch.ledger
          WHERE agent_id = ANY($1) ORDER BY agent_id FOR UPDATE",
     )
-    .bind(&ids)
+    .bind(ids)
     .fetch_all(&mut **tx)
     .await?;
-    let by_name: HashMap<String, i64> = rows.into_iter().collect();
-    Ok(ids
-        .into_iter()
-        .map(|a| (a, by_name.get(a).copied().unwrap_or(0)))
-        .collect())
+    Ok(rows.into_iter().collect())
 }
 
-/// Ids for every series the stored rows use, and the ones created now.
-#[allow(clippy::type_complexity)]
-async fn resolve_series<'a>(
+/// The series id of every stored row, in order, and the series created now.
+async fn resolve_series(
     store: &PostgresStore,
     tx: &mut Transaction<'_, Postgres>,
-    stored: &[&'a WriteBatch],
-) -> Result<(FxHashMap<RowKey<'a>, i64>, Vec<(String, SeriesKey, i64)>)> {
-    let mut ids: FxHashMap<RowKey<'a>, i64> = FxHashMap::default();
-    // Series the cache does not know, once each.
-    let mut missing: Vec<(&'a str, &'a SeriesKey)> = Vec::new();
+    stored: &[&WriteBatch],
+) -> Result<(Vec<i64>, Vec<(String, SeriesKey, i64)>)> {
+    let total: usize = stored.iter().map(|b| b.rows.len()).sum();
+    let mut ids = Vec::with_capacity(total);
+    // Series the cache does not know, once each; their rows get 0 for now
+    // (ids start at 1).
+    let mut missing: Vec<(&str, &SeriesKey)> = Vec::new();
     {
-        let cache = store.series_ids.lock().unwrap_or_else(|p| p.into_inner());
+        let mut cache = store.series_ids.lock().unwrap_or_else(|p| p.into_inner());
         let mut seen: FxHashSet<(&str, &SeriesKey)> = FxHashSet::default();
         for b in stored {
             let host = b.host.as_str();
             for (key, _, _) in &b.rows {
-                let rk = (host, Arc::as_ptr(key) as usize);
-                if ids.contains_key(&rk) {
-                    continue;
-                }
-                match cache.get(host).and_then(|m| m.get(&**key)) {
-                    Some(id) => {
-                        ids.insert(rk, *id);
-                    }
+                match cache.get(host, key) {
+                    Some(id) => ids.push(id),
                     None => {
                         if seen.insert((host, &**key)) {
                             missing.push((host, &**key));
                         }
-                        // 0 (ids start at 1) marks it for the second pass below.
-                        ids.insert(rk, 0);
+                        ids.push(0);
                     }
                 }
             }
@@ -285,47 +372,33 @@ async fn resolve_series<'a>(
         by_series.insert((host, key), id);
         fresh.push((host.to_owned(), key.clone(), id));
     }
-    // Every row key of a missing series, by looking its series up once more.
-    for b in stored {
-        for (key, _, _) in &b.rows {
-            let rk = (b.host.as_str(), Arc::as_ptr(key) as usize);
-            if ids.get(&rk) == Some(&0) {
-                let id = by_series
-                    .get(&(b.host.as_str(), &**key))
-                    .copied()
-                    .ok_or_else(|| {
-                        crate::Error::Server(format!(
-                            "series {} of {} not created",
-                            key.name, b.host
-                        ))
-                    })?;
-                ids.insert(rk, id);
-            }
+    // Every row of a missing series, by looking its series up once more.
+    let rows = stored
+        .iter()
+        .flat_map(|b| b.rows.iter().map(move |r| (b.host.as_str(), &*r.0)));
+    for (slot, (host, key)) in ids.iter_mut().zip(rows) {
+        if *slot == 0 {
+            *slot = by_series.get(&(host, key)).copied().ok_or_else(|| {
+                crate::Error::Server(format!("series {} of {host} not created", key.name))
+            })?;
         }
     }
     Ok((ids, fresh))
 }
 
-/// All stored rows in one binary COPY.
+/// All stored rows in one binary COPY; `ids` holds each row's series id.
 async fn copy_rows(
     tx: &mut Transaction<'_, Postgres>,
     stored: &[&WriteBatch],
-    ids: &FxHashMap<RowKey<'_>, i64>,
+    ids: &[i64],
 ) -> Result<()> {
-    let total: usize = stored.iter().map(|b| b.rows.len()).sum();
-    if total == 0 {
+    if ids.is_empty() {
         return Ok(());
     }
-    let mut buf = CopyBuffer::with_capacity(total);
-    for b in stored {
-        for (key, ts, v) in &b.rows {
-            // Every row key was resolved above.
-            let id = ids
-                .get(&(b.host.as_str(), Arc::as_ptr(key) as usize))
-                .copied()
-                .unwrap_or_default();
-            buf.push(id, *ts, *v);
-        }
+    let mut buf = CopyBuffer::with_capacity(ids.len());
+    let rows = stored.iter().flat_map(|b| &b.rows);
+    for ((_, ts, v), id) in rows.zip(ids) {
+        buf.push(*id, *ts, *v);
     }
     let data = buf.finish();
     let mut copy = tx.copy_in_raw(COPY_SAMPLES).await?;
@@ -439,6 +512,24 @@ mod tests {
             written_ranges(&[&c, &a, &empty, &b]),
             vec![(1_000, 30_000), (10_000_000, 10_000_000)]
         );
+    }
+
+    #[test]
+    fn series_ids_by_pointer_agree_with_by_key_and_check_the_host() {
+        let mut c = SeriesIds::default();
+        c.insert("a".into(), SeriesKey::new("m"), 1);
+        c.insert("b".into(), SeriesKey::new("m"), 2);
+        let key = Arc::new(SeriesKey::new("m"));
+        assert_eq!(c.get("a", &key), Some(1));
+        assert_eq!(c.get("a", &key), Some(1), "now by pointer");
+        assert_eq!(c.get("b", &key), Some(2), "same Arc, other host");
+        assert_eq!(c.get("c", &key), None);
+        // Agents that reconnect bring new Arcs: found, and the pointer map
+        // stays bounded however many come.
+        for _ in 0..5_000 {
+            assert_eq!(c.get("a", &Arc::new(SeriesKey::new("m"))), Some(1));
+        }
+        assert!(c.by_ptr.len() <= 2 * c.len + 1025, "{}", c.by_ptr.len());
     }
 
     #[test]

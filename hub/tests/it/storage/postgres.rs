@@ -418,3 +418,36 @@ async fn commits_resume_after_a_crash_and_acked_rows_survive_it() {
     assert_eq!(store.stored_seq("a").await.expect("seq"), 2);
     store.close().await;
 }
+
+/// The store remembers which agents have a ledger row and skips creating
+/// them; a row removed behind its back (a restore, a manual fix) is created
+/// again, and the resend check still works.
+#[tokio::test]
+async fn a_ledger_row_removed_behind_the_store_is_created_again() {
+    let (store, _pg) = postgres().await;
+    let m = key("m", &[]);
+    let t = t0();
+    store
+        .commit(&[batch("a", 1, rows(&m, t, &[1.0]))])
+        .await
+        .expect("first");
+    sqlx::query("DELETE FROM hostwatch.ledger WHERE agent_id = 'a'")
+        .execute(store.pool())
+        .await
+        .expect("delete");
+    let second = batch("a", 2, rows(&m, t + 1000, &[2.0]));
+    assert_eq!(
+        store
+            .commit(std::slice::from_ref(&second))
+            .await
+            .expect("second"),
+        vec![Outcome::Stored]
+    );
+    assert_eq!(store.stored_seq("a").await.expect("seq"), 2);
+    assert_eq!(
+        store.commit(&[second]).await.expect("resend"),
+        vec![Outcome::Duplicate]
+    );
+    assert_eq!(store.count_rows("host-a").await.expect("count"), 2);
+    store.close().await;
+}
