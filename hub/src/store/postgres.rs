@@ -52,9 +52,10 @@ pub struct PostgresStore {
     /// host → key → series id; series are immutable once created, so the
     /// cache never goes stale. New ids enter only after their commit.
     series_ids: Mutex<commit::SeriesIds>,
-    /// Agents whose ledger row exists (rows are never deleted); entered after
-    /// the commit that created them.
-    ledger_agents: Mutex<rustc_hash::FxHashSet<String>>,
+    /// Each agent's `last_seq` as this store's last commit left it: its
+    /// ledger row exists (rows are never deleted), and the next commit can
+    /// check the value instead of reading it under lock (`commit.rs`).
+    last_seqs: Mutex<rustc_hash::FxHashMap<String, i64>>,
     maintenance: Arc<maintenance::Maintenance>,
     /// Set once by [`HistoryStore::observe`]; commits are untimed before.
     timers: OnceLock<commit::Timers>,
@@ -115,7 +116,7 @@ impl PostgresStore {
             config: config.clone(),
             partitions,
             series_ids: Mutex::default(),
-            ledger_agents: Mutex::default(),
+            last_seqs: Mutex::default(),
             maintenance,
             timers: OnceLock::new(),
             stop,

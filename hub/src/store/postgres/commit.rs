@@ -1,14 +1,18 @@
 //! `commit()` of the PostgreSQL store: one transaction per group of batches.
 //!
 //! 1. The ledger rows of the group's agents are created if new and locked
-//!    (`FOR UPDATE`, in agent order so two hubs cannot deadlock).
+//!    (`FOR UPDATE`, in agent order so two hubs cannot deadlock). When the
+//!    store remembers every agent's `last_seq` from its own commits, it uses
+//!    those instead, and step 5's update checks them (see `commit_once`).
 //! 2. A batch whose seq is at or below its agent's `last_seq` is a duplicate:
 //!    acked, counted, not stored.
 //! 3. Series ids come from the cache, else are created inside the
 //!    transaction; new ids reach the cache only after commit.
 //! 4. Rows go in with one binary `COPY`.
-//! 5. The ledger is updated and the written time ranges are recorded for
-//!    the rollups (`rollup_pending`), then the transaction commits.
+//! 5. The ledger is updated (a remembered `last_seq` that no longer holds
+//!    rolls the attempt back, and step 1 runs with the lock) and the written
+//!    time ranges are recorded for the rollups (`rollup_pending`), then the
+//!    transaction commits.
 //!
 //! Partitions for the rows' days are ensured before the transaction starts
 //! (see `partitions.rs`); that step cannot fail the commit.
@@ -144,8 +148,32 @@ pub(super) async fn commit(store: &PostgresStore, batches: &[WriteBatch]) -> Res
         p.ensure(&store.pool, days(batches)).await;
     }
     clock.lap(|t| &t.partitions);
+    if let Some(outcomes) = commit_once(store, batches, true, &mut clock).await? {
+        return Ok(outcomes);
+    }
+    // The ledger moved behind the store's back (another hub, a commit whose
+    // reply was lost): lock first and read it.
+    commit_once(store, batches, false, &mut clock)
+        .await?
+        .ok_or_else(|| crate::Error::Server("ledger check failed while locked".into()))
+}
+
+/// One attempt. `optimistic`: when the store knows every agent's `last_seq`
+/// from its own commits, it skips the locking read and lets the ledger update
+/// check that each row still holds that value (one statement instead of two);
+/// if one does not, the attempt rolls back and returns `None`.
+async fn commit_once(
+    store: &PostgresStore,
+    batches: &[WriteBatch],
+    optimistic: bool,
+    clock: &mut Clock<'_>,
+) -> Result<Option<Vec<Outcome>>> {
     let mut tx = store.pool.begin().await?;
-    let mut last_seq = lock_ledger(store, &mut tx, batches).await?;
+    let expected = optimistic.then(|| known_seqs(store, batches)).flatten();
+    let mut last_seq = match &expected {
+        Some(e) => e.clone(),
+        None => lock_ledger(store, &mut tx, batches).await?,
+    };
     clock.lap(|t| &t.ledger_lock);
 
     let mut outcomes = Vec::with_capacity(batches.len());
@@ -184,8 +212,13 @@ pub(super) async fn commit(store: &PostgresStore, batches: &[WriteBatch]) -> Res
     clock.lap(|t| &t.series);
     copy_rows(&mut tx, &stored, &ids).await?;
     clock.lap(|t| &t.copy);
-    update_ledger(&mut tx, &delta_of, &deltas).await?;
+    let checked = update_ledger(&mut tx, &delta_of, &deltas, expected.as_ref()).await?;
     clock.lap(|t| &t.ledger_update);
+    if !checked {
+        tx.rollback().await?;
+        forget_seqs(store, batches);
+        return Ok(None);
+    }
     record_ranges(&mut tx, &stored).await?;
     clock.lap(|t| &t.ranges);
     tx.commit().await?;
@@ -196,16 +229,39 @@ pub(super) async fn commit(store: &PostgresStore, batches: &[WriteBatch]) -> Res
         cache.insert(host, key, id);
     }
     drop(cache);
-    let mut known = store
-        .ledger_agents
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
-    for b in batches {
-        if !known.contains(b.agent_id.as_str()) {
-            known.insert(b.agent_id.clone());
+    let mut seqs = store.last_seqs.lock().unwrap_or_else(|p| p.into_inner());
+    for (agent, seq) in last_seq {
+        match seqs.get_mut(agent) {
+            Some(s) => *s = seq,
+            None => {
+                seqs.insert(agent.to_owned(), seq);
+            }
         }
     }
-    Ok(outcomes)
+    Ok(Some(outcomes))
+}
+
+/// Every group agent's `last_seq` as this store last committed it; `None`
+/// when it has not seen one of them.
+fn known_seqs<'a>(
+    store: &PostgresStore,
+    batches: &'a [WriteBatch],
+) -> Option<HashMap<&'a str, i64>> {
+    let seqs = store.last_seqs.lock().unwrap_or_else(|p| p.into_inner());
+    let mut out = HashMap::new();
+    for b in batches {
+        let a = b.agent_id.as_str();
+        out.insert(a, *seqs.get(a)?);
+    }
+    Some(out)
+}
+
+/// Drops the group's agents from the `last_seq` cache (it was wrong).
+fn forget_seqs(store: &PostgresStore, batches: &[WriteBatch]) {
+    let mut seqs = store.last_seqs.lock().unwrap_or_else(|p| p.into_inner());
+    for b in batches {
+        seqs.remove(b.agent_id.as_str());
+    }
 }
 
 /// UTC days the group's rows fall on.
@@ -238,13 +294,10 @@ async fn lock_ledger<'a>(
     agents.sort_unstable();
     agents.dedup_by(|a, b| a.0 == b.0);
     let new: Vec<(&str, &str)> = {
-        let known = store
-            .ledger_agents
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let known = store.last_seqs.lock().unwrap_or_else(|p| p.into_inner());
         agents
             .iter()
-            .filter(|a| !known.contains(a.0))
+            .filter(|a| !known.contains_key(a.0))
             .copied()
             .collect()
     };
@@ -410,23 +463,36 @@ async fn copy_rows(
     Ok(())
 }
 
+/// Adds the commit's deltas to the ledger rows. With `expected` (the
+/// optimistic path) a row is updated only if it still holds the `last_seq`
+/// the store expected, and `false` is returned unless every row was; the
+/// update's row locks then serve as the ledger lock. (Those locks are taken in
+/// the join's order, not the agents': two hubs writing the same agents could
+/// deadlock; PostgreSQL aborts one, whose batches are retried.)
 async fn update_ledger(
     tx: &mut Transaction<'_, Postgres>,
     delta_of: &FxHashMap<&str, usize>,
     deltas: &[Delta<'_>],
-) -> Result<()> {
+    expected: Option<&HashMap<&str, i64>>,
+) -> Result<bool> {
     let mut agents = vec![""; deltas.len()];
     for (agent, i) in delta_of {
         agents[*i] = agent;
     }
     let col = |f: fn(&Delta) -> i64| deltas.iter().map(f).collect::<Vec<i64>>();
-    sqlx::query(
+    // -1 matches no row's last_seq (seqs start at 0): unchecked.
+    let check: Vec<i64> = agents
+        .iter()
+        .map(|a| expected.map_or(-1, |e| e.get(a).copied().unwrap_or(-1)))
+        .collect();
+    let updated = sqlx::query(
         "UPDATE hostwatch.ledger l SET host = u.host, last_seq = GREATEST(l.last_seq, u.last_seq),
             batches = l.batches + u.batches, rows = l.rows + u.rows,
             duplicates = l.duplicates + u.duplicates, updated = now()
-         FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[], $6::int8[])
-            AS u(agent_id, host, last_seq, batches, rows, duplicates)
-         WHERE l.agent_id = u.agent_id",
+         FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[], $6::int8[],
+                     $7::int8[])
+            AS u(agent_id, host, last_seq, batches, rows, duplicates, expected)
+         WHERE l.agent_id = u.agent_id AND (u.expected < 0 OR l.last_seq = u.expected)",
     )
     .bind(&agents)
     .bind(deltas.iter().map(|d| d.host).collect::<Vec<&str>>())
@@ -434,9 +500,11 @@ async fn update_ledger(
     .bind(col(|d| d.batches))
     .bind(col(|d| d.rows))
     .bind(col(|d| d.duplicates))
+    .bind(&check)
     .execute(&mut **tx)
-    .await?;
-    Ok(())
+    .await?
+    .rows_affected();
+    Ok(expected.is_none() || updated == deltas.len() as u64)
 }
 
 /// Records the time ranges written, for both rollup tiers.

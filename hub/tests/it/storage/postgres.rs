@@ -451,3 +451,37 @@ async fn a_ledger_row_removed_behind_the_store_is_created_again() {
     assert_eq!(store.count_rows("host-a").await.expect("count"), 2);
     store.close().await;
 }
+
+/// A store checks the `last_seq` it remembers instead of reading it under
+/// lock; when another writer (a second hub on the same database) moved the
+/// ledger meanwhile, the check fails, the attempt rolls back, and the locked
+/// path decides: nothing stored twice, nothing lost.
+#[tokio::test]
+async fn a_ledger_moved_by_another_writer_is_read_again_under_lock() {
+    let (first, pg) = postgres().await;
+    let second = PostgresStore::open(pg.url(), &pg_config())
+        .await
+        .expect("second store");
+    let m = key("m", &[]);
+    let t = t0();
+    let b = |seq: u64| batch("a", seq, rows(&m, t + seq as i64 * 1000, &[seq as f64]));
+    assert_eq!(
+        first.commit(&[b(1)]).await.expect("1"),
+        vec![Outcome::Stored]
+    );
+    assert_eq!(
+        second.commit(&[b(2)]).await.expect("2"),
+        vec![Outcome::Stored]
+    );
+    // `first` still remembers seq 1: without the check, 2 would go in twice.
+    assert_eq!(
+        first.commit(&[b(2), b(3)]).await.expect("2 again, 3"),
+        vec![Outcome::Duplicate, Outcome::Stored]
+    );
+    assert_eq!(first.count_rows("host-a").await.expect("count"), 3);
+    assert_eq!(first.stored_seq("a").await.expect("seq"), 3);
+    let ledger = first.ledger().await.expect("ledger");
+    assert_eq!((ledger[0].batches, ledger[0].duplicates), (3, 1));
+    second.close().await;
+    first.close().await;
+}
